@@ -1,9 +1,9 @@
 """Dependables written with string annotations (``from __future__ import annotations``).
 
-This module is not imported normally: :func:`tests.conformance.test_declarations`
-loads a fresh copy of it per run with :func:`load`, after putting the marker set in
-its globals as ``M``. Every annotation below is therefore a string that must be
-resolved against this module's globals, exactly as in user code.
+This module is not imported normally: ``test_declarations`` loads a fresh copy of it
+per run (``load_future_module``), after putting the marker set in its globals as
+``M`` and a fresh log as ``LOG``. Every annotation below is therefore a string that
+must be resolved against this module's globals, exactly as in user code.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 if TYPE_CHECKING:
     from .harness import Log, Markers
 
-    M: Markers
-
-LOG: Log  # injected by load()
+# Put in this module's globals by the loader before the body runs.
+M: Markers = globals()["M"]
+LOG: Log = globals()["LOG"]
 
 
 class Pager:

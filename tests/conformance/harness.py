@@ -223,9 +223,7 @@ def assert_same(expected: Outcome, actual: Outcome, *, order: str = "exact") -> 
             f"result differs:\n  {expected!r}\n  {actual!r}"
         )
     if order == "exact":
-        assert actual.log == expected.log, (
-            f"log differs:\n  {expected!r}\n  {actual!r}"
-        )
+        assert actual.log == expected.log, f"log differs:\n  {expected!r}\n  {actual!r}"
     elif order == "multiset":
         assert Counter(actual.log) == Counter(expected.log), (
             f"log (as a multiset) differs:\n  {expected!r}\n  {actual!r}"

@@ -490,7 +490,14 @@ async def test_string_annotations() -> None:
     taking a string annotation, ``Security`` and ``SecurityScopes`` all work."""
     await check(
         case_string_annotations,
-        expect={"d": 4, "size": 7, "same": True, "s": ["read", 2], "k": 9, "sess": "session"},
+        expect={
+            "d": 4,
+            "size": 7,
+            "same": True,
+            "s": ["read", 2],
+            "k": 9,
+            "sess": "session",
+        },
         expect_log=[
             ("base", "call"),
             ("doubled", "call"),
