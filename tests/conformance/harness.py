@@ -24,8 +24,8 @@ import json
 import threading
 import warnings
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -134,6 +134,23 @@ def describe_exc(exc: BaseException) -> tuple[str, str]:
     return (type(exc).__name__, str(exc))
 
 
+@contextmanager
+def logged(log: Log, name: str) -> Iterator[None]:
+    """Log ``(name, "enter")`` and, at teardown, ``(name, "exit")`` or
+    ``(name, "exit", type name, message)`` for whatever was thrown in at ``yield``.
+
+    Use it around the ``yield`` of a (sync or async) generator dependency; what was
+    thrown in is re-raised.
+    """
+    log(name, "enter")
+    try:
+        yield
+    except BaseException as exc:
+        log(name, "exit", *describe_exc(exc))
+        raise
+    log(name, "exit")
+
+
 # --------------------------------------------------------------------------- runs
 
 
@@ -146,7 +163,7 @@ def run_fastapi_sync(case: Case, label: str = "fastapi") -> Outcome:
     try:
         with TestClient(app, raise_server_exceptions=True) as client:
             response = client.get("/", params=case.values)
-            if response.status_code != 200:  # pragma: no cover - diagnostic
+            if response.status_code != 200:
                 raise AssertionError(
                     f"FastAPI answered {response.status_code}: {response.text}"
                 )

@@ -204,7 +204,7 @@ def case_classes(m: Markers) -> Case:
             log("WithAsyncCall", "init")
             self.n = n
 
-        async def __call__(self) -> int:  # pragma: no cover - must not be called
+        async def __call__(self) -> int:
             log("WithAsyncCall", "__call__")
             return -1
 

@@ -1,0 +1,456 @@
+# ruff: noqa: I002  (annotations must be real objects here; see harness.py)
+"""``yield`` dependencies: teardown order, exceptions thrown in at ``yield``, failures
+during resolution and in teardown, function vs request scope (fastapi-semantics.md
+section 6; design.md Semantics 5 and 6).
+
+FastAPI's exact order is required of ``Container(sequential=True)``; the concurrent
+container must give the same results and exceptions and keep the partial order of
+design.md Semantics 6.
+"""
+
+from typing import Any
+
+from .harness import (
+    Case,
+    Log,
+    Markers,
+    Outcome,
+    anydepends_markers,
+    assert_dependency_order,
+    check,
+    conformance_case,
+    logged,
+)
+
+
+@conformance_case
+def case_fastapi_example_order(m: Markers) -> Case:
+    log = Log()
+
+    async def C() -> Any:
+        with logged(log, "C"):
+            yield "c"
+
+    def B(c: str = m.Depends(C)) -> Any:
+        with logged(log, "B"):
+            yield "b" + c
+
+    async def A(b: str = m.Depends(B)) -> Any:
+        with logged(log, "A"):
+            yield "a" + b
+
+    def D() -> Any:
+        with logged(log, "D"):
+            yield "d"
+
+    async def root(
+        a: str = m.Depends(A), d: str = m.Depends(D), c: str = m.Depends(C)
+    ) -> Any:
+        log("root", "call")
+        return [a, d, c]
+
+    return Case(root, log)
+
+
+async def test_teardown_order() -> None:
+    """FastAPI's example ``endpoint(a=Depends(A→B→C), d=Depends(D), c=Depends(C))``
+    enters C, B, A, D and exits D, A, B, C (LIFO). The sequential container gives
+    exactly that; the concurrent one tears every dependency down after all its
+    dependents and before its own dependencies."""
+    await check(
+        case_fastapi_example_order,
+        expect=["abc", "d", "c"],
+        expect_log=[
+            ("C", "enter"),
+            ("B", "enter"),
+            ("A", "enter"),
+            ("D", "enter"),
+            ("root", "call"),
+            ("D", "exit"),
+            ("A", "exit"),
+            ("B", "exit"),
+            ("C", "exit"),
+        ],
+        partial_order={"A": ["B"], "B": ["C"]},
+    )
+
+
+@conformance_case
+def case_root_raises(m: Markers) -> Case:
+    log = Log()
+
+    async def C() -> Any:
+        with logged(log, "C"):
+            yield "c"
+
+    def B(c: str = m.Depends(C)) -> Any:
+        with logged(log, "B"):
+            yield "b"
+
+    async def F() -> Any:
+        with logged(log, "F"):
+            yield "f"
+
+    def root(b: str = m.Depends(B), f: str = m.Depends(F, scope="function")) -> Any:
+        log("root", "raise")
+        raise ValueError("boom")
+
+    return Case(root, log)
+
+
+async def test_exception_from_the_root_is_thrown_into_yield_dependencies() -> None:
+    """When the root raises, every ``yield`` dependency (function and request scope,
+    sync and async) sees that exception (same type and message) at its ``yield``, in
+    teardown order, and the caller gets it."""
+    await check(
+        case_root_raises,
+        expect_exc=("ValueError", "boom"),
+        expect_log=[
+            ("C", "enter"),
+            ("B", "enter"),
+            ("F", "enter"),
+            ("root", "raise"),
+            ("F", "exit", "ValueError", "boom"),
+            ("B", "exit", "ValueError", "boom"),
+            ("C", "exit", "ValueError", "boom"),
+        ],
+        partial_order={"B": ["C"]},
+    )
+
+
+@conformance_case
+def case_dependency_raises(m: Markers) -> Case:
+    log = Log()
+
+    async def opened() -> Any:
+        with logged(log, "opened"):
+            yield "conn"
+
+    def failing(conn: str = m.Depends(opened)) -> str:
+        log("failing", "raise")
+        raise PermissionError("denied")
+
+    async def later(f: str = m.Depends(failing)) -> Any:
+        with logged(log, "later"):
+            yield "never"
+
+    def root(x: str = m.Depends(failing), y: Any = m.Depends(later)) -> Any:
+        log("root", "call")
+        return "unreachable"
+
+    return Case(root, log)
+
+
+async def test_a_failing_dependency_stops_the_rest() -> None:
+    """A dependency that raises ends the resolution: what depends on it and the root
+    never run, the ``yield`` dependency entered before it sees the exception, and the
+    caller gets it."""
+    await check(
+        case_dependency_raises,
+        expect_exc=("PermissionError", "denied"),
+        expect_log=[
+            ("opened", "enter"),
+            ("failing", "raise"),
+            ("opened", "exit", "PermissionError", "denied"),
+        ],
+    )
+
+
+@conformance_case
+def case_dependency_raises_before_siblings(m: Markers) -> Case:
+    log = Log()
+
+    async def first() -> Any:
+        with logged(log, "first"):
+            yield 1
+
+    async def failing(f: int = m.Depends(first)) -> int:
+        log("failing", "raise")
+        raise LookupError("missing")
+
+    def sibling() -> Any:
+        with logged(log, "sibling"):
+            yield 3
+
+    def root(
+        a: int = m.Depends(first),
+        b: int = m.Depends(failing),
+        c: int = m.Depends(sibling),
+    ) -> Any:
+        log("root", "call")
+        return [a, b, c]
+
+    return Case(root, log)
+
+
+def _failure_invariants(outcome: Outcome) -> None:
+    """What the concurrent container guarantees when ``failing`` raises: the root is
+    never called, ``first`` (entered before ``failing``) sees the exception, and a
+    sibling that happened to be entered sees it too (it is torn down, not lost)."""
+    log = outcome.log
+    assert ("root", "call") not in log, outcome
+    assert ("first", "exit", "LookupError", "missing") in log, outcome
+    if ("sibling", "enter") in log:
+        assert ("sibling", "exit", "LookupError", "missing") in log, outcome
+    else:
+        assert not any(entry[0] == "sibling" for entry in log), outcome
+
+
+async def test_later_siblings_never_start_after_a_failure() -> None:
+    """In FastAPI's order, a sibling declared after a failing dependency never
+    starts (sequential container: same log). Concurrently it may already be running;
+    then it is torn down with the original exception, and the caller still gets the
+    original exception object."""
+    await check(
+        case_dependency_raises_before_siblings,
+        expect_exc=("LookupError", "missing"),
+        expect_log=[
+            ("first", "enter"),
+            ("failing", "raise"),
+            ("first", "exit", "LookupError", "missing"),
+        ],
+        concurrent=_failure_invariants,
+    )
+
+
+@conformance_case
+def case_setup_raises(m: Markers) -> Case:
+    log = Log()
+
+    def outer() -> Any:
+        with logged(log, "outer"):
+            yield "o"
+
+    async def broken(o: str = m.Depends(outer)) -> Any:
+        log("broken", "setup")
+        raise KeyError("setup failed")
+        yield "never"
+
+    def root(b: str = m.Depends(broken)) -> Any:
+        return b
+
+    return Case(root, log)
+
+
+async def test_a_yield_dependency_failing_in_setup_gets_no_teardown() -> None:
+    """A ``yield`` dependency that raises before its ``yield`` is not torn down; the
+    ones whose setup completed see its exception; the caller gets it."""
+    await check(
+        case_setup_raises,
+        expect_exc=("KeyError", "'setup failed'"),
+        expect_log=[
+            ("outer", "enter"),
+            ("broken", "setup"),
+            ("outer", "exit", "KeyError", "'setup failed'"),
+        ],
+    )
+
+
+@conformance_case
+def case_teardown_raises(m: Markers) -> Case:
+    log = Log()
+
+    async def outer() -> Any:
+        with logged(log, "outer"):
+            yield "o"
+
+    def inner(o: str = m.Depends(outer)) -> Any:
+        with logged(log, "inner"):
+            yield "i"
+        log("inner", "raise")
+        raise RuntimeError("teardown failed")
+
+    def root(i: str = m.Depends(inner)) -> Any:
+        log("root", "call")
+        return i
+
+    return Case(root, log)
+
+
+async def test_teardown_exception_is_what_outer_teardowns_see() -> None:
+    """An exception raised in a teardown, after a successful root, is what the
+    teardowns after it see at their ``yield``, and it reaches the caller."""
+    await check(
+        case_teardown_raises,
+        expect_exc=("RuntimeError", "teardown failed"),
+        expect_log=[
+            ("outer", "enter"),
+            ("inner", "enter"),
+            ("root", "call"),
+            ("inner", "exit"),
+            ("inner", "raise"),
+            ("outer", "exit", "RuntimeError", "teardown failed"),
+        ],
+    )
+
+
+@conformance_case
+def case_teardown_converts(m: Markers) -> Case:
+    log = Log()
+
+    def outer() -> Any:
+        with logged(log, "outer"):
+            yield "o"
+
+    async def inner(o: str = m.Depends(outer)) -> Any:
+        try:
+            with logged(log, "inner"):
+                yield "i"
+        except ValueError as exc:
+            log("inner", "convert")
+            raise ConnectionError("converted") from exc
+
+    async def root(i: str = m.Depends(inner)) -> Any:
+        log("root", "raise")
+        raise ValueError("original")
+
+    return Case(root, log)
+
+
+async def test_teardown_may_convert_the_exception() -> None:
+    """A ``yield`` dependency that catches the exception and raises another replaces
+    it: dependencies torn down later see the new one, and the caller gets it."""
+    await check(
+        case_teardown_converts,
+        expect_exc=("ConnectionError", "converted"),
+        expect_log=[
+            ("outer", "enter"),
+            ("inner", "enter"),
+            ("root", "raise"),
+            ("inner", "exit", "ValueError", "original"),
+            ("inner", "convert"),
+            ("outer", "exit", "ConnectionError", "converted"),
+        ],
+    )
+
+
+@conformance_case
+def case_function_vs_request_scope(m: Markers) -> Case:
+    log = Log()
+
+    async def rdep() -> Any:
+        with logged(log, "rdep"):
+            yield "r"
+
+    def fdep(r: str = m.Depends(rdep)) -> Any:
+        with logged(log, "fdep"):
+            yield "f" + r
+
+    async def rdep2() -> Any:
+        with logged(log, "rdep2"):
+            yield "r2"
+
+    async def fdep2() -> Any:
+        with logged(log, "fdep2"):
+            yield "f2"
+
+    def root(
+        a: str = m.Depends(rdep2),
+        b: str = m.Depends(fdep, scope="function"),
+        c: str = m.Depends(fdep2, scope="function"),
+    ) -> Any:
+        log("root", "call")
+        return [a, b, c]
+
+    return Case(root, log)
+
+
+def _function_scope_first(outcome: Outcome) -> None:
+    log = outcome.log
+    assert outcome.result == ["r2", "fr", "f2"], outcome
+    exits = [entry[0] for entry in log if entry[1] == "exit"]
+    assert sorted(exits[:2]) == ["fdep", "fdep2"], outcome
+    assert sorted(exits[2:]) == ["rdep", "rdep2"], outcome
+    assert_dependency_order(log, {"fdep": ["rdep"]})
+
+
+async def test_function_scope_exits_before_request_scope() -> None:
+    """Function-scoped ``yield`` dependencies are torn down before request-scoped
+    ones, whatever the declaration order: ``rdep2`` (request) declared first,
+    then ``fdep`` (function, over request-scoped ``rdep``), then ``fdep2``
+    (function) exit as fdep2, fdep, then rdep, rdep2 in FastAPI."""
+    await check(
+        case_function_vs_request_scope,
+        expect=["r2", "fr", "f2"],
+        expect_log=[
+            ("rdep2", "enter"),
+            ("rdep", "enter"),
+            ("fdep", "enter"),
+            ("fdep2", "enter"),
+            ("root", "call"),
+            ("fdep2", "exit"),
+            ("fdep", "exit"),
+            ("rdep", "exit"),
+            ("rdep2", "exit"),
+        ],
+        concurrent=_function_scope_first,
+    )
+
+
+async def test_function_scope_ends_with_call_and_request_scope_with_scope() -> None:
+    """(anydepends lifetimes, FastAPI's two exit stacks) In a held ``Scope``, the
+    function-scoped dependencies of a ``scope.call`` are torn down before that call
+    returns; the request-scoped ones only when the ``Scope`` exits, in FastAPI's
+    order."""
+    from anydepends import Container
+
+    for sequential in (True, False):
+        case = case_function_vs_request_scope(anydepends_markers())
+        async with Container(sequential=sequential) as container:
+            async with container.scope() as scope:
+                result = await scope.call(case.root)
+                after_call = list(case.log.entries)
+            after_scope = list(case.log.entries)
+        assert result == ["r2", "fr", "f2"]
+        assert {e[0] for e in after_call if e[1] == "exit"} == {"fdep", "fdep2"}
+        assert {e[0] for e in after_scope[len(after_call) :]} == {"rdep", "rdep2"}
+        if sequential:
+            assert after_scope[len(after_call) :] == [
+                ("rdep", "exit"),
+                ("rdep2", "exit"),
+            ]
+
+
+@conformance_case
+def case_cached_generator_torn_down_once(m: Markers) -> Case:
+    log = Log()
+
+    async def session() -> Any:
+        with logged(log, "session"):
+            yield "s"
+
+    async def repo(s: str = m.Depends(session)) -> str:
+        log("repo", "call")
+        return "repo:" + s
+
+    def service(s: str = m.Depends(session), r: str = m.Depends(repo)) -> Any:
+        with logged(log, "service"):
+            yield [s, r]
+
+    def root(
+        s: str = m.Depends(session),
+        svc: Any = m.Depends(service),
+        r: str = m.Depends(repo),
+    ) -> Any:
+        log("root", "call")
+        return [s, svc, r]
+
+    return Case(root, log)
+
+
+async def test_a_cached_generator_is_entered_and_torn_down_once() -> None:
+    """A ``yield`` dependency needed by several dependables in one call is entered
+    once and torn down once, after everything that depends on it."""
+    await check(
+        case_cached_generator_torn_down_once,
+        expect=["s", ["s", "repo:s"], "repo:s"],
+        expect_log=[
+            ("session", "enter"),
+            ("repo", "call"),
+            ("service", "enter"),
+            ("root", "call"),
+            ("service", "exit"),
+            ("session", "exit"),
+        ],
+        partial_order={"service": ["session"]},
+    )
