@@ -103,6 +103,15 @@ class Case:
 Builder = Callable[[Markers], Case]
 
 
+class ErrorResponse(Exception):
+    """FastAPI answered with an error status (e.g. 422 for a missing input)."""
+
+    def __init__(self, status: int, body: Any) -> None:
+        super().__init__(f"HTTP {status}: {json.dumps(body)}")
+        self.status = status
+        self.body = body
+
+
 @dataclass
 class Outcome:
     """What one run produced."""
@@ -111,6 +120,7 @@ class Outcome:
     result: Any = None
     exc: BaseException | None = None
     log: list[Entry] = field(default_factory=list)
+    status: int | None = None  # FastAPI's HTTP status
 
     @property
     def exc_summary(self) -> tuple[str, str] | None:
@@ -157,16 +167,16 @@ def logged(log: Log, name: str) -> Iterator[None]:
 def run_fastapi_sync(case: Case, label: str = "fastapi") -> Outcome:
     """Run ``case`` as FastAPI's ``GET /`` through ``TestClient`` (blocking)."""
     outcome = Outcome(label)
-    app = fastapi.FastAPI()
-    app.get("/")(case.root)
-    app.dependency_overrides.update(case.overrides)
     try:
+        # Registration compiles the graph: its errors are outcomes too.
+        app = fastapi.FastAPI()
+        app.get("/")(case.root)
+        app.dependency_overrides.update(case.overrides)
         with TestClient(app, raise_server_exceptions=True) as client:
             response = client.get("/", params=case.values)
+            outcome.status = response.status_code
             if response.status_code != 200:
-                raise AssertionError(
-                    f"FastAPI answered {response.status_code}: {response.text}"
-                )
+                raise ErrorResponse(response.status_code, response.json())
             outcome.result = response.json()
     except Exception as exc:
         outcome.exc = exc
