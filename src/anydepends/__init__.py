@@ -1,0 +1,54 @@
+"""anydepends: FastAPI's ``Depends`` for any anyio program.
+
+Compiled once into an immutable plan, resolved concurrently where dependencies really
+wait, on asyncio or trio.
+"""
+
+from __future__ import annotations
+
+from ._container import Container, Overrides
+from ._errors import (
+    CycleError,
+    DeclarationError,
+    DependencyError,
+    LifetimeError,
+    MissingContextError,
+    MissingValuesError,
+    UsageError,
+    YieldError,
+)
+from ._introspect import CallKind
+from ._markers import Dependency, Depends, Security, SecurityDependency, SecurityScopes
+from ._plan import Node, Plan
+from ._scope import Scope
+
+__all__ = [
+    "CallKind",
+    "Container",
+    "CycleError",
+    "DeclarationError",
+    "Dependency",
+    "DependencyError",
+    "Depends",
+    "LifetimeError",
+    "MissingContextError",
+    "MissingValuesError",
+    "Node",
+    "Overrides",
+    "Plan",
+    "Scope",
+    "Security",
+    "SecurityDependency",
+    "SecurityScopes",
+    "UsageError",
+    "YieldError",
+]
+
+for _name in __all__:
+    _obj = globals()[_name]
+    if getattr(_obj, "__module__", "").startswith("anydepends._"):
+        try:
+            _obj.__module__ = "anydepends"
+        except (AttributeError, TypeError):  # pragma: no cover - immutable builtins
+            pass
+del _name, _obj

@@ -1,0 +1,373 @@
+"""Container: the application lifetime, overrides, plan cache and helper tasks."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import (
+    Callable,
+    Coroutine,
+    Iterable,
+    Iterator,
+    Mapping,
+    MutableMapping,
+)
+from types import TracebackType
+from typing import Any, Final, TypeVar, overload
+
+import anyio
+from anyio import CancelScope, CapacityLimiter
+from anyio.abc import TaskGroup
+
+from ._errors import DeclarationError, DependencyError, UsageError
+from ._introspect import Callee, introspect, qualname
+from ._plan import Node, Plan, compile_plan
+from ._scheduler import Run, check_inputs
+from ._scope import Scope, _run_and_teardown
+from ._teardown import Exit, Host, teardown
+
+__all__ = ["Container", "Overrides"]
+
+T = TypeVar("T")
+
+_NEW: Final = 0
+_OPEN: Final = 1
+_CLOSED: Final = 2
+
+
+class Overrides(MutableMapping[Callable[..., Any], Callable[..., Any]]):
+    """``original -> replacement``, like FastAPI's ``app.dependency_overrides``.
+
+    Read at call time; setting a replacement validates it at once, and every distinct
+    override set gets its own cached plans, so overrides never cost introspection per
+    call.
+    """
+
+    __slots__ = ("_container", "_data")
+
+    def __init__(self, container: Container) -> None:
+        self._container = container
+        self._data: dict[Callable[..., Any], Callable[..., Any]] = {}
+
+    def __getitem__(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        return self._data[original]
+
+    def __setitem__(
+        self, original: Callable[..., Any], replacement: Callable[..., Any]
+    ) -> None:
+        self._container._validate_override(original, replacement)
+        self._data[original] = replacement
+        self._container._overrides_changed()
+
+    def __delitem__(self, original: Callable[..., Any]) -> None:
+        del self._data[original]
+        self._container._overrides_changed()
+
+    def __iter__(self) -> Iterator[Callable[..., Any]]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def get(self, original: Any, default: Any = None) -> Any:
+        """The replacement for *original*, or *default* (dict semantics)."""
+        return self._data.get(original, default)
+
+    def __repr__(self) -> str:
+        return f"Overrides({self._data!r})"
+
+
+class Container:
+    """The application lifetime: plans, overrides and app-scoped dependencies.
+
+    Enter it with ``async with Container() as container:``; leaving it tears down the
+    app-scoped ``yield`` dependencies in reverse order.
+
+    Args:
+        sync_to_thread: Run sync dependables (and sync generator halves) in a worker
+            thread, as FastAPI does (the default), or inline on the event loop (faster
+            for cheap functions that never block). ``Depends(sync_to_thread=...)``
+            overrides it per declaration.
+        sequential: Resolve one dependency at a time in FastAPI's exact depth-first
+            order, for debugging and parity, instead of concurrently.
+        context_types: Types whose instances are injected *by type* from the
+            ``context`` of :meth:`scope` (like FastAPI injects ``Request``). The
+            :class:`Container` and the current :class:`Scope` are always injectable.
+    """
+
+    def __init__(
+        self,
+        *,
+        sync_to_thread: bool = True,
+        sequential: bool = False,
+        context_types: Iterable[type] = (),
+    ) -> None:
+        self.sync_to_thread = sync_to_thread
+        self.sequential = sequential
+        self.context_types: tuple[type, ...] = (Container, Scope, *context_types)
+        self.overrides = Overrides(self)
+        self._plans_by_overrides: dict[frozenset[Any], dict[Any, Plan[Any]]] = {}
+        self._plans: dict[Any, Plan[Any]] = {}
+        self._plans_by_overrides[frozenset()] = self._plans
+        self._introspected: dict[Any, Callee] = {}
+        self._app_memo: dict[Any, Any] = {}
+        self._exits: list[Exit] = []
+        self._limiters: dict[object, CapacityLimiter] = {}
+        self._tg: TaskGroup | None = None
+        self._state = _NEW
+
+    # -- lifetime ---------------------------------------------------------------------
+    async def __aenter__(self) -> Container:
+        if self._state != _NEW:
+            msg = "this container was already entered; a Container is entered once"
+            raise UsageError(msg, hint="create a new Container()")
+        tg = anyio.create_task_group()
+        await tg.__aenter__()
+        self._tg = tg
+        self._state = _OPEN
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        self._state = _CLOSED
+        final = await teardown(exc, self._exits)
+        self._app_memo.clear()
+        tg = self._tg
+        assert tg is not None
+        # Helper tasks still parked belong to scopes nobody closed: stop them.
+        tg.cancel_scope.cancel()
+        await tg.__aexit__(None, None, None)
+        if final is not None and final is not exc:
+            raise final
+        return None
+
+    def _check_open(self) -> None:
+        if self._state != _OPEN:
+            state = "not entered yet" if self._state == _NEW else "closed"
+            msg = f"the container is {state}"
+            raise UsageError(
+                msg,
+                hint="use `async with Container() as container:` and call inside it",
+            )
+
+    # -- plans ------------------------------------------------------------------------
+    def compile(self, fn: Callable[..., T], /) -> Plan[T]:
+        """Build (or return the cached) plan for *fn* under the current overrides.
+
+        Raises:
+            DependencyError: if the graph is broken (a cycle, a bad declaration, a
+                lifetime mismatch, ...); nothing has run.
+        """
+        return self._plan_for(fn)
+
+    def _plan_for(self, fn: Callable[..., T]) -> Plan[T]:
+        try:
+            plan = self._plans.get(fn)
+        except TypeError:  # an unhashable root: compile every time, never cache
+            return self._compile(fn)
+        if plan is None:
+            plan = self._plans[fn] = self._compile(fn)
+        return plan
+
+    def _compile(self, fn: Callable[..., T]) -> Plan[T]:
+        return compile_plan(
+            fn,
+            overrides=self.overrides._data,
+            context_types=self.context_types,
+            sync_to_thread=self.sync_to_thread,
+            introspected=self._introspected,
+        )
+
+    def _overrides_changed(self) -> None:
+        key = frozenset((k, id(v)) for k, v in self.overrides._data.items())
+        plans = self._plans_by_overrides.get(key)
+        if plans is None:
+            plans = self._plans_by_overrides[key] = {}
+        self._plans = plans
+
+    def _validate_override(
+        self, original: Callable[..., Any], replacement: Callable[..., Any]
+    ) -> None:
+        try:
+            hash(original)
+        except TypeError:
+            msg = f"cannot override {original!r}: it is unhashable"
+            raise DeclarationError(
+                msg, hint="override a hashable callable (the one named in Depends)"
+            ) from None
+        try:
+            introspect(replacement, (f"override of {qualname(original)}",))
+        except DependencyError as exc:
+            msg = (
+                f"the override of {qualname(original)} by {qualname(replacement)}"
+                f" cannot be used: {exc.summary}"
+            )
+            raise DeclarationError(
+                msg,
+                path=exc.path,
+                callable=qualname(replacement),
+                parameter=exc.parameter,
+                hint=exc.hint,
+            ) from exc
+
+    @contextlib.contextmanager
+    def override(
+        self, original: Callable[..., Any], replacement: Callable[..., Any]
+    ) -> Iterator[None]:
+        """Override *original* by *replacement* inside a ``with`` block (nestable).
+
+        On exit the previous state comes back: the outer override, or none.
+        """
+        data = self.overrides._data
+        had = original in data
+        previous = data.get(original)
+        self.overrides[original] = replacement
+        try:
+            yield
+        finally:
+            if had:
+                assert previous is not None
+                data[original] = previous
+            else:
+                data.pop(original, None)
+            self._overrides_changed()
+
+    # -- calls ------------------------------------------------------------------------
+    def scope(self, *, context: Mapping[type, Any] | None = None) -> Scope:
+        """A new request scope; enter it with ``async with``.
+
+        Args:
+            context: Objects injected by type into dependables of calls in this scope,
+                keyed by one of the container's ``context_types``.
+        """
+        if context:
+            for ctx in context:
+                if ctx not in self.context_types:
+                    msg = f"{ctx!r} is not one of this container's context types"
+                    raise UsageError(
+                        msg,
+                        hint="register it: Container(context_types=[...])",
+                    )
+        return Scope(self, context)
+
+    @overload
+    async def call(
+        self, fn: Callable[..., Coroutine[Any, Any, T]], /, **values: Any
+    ) -> T: ...
+    @overload
+    async def call(self, fn: Callable[..., T], /, **values: Any) -> T: ...
+    async def call(self, fn: Callable[..., Any], /, **values: Any) -> Any:
+        """Call *fn* in a fresh scope, closed (and torn down) before this returns.
+
+        Raises:
+            MissingValuesError: before anything runs, if required values are missing.
+            DependencyError: if *fn*'s graph is broken.
+        """
+        if self._state != _OPEN:
+            self._check_open()
+        plan = self._plan_for(fn)
+        scope = Scope(self)
+        scope._state = 1  # open, owned by this call: same task, closed below
+        check_inputs(plan, values, scope._context)
+        run = Run(plan, scope, values, True)
+        try:
+            # Function-scoped teardowns first, then the private scope's.
+            return await _run_and_teardown(run, run.exits, scope._exits)
+        finally:
+            scope._state = 2
+            scope._memo.clear()
+
+    # -- helper tasks -----------------------------------------------------------------
+    def _spawn(self, fn: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        tg = self._tg
+        assert tg is not None
+        tg.start_soon(fn)
+
+    def _limiter(self, limit: tuple[object, int]) -> CapacityLimiter:
+        token, total = limit
+        limiter = self._limiters.get(token)
+        if limiter is None:
+            limiter = self._limiters[token] = CapacityLimiter(total)
+        return limiter
+
+    async def _hosted_setup(
+        self,
+        node: Node,
+        kwargs: dict[str, Any],
+        exits: list[Exit],
+        permit: tuple[CapacityLimiter, object] | None,
+    ) -> Any:
+        """Set up an async generator in a helper task that also tears it down."""
+        box = _Box()
+        self._spawn(lambda: _host_generator(node, kwargs, exits, permit, box))
+        try:
+            await box.ready.wait()
+        except BaseException:
+            box.abandon()
+            with CancelScope(shield=True):
+                await box.ready.wait()
+            raise
+        if box.error is not None:
+            raise box.error
+        return box.value
+
+
+class _Box:
+    """What a helper task reports about the setup it ran."""
+
+    __slots__ = ("abandoned", "error", "ready", "scope", "value")
+
+    def __init__(self) -> None:
+        self.ready = anyio.Event()
+        self.value: Any = None
+        self.error: BaseException | None = None
+        self.scope: CancelScope | None = None
+        self.abandoned = False
+
+    def abandon(self) -> None:
+        self.abandoned = True
+        if self.scope is not None:
+            self.scope.cancel()
+
+
+async def _host_generator(
+    node: Node,
+    kwargs: dict[str, Any],
+    exits: list[Exit],
+    permit: tuple[CapacityLimiter, object] | None,
+    box: _Box,
+) -> None:
+    from ._scheduler import _no_yield
+
+    host = Host()
+    record: Exit | None = None
+    with CancelScope() as scope:
+        box.scope = scope
+        if box.abandoned:
+            scope.cancel()
+        try:
+            gen = node.call(**kwargs)
+            try:
+                box.value = await gen.__anext__()
+            except StopAsyncIteration:
+                raise _no_yield(node.name) from None
+            record = Exit(node.kind, gen, node.name, host=host, permit=permit)
+            exits.append(record)
+        except BaseException as exc:
+            if permit is not None:
+                permit[0].release_on_behalf_of(permit[1])
+            box.error = exc
+            if not isinstance(exc, anyio.get_cancelled_exc_class()):
+                box.ready.set()
+                return
+            box.ready.set()
+            raise
+    box.ready.set()
+    if record is not None:
+        try:
+            await host.serve([record])
+        finally:
+            host.dead = True

@@ -1,0 +1,446 @@
+"""The compiler: a root callable and its declarations -> an immutable, indexed Plan.
+
+Compilation walks the declared graph once, depth first in declaration order (FastAPI's
+order), memoised per cache key so shared subgraphs are visited once and compilation is
+linear in the size of the graph. It validates everything that can be known before a
+call (cycles, lifetimes, declarations, which values and context types are needed) and
+produces plain data: nodes in topological order with integer argument slots. The
+scheduler never introspects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, Generic, TypeVar
+
+from ._errors import CycleError, DeclarationError, LifetimeError
+from ._introspect import EMPTY, CallKind, Callee, ParamKind, introspect, qualname
+from ._markers import Dependency
+
+__all__ = ["MEMO_APP", "MEMO_RUN", "MEMO_SCOPE", "Node", "Plan", "compile_plan"]
+
+T = TypeVar("T")
+
+# Where a node's value is memoised (and its teardown registered, for generators).
+MEMO_SCOPE: Final = 0  # the Scope: request lifetime (the default)
+MEMO_RUN: Final = 1  # the call: scope="function"
+MEMO_APP: Final = 2  # the Container: scope="app"
+
+_LIFETIME_OF_MEMO: Final = {MEMO_SCOPE: "request", MEMO_RUN: "function", MEMO_APP: "app"}
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Node:
+    """One dependable in a plan, with everything the scheduler needs, as plain data."""
+
+    index: int
+    call: Callable[..., Any]  # what runs (an override's replacement, if any)
+    original: Callable[..., Any]  # as declared (keys the cache and overrides)
+    kind: CallKind
+    name: str
+    key: Hashable  # FastAPI's cache key (original, scopes-if-used, lifetime); None: root
+    use_cache: bool
+    memo: int  # MEMO_SCOPE, MEMO_RUN or MEMO_APP
+    deps: tuple[int, ...]  # nodes that must finish first (arguments + ordering edges)
+    args: tuple[tuple[str, int], ...]  # parameter -> node index
+    values: tuple[tuple[str, Any], ...]  # parameter (= value name) -> default or EMPTY
+    contexts: tuple[tuple[str, type], ...]  # parameter -> context type
+    scope_args: tuple[tuple[str, type], ...]  # parameter -> SecurityScopes class
+    scopes: tuple[str, ...]  # the visible security scopes
+    thread: bool  # sync callables and sync generator halves go to a worker thread
+    limit: tuple[object, int] | None  # (token, max_concurrency) of the declaration
+    path: tuple[str, ...]  # the first path at which the compiler met it
+    alias: bool = False  # reads the memo a preceding use_cache=False twin seeded
+
+    @property
+    def lifetime(self) -> str:
+        """``"function"``, ``"request"`` or ``"app"``."""
+        return _LIFETIME_OF_MEMO[self.memo]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Plan(Generic[T]):
+    """An immutable execution plan for one root callable and one override set.
+
+    Nodes are in FastAPI's depth-first, declaration order (dependencies first); the
+    root is the last node. Build one with :meth:`Container.compile`.
+    """
+
+    root: Callable[..., T]
+    nodes: tuple[Node, ...]
+    dependents: tuple[tuple[int, ...], ...]
+    required_values: Mapping[str, tuple[str, ...]]  # value name -> where needed
+    context_types: frozenset[type]
+    has_app_nodes: bool
+    _stats: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def root_node(self) -> Node:
+        """The node that calls the root callable."""
+        return self.nodes[-1]
+
+    def explain(self) -> str:
+        """A readable tree of the plan: kinds, lifetimes, cache keys and overlap."""
+        from ._explain import explain
+
+        return explain(self)
+
+    def to_mermaid(self) -> str:
+        """The plan as a Mermaid flowchart (dependencies point at their dependents)."""
+        from ._explain import to_mermaid
+
+        return to_mermaid(self)
+
+    def to_dot(self) -> str:
+        """The plan as a Graphviz DOT digraph."""
+        from ._explain import to_dot
+
+        return to_dot(self)
+
+
+@dataclass(slots=True)
+class _Config:
+    overrides: Mapping[Any, Callable[..., Any]]
+    context_types: tuple[type, ...]
+    sync_to_thread: bool
+    introspected: dict[Any, Callee]
+
+
+def _key_part(call: object) -> Hashable:
+    """The cache-key element for a callable: itself if hashable, else its identity."""
+    try:
+        hash(call)
+    except TypeError:
+        return ("unhashable", id(call))
+    return call  # type: ignore[return-value]
+
+
+class _Compiler:
+    """One compilation: a depth-first walk with a memo per cache key."""
+
+    def __init__(self, config: _Config) -> None:
+        self.config = config
+        self.nodes: list[Node] = []
+        self.cached: dict[Hashable, int] = {}  # cache key -> cached node index
+        self.nocache_first: dict[Hashable, int] = {}  # key -> first use_cache=False node
+        self.uses_memo: dict[Hashable, bool] = {}
+        self.required: dict[str, list[str]] = {}
+        self.contexts: set[type] = set()
+        self.stack: list[Hashable] = []  # key parts of callables on the current path
+
+    # -- introspection, memoised per callable ------------------------------------
+    def callee(self, call: Callable[..., Any], path: tuple[str, ...]) -> Callee:
+        cache = self.config.introspected
+        part = _key_part(call)
+        found = cache.get(part)
+        if found is None:
+            found = introspect(call, path)
+            if not isinstance(part, tuple) or part[:1] != ("unhashable",):
+                cache[part] = found
+        return found
+
+    def uses_scopes(self, call: Callable[..., Any], path: tuple[str, ...]) -> bool:
+        """Whether *call* or anything it declares uses security scopes (as declared).
+
+        FastAPI computes this on the declared graph, before overrides; cycles are
+        reported by the main walk, so a back edge here simply counts as "no".
+        """
+        part = _key_part(call)
+        known = self.uses_memo.get(part)
+        if known is not None:
+            return known
+        self.uses_memo[part] = False  # provisional: breaks cycles
+        callee = self.callee(call, path)
+        uses = callee.declares_scopes
+        for p in callee.params:
+            if uses:
+                break
+            if p.kind is ParamKind.DEPENDENCY:
+                assert p.marker is not None and p.marker.dependency is not None
+                uses = bool(p.marker.own_scopes) or self.uses_scopes(
+                    p.marker.dependency, (*path, callee.name)
+                )
+        self.uses_memo[part] = uses
+        return uses
+
+    # -- the walk -------------------------------------------------------------------
+    def root(self, call: Callable[..., Any]) -> int:
+        callee = self.callee(call, ())
+        if callee.kind.is_generator:
+            msg = f"the root {callee.name} is a generator; only dependencies may yield"
+            raise DeclarationError(
+                msg,
+                path=(callee.name,),
+                callable=callee.name,
+                hint="call a function that takes the yield dependency as a parameter",
+            )
+        self.stack.append(_key_part(call))
+        index = self.instantiate(
+            callee, call, Dependency(call, use_cache=False), (), None, (), None
+        )
+        self.stack.pop()
+        return index
+
+    def declaration(
+        self,
+        marker: Dependency,
+        visible: tuple[str, ...],
+        path: tuple[str, ...],
+        parent_memo: int,
+        parent_kind: CallKind,
+        param: str,
+    ) -> int:
+        """Compile one ``Depends`` declaration met at *path*; return its node index."""
+        original = marker.dependency
+        assert original is not None
+        uses = bool(marker.own_scopes) or self.uses_scopes(original, path)
+        own = tuple(s for s in marker.own_scopes if s not in visible)
+        node_visible = (*visible, *own) if uses else ()
+        lifetime = marker.scope
+        orig_kind = self.callee(original, path).kind
+        if lifetime is None and orig_kind.is_generator:
+            lifetime_key = "request"
+        else:
+            lifetime_key = lifetime or ""
+        key = (_key_part(original), tuple(sorted(set(node_visible))), lifetime_key)
+        memo = {"app": MEMO_APP, "function": MEMO_RUN}.get(lifetime or "", MEMO_SCOPE)
+        self._check_lifetime(marker, memo, path, parent_memo, parent_kind, param)
+        if marker.use_cache:
+            found = self.cached.get(key)
+            if found is not None:
+                return found
+        part = _key_part(original)
+        if marker.use_cache and isinstance(part, tuple):
+            msg = f"{qualname(original)} is unhashable, so it cannot key the cache"
+            raise DeclarationError(
+                msg,
+                path=(*path, qualname(original)),
+                callable=qualname(original),
+                parameter=param,
+                hint="make the callable hashable (e.g. a frozen dataclass), or"
+                " declare it with use_cache=False",
+            )
+        if part in self.stack:
+            names = [*path, qualname(original)]
+            start = next(
+                (i for i, n in enumerate(names[:-1]) if n == qualname(original)), 0
+            )
+            cycle = " -> ".join(names[start:])
+            msg = f"dependency cycle: {cycle}"
+            raise CycleError(
+                msg,
+                path=names,
+                callable=qualname(original),
+                parameter=param,
+                hint="break the cycle: one of these must not depend on the other"
+                " (pass the value in, or split the dependable)",
+            )
+        call = self._override(original)
+        callee = self.callee(call, path)
+        self.stack.append(part)
+        index = self.instantiate(callee, original, marker, node_visible, key, path, memo)
+        self.stack.pop()
+        if marker.use_cache:
+            self.cached[key] = index
+        else:
+            self.nocache_first.setdefault(key, index)
+        return index
+
+    def _override(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        overrides = self.config.overrides
+        if not overrides:
+            return original
+        try:
+            return overrides.get(original, original)
+        except TypeError:  # an unhashable callable cannot have been overridden
+            return original
+
+    def _check_lifetime(
+        self,
+        marker: Dependency,
+        memo: int,
+        path: tuple[str, ...],
+        parent_memo: int,
+        parent_kind: CallKind,
+        param: str,
+    ) -> None:
+        parent = path[-1] if path else "?"
+        child = qualname(marker.dependency)
+        if parent_memo == MEMO_APP and memo != MEMO_APP:
+            msg = (
+                f"app-scoped {parent} depends on {child}, which lives shorter"
+                f" ({marker.scope or 'request'} scope)"
+            )
+            raise LifetimeError(
+                msg,
+                path=(*path, child),
+                callable=parent,
+                parameter=param,
+                hint=f'declare it Depends({child.rsplit(".", 1)[-1]}, scope="app"),'
+                f" or make {parent} request-scoped",
+            )
+        if (
+            parent_memo == MEMO_SCOPE
+            and parent_kind.is_generator
+            and marker.scope == "function"
+        ):
+            msg = (
+                f"request-scoped yield dependency {parent} depends on {child}, which"
+                ' has scope="function" and is torn down first'
+            )
+            raise LifetimeError(
+                msg,
+                path=(*path, child),
+                callable=parent,
+                parameter=param,
+                hint=f'give {parent} scope="function" too, or drop scope="function"'
+                f" from {child}",
+            )
+
+    def instantiate(
+        self,
+        callee: Callee,
+        original: Callable[..., Any],
+        marker: Dependency,
+        visible: tuple[str, ...],
+        key: Hashable,
+        path: tuple[str, ...],
+        memo: int | None,
+    ) -> int:
+        """Compile *callee*'s parameters and append its node (after its children)."""
+        here = (*path, callee.name)
+        node_memo = MEMO_RUN if memo is None else memo
+        deps: list[int] = []
+        args: list[tuple[str, int]] = []
+        values: list[tuple[str, Any]] = []
+        contexts: list[tuple[str, type]] = []
+        scope_args: list[tuple[str, type]] = []
+        for p in callee.params:
+            if p.kind is ParamKind.DEPENDENCY:
+                assert p.marker is not None
+                child = self.declaration(
+                    p.marker, visible, here, node_memo, callee.kind, p.name
+                )
+                args.append((p.name, child))
+                if child not in deps:
+                    deps.append(child)
+            elif p.kind is ParamKind.SECURITY_SCOPES:
+                scope_args.append((p.name, p.annotation))
+            else:
+                ctx = self._context_type(p.annotation)
+                if ctx is not None:
+                    self._check_context(ctx, node_memo, here, callee.name, p.name)
+                    contexts.append((p.name, ctx))
+                    self.contexts.add(ctx)
+                elif node_memo == MEMO_APP:
+                    if p.default is EMPTY:
+                        msg = (
+                            f"app-scoped {callee.name} takes the per-call value"
+                            f" {p.name!r}; an app-scoped value cannot depend on a call"
+                        )
+                        raise LifetimeError(
+                            msg,
+                            path=here,
+                            callable=callee.name,
+                            parameter=p.name,
+                            hint="give the parameter a default, provide it through an"
+                            ' app-scoped Depends(..., scope="app"), or make the'
+                            " dependency request-scoped",
+                        )
+                    # App-scoped dependables never see per-call values: defaults only.
+                else:
+                    values.append((p.name, p.default))
+                    if p.default is EMPTY:
+                        self.required.setdefault(p.name, []).append(" -> ".join(here))
+        alias_of = None
+        if marker.use_cache and key in self.nocache_first:
+            # FastAPI's order: an earlier use_cache=False twin seeds the memo; this
+            # cached declaration must read that value, so it runs after the twin.
+            alias_of = self.nocache_first[key]
+            deps.append(alias_of)
+        thread = callee.kind in (CallKind.SYNC, CallKind.SYNC_GEN) and (
+            self.config.sync_to_thread
+            if marker.sync_to_thread is None
+            else marker.sync_to_thread
+        )
+        limit = (
+            (marker._limit_token, marker.max_concurrency)
+            if marker.max_concurrency is not None
+            else None
+        )
+        node = Node(
+            index=len(self.nodes),
+            call=callee.call,
+            original=original,
+            kind=callee.kind,
+            name=callee.name,
+            key=key,
+            use_cache=marker.use_cache and memo is not None,
+            memo=node_memo,
+            deps=tuple(deps),
+            args=tuple(args),
+            values=tuple(values),
+            contexts=tuple(contexts),
+            scope_args=tuple(scope_args),
+            scopes=visible,
+            thread=thread,
+            limit=limit,
+            path=here,
+            alias=alias_of is not None,
+        )
+        self.nodes.append(node)
+        return node.index
+
+    def _context_type(self, annotation: Any) -> type | None:
+        if not isinstance(annotation, type):
+            return None
+        for ctx in self.config.context_types:
+            if issubclass(annotation, ctx):
+                return ctx
+        return None
+
+    def _check_context(
+        self, ctx: type, memo: int, path: tuple[str, ...], owner: str, param: str
+    ) -> None:
+        from ._container import Container
+
+        if memo == MEMO_APP and ctx is not Container:
+            msg = (
+                f"app-scoped {owner} takes {ctx.__qualname__} by type, which belongs"
+                " to a scope"
+            )
+            raise LifetimeError(
+                msg,
+                path=path,
+                callable=owner,
+                parameter=param,
+                hint="make the dependency request-scoped, or pass what it needs"
+                ' through an app-scoped Depends(..., scope="app")',
+            )
+
+
+def compile_plan(
+    root: Callable[..., T],
+    *,
+    overrides: Mapping[Any, Callable[..., Any]],
+    context_types: tuple[type, ...],
+    sync_to_thread: bool,
+    introspected: dict[Any, Callee],
+) -> Plan[T]:
+    """Compile *root* into a :class:`Plan`; raise a ``DependencyError`` if broken."""
+    compiler = _Compiler(_Config(overrides, context_types, sync_to_thread, introspected))
+    compiler.root(root)
+    nodes = tuple(compiler.nodes)
+    dependents: list[list[int]] = [[] for _ in nodes]
+    for node in nodes:
+        for dep in node.deps:
+            dependents[dep].append(node.index)
+    return Plan(
+        root=root,
+        nodes=nodes,
+        dependents=tuple(tuple(d) for d in dependents),
+        required_values={k: tuple(v) for k, v in compiler.required.items()},
+        context_types=frozenset(compiler.contexts),
+        has_app_nodes=any(n.memo == MEMO_APP for n in nodes),
+    )

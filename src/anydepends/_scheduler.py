@@ -1,0 +1,484 @@
+"""The scheduler: run a Plan by readiness, inline until something really waits.
+
+Every dependency starts in the task that reaches it, stepped once with
+``coroutine.send(None)``. Most dependencies never suspend, and then a call costs no
+task, no task group and no cancel scope: the plan runs inline, in FastAPI's order.
+
+The first time a dependency *does* suspend while other dependencies are ready, the run
+turns concurrent: the ready work moves to a runner task (spawned into the container's
+task group), and the suspended dependency is finished, by :class:`Drive`, in the task
+that started it. From then on the shared ready queue is drained by whichever task is
+free, and every further suspension with work waiting spawns one more runner. So a
+dependency starts the moment its inputs are ready, and tasks exist only where they buy
+overlap.
+
+Failure: the first exception ends the run. Runners run inside cancel scopes of their
+own, which the failure cancels; the calling task's current dependency is cancelled too
+when a scope of ours could be nested under it (see ``_lowlevel.cancel_scope_marker``).
+The caller gets the original exception object; an ``ExceptionGroup`` only when several
+dependencies really failed.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from functools import partial
+from typing import TYPE_CHECKING, Any, Final
+
+import anyio
+from anyio import CancelScope, to_thread
+
+from ._errors import MissingContextError, MissingValuesError, YieldError
+from ._introspect import CallKind
+from ._lowlevel import Drive, cancel_scope_marker
+from ._plan import MEMO_APP, MEMO_RUN, MEMO_SCOPE, Node, Plan
+from ._teardown import Exit, Host
+
+if TYPE_CHECKING:
+    from ._scope import Scope
+
+__all__ = ["Run", "check_inputs"]
+
+_MISSING: Final = object()
+_ASYNC: Final = CallKind.ASYNC
+_SYNC: Final = CallKind.SYNC
+_ASYNC_GEN: Final = CallKind.ASYNC_GEN
+
+
+def check_inputs(plan: Plan[Any], values: dict[str, Any], context: dict[type, Any]) -> None:
+    """Raise before anything runs if a required value or context object is missing."""
+    required = plan.required_values
+    if required:
+        missing = {name: list(where) for name, where in required.items() if name not in values}
+        if missing:
+            raise MissingValuesError(missing, plan.root_node.name)
+    for ctx in plan.context_types:
+        if ctx not in context:
+            users = [
+                " -> ".join(n.path) for n in plan.nodes if any(t is ctx for _, t in n.contexts)
+            ]
+            msg = f"no {ctx.__qualname__} in this scope (needed by {', '.join(users)})"
+            raise MissingContextError(
+                msg,
+                path=plan.nodes[-1].path,
+                callable=plan.root_node.name,
+                parameter=ctx.__qualname__,
+                hint=f"open the scope with container.scope(context={{{ctx.__qualname__}:"
+                " obj})",
+            )
+
+
+class Run:
+    """The state of one call: results by node index, claims, runners, failure."""
+
+    __slots__ = (
+        "cancelled_exc",
+        "concurrent",
+        "container",
+        "context",
+        "exits",
+        "extra_failures",
+        "failure",
+        "idle",
+        "inline_request_gens",
+        "main_cs",
+        "memos",
+        "nodes",
+        "plan",
+        "ready",
+        "remaining",
+        "results",
+        "runner_scopes",
+        "scope",
+        "sequential",
+        "skip",
+        "start_marker",
+        "values",
+        "waiters",
+        "working",
+    )
+
+    def __init__(
+        self,
+        plan: Plan[Any],
+        scope: Scope,
+        values: dict[str, Any],
+        inline_request_gens: bool,
+    ) -> None:
+        container = scope.container
+        self.plan = plan
+        self.nodes = plan.nodes
+        self.scope = scope
+        self.container = container
+        self.values = values
+        self.context = scope._context
+        self.results: list[Any] = [None] * len(plan.nodes)
+        self.memos = (scope._memo, {}, container._app_memo)
+        self.exits: list[Exit] = []  # function-scoped teardowns
+        self.waiters: dict[Any, anyio.Event] | None = None
+        self.concurrent = False
+        self.sequential = container.sequential
+        self.inline_request_gens = inline_request_gens
+        self.skip: set[int] | None = None
+        self.failure: BaseException | None = None
+        self.extra_failures: list[BaseException] = []
+        self.main_cs: CancelScope | None = None
+        self.runner_scopes: list[CancelScope] = []
+        self.working = 0
+        self.idle: anyio.Event | None = None
+        self.ready: deque[int] = deque()
+        self.remaining: list[int] = []
+        self.start_marker: object = None
+        self.cancelled_exc: type[BaseException] = anyio.get_cancelled_exc_class()
+
+    # -- the entry point ------------------------------------------------------------
+    async def execute(self) -> Any:
+        """Resolve every dependency, then call the root; return its result."""
+        nodes = self.nodes
+        if self.scope._memo or self.plan.has_app_nodes:
+            self.skip = self._cache_hits()
+        skip = self.skip
+        if not self.sequential:
+            self.start_marker = cancel_scope_marker()
+        for node in nodes[:-1]:
+            if skip is not None and node.index in skip:
+                continue
+            coro = self.exec_node(node, None)
+            try:
+                pending = coro.send(None)
+            except StopIteration:
+                continue
+            if self.sequential or not self._begin_concurrency(node.index):
+                await Drive(coro, pending)
+                continue
+            await self._drive_main(coro, pending)
+            break
+        if self.concurrent:
+            await self._finish_concurrent()
+        return await self.invoke(nodes[-1], None)
+
+    def _cache_hits(self) -> set[int]:
+        """Nodes not needed because a dependent is already memoised (no re-run)."""
+        nodes = self.nodes
+        memos = self.memos
+        needed = [False] * len(nodes)
+        needed[-1] = True
+        for node in reversed(nodes):
+            if not needed[node.index]:
+                continue
+            if node.use_cache:
+                found = memos[node.memo].get(node.key, _MISSING)
+                if found is not _MISSING and type(found) is not Run:
+                    continue  # a hit: its own dependencies need not run
+            for dep in node.deps:
+                needed[dep] = True
+        return {i for i, need in enumerate(needed) if not need}
+
+    # -- one node -------------------------------------------------------------------
+    async def exec_node(self, node: Node, host: Host | None) -> None:
+        """Produce *node*'s value: from the memo, a claim of another run, or a call."""
+        i = node.index
+        if node.use_cache:
+            memo = self.memos[node.memo]
+            key = node.key
+            found = memo.get(key, _MISSING)
+            while found is not _MISSING:
+                if type(found) is Run:
+                    await found._wait_for(key)
+                    found = memo.get(key, _MISSING)
+                    continue
+                self.results[i] = found
+                if self.concurrent:
+                    self._complete(i)
+                return
+            memo[key] = self  # claim: other runs on this memo wait instead of calling
+            try:
+                value = await self.invoke(node, host)
+            except BaseException:
+                if memo.get(key) is self:
+                    del memo[key]
+                self._wake(key)
+                raise
+            memo[key] = value
+            if self.waiters:
+                self._wake(key)
+        else:
+            value = await self.invoke(node, host)
+            key = node.key
+            if key is not None:  # use_cache=False seeds an absent key (FastAPI)
+                memo = self.memos[node.memo]
+                if key not in memo:
+                    memo[key] = value
+        self.results[i] = value
+        if self.concurrent:
+            self._complete(i)
+
+    async def invoke(self, node: Node, host: Host | None) -> Any:
+        """Call *node*'s callable with its arguments, by kind."""
+        results = self.results
+        kwargs = {name: results[j] for name, j in node.args}
+        if node.values:
+            values = self.values
+            for name, default in node.values:
+                kwargs[name] = values.get(name, default)
+        if node.contexts:
+            for name, ctx in node.contexts:
+                kwargs[name] = self.context[ctx]
+        if node.scope_args:
+            for name, cls in node.scope_args:
+                kwargs[name] = cls(scopes=list(node.scopes))
+        kind = node.kind
+        if node.limit is not None:
+            return await self._invoke_limited(node, kwargs, host)
+        if kind is _ASYNC:
+            return await node.call(**kwargs)
+        if kind is _SYNC:
+            if node.thread:
+                return await to_thread.run_sync(partial(node.call, **kwargs))
+            return node.call(**kwargs)
+        if kind is _ASYNC_GEN:
+            return await self._setup_async_gen(node, kwargs, host, None)
+        return await self._setup_sync_gen(node, kwargs, None)
+
+    async def _invoke_limited(
+        self, node: Node, kwargs: dict[str, Any], host: Host | None
+    ) -> Any:
+        assert node.limit is not None
+        limiter = self.container._limiter(node.limit)
+        borrower = object()
+        await limiter.acquire_on_behalf_of(borrower)
+        permit = (limiter, borrower)
+        try:
+            kind = node.kind
+            if kind is _ASYNC_GEN:
+                value = await self._setup_async_gen(node, kwargs, host, permit)
+                permit = None  # held until teardown
+                return value
+            if kind is CallKind.SYNC_GEN:
+                value = await self._setup_sync_gen(node, kwargs, permit)
+                permit = None
+                return value
+            if kind is _ASYNC:
+                return await node.call(**kwargs)
+            if node.thread:
+                return await to_thread.run_sync(partial(node.call, **kwargs))
+            return node.call(**kwargs)
+        finally:
+            if permit is not None:
+                limiter.release_on_behalf_of(borrower)
+
+    def _exit_list(self, node: Node) -> list[Exit]:
+        memo = node.memo
+        if memo == MEMO_RUN:
+            return self.exits
+        if memo == MEMO_SCOPE:
+            return self.scope._exits
+        return self.container._exits
+
+    async def _setup_sync_gen(
+        self, node: Node, kwargs: dict[str, Any], permit: tuple[Any, object] | None
+    ) -> Any:
+        gen = node.call(**kwargs)
+        if node.thread:
+            value = await to_thread.run_sync(_first_value, gen, node.name)
+        else:
+            value = _first_value(gen, node.name)
+        self._exit_list(node).append(
+            Exit(CallKind.SYNC_GEN, gen, node.name, permit=permit, thread=node.thread)
+        )
+        return value
+
+    async def _setup_async_gen(
+        self,
+        node: Node,
+        kwargs: dict[str, Any],
+        host: Host | None,
+        permit: tuple[Any, object] | None,
+    ) -> Any:
+        if host is None and (
+            node.memo == MEMO_APP
+            or self.main_cs is not None
+            or (node.memo == MEMO_SCOPE and not self.inline_request_gens)
+        ):
+            # Its teardown must run in the task that set it up, and that cannot be
+            # this one: host it in a helper task that waits for the teardown.
+            return await self.container._hosted_setup(
+                node, kwargs, self._exit_list(node), permit
+            )
+        gen = node.call(**kwargs)
+        try:
+            value = await gen.__anext__()
+        except StopAsyncIteration:
+            raise _no_yield(node.name) from None
+        record = Exit(_ASYNC_GEN, gen, node.name, host=host, permit=permit)
+        self._exit_list(node).append(record)
+        if host is not None:
+            host.mine.append(record)
+        return value
+
+    # -- claims shared with other runs -----------------------------------------------
+    async def _wait_for(self, key: Any) -> None:
+        if self.waiters is None:
+            self.waiters = {}
+        event = self.waiters.get(key)
+        if event is None:
+            event = self.waiters[key] = anyio.Event()
+        await event.wait()
+
+    def _wake(self, key: Any) -> None:
+        if self.waiters:
+            event = self.waiters.pop(key, None)
+            if event is not None:
+                event.set()
+
+    # -- concurrency -----------------------------------------------------------------
+    def _begin_concurrency(self, suspended: int) -> bool:
+        """Main's node *suspended* waits: if other nodes are ready, go concurrent."""
+        nodes = self.nodes
+        last = len(nodes) - 1
+        skip = self.skip or ()
+        remaining = [0] * last
+        ready: deque[int] = deque()
+        for j in range(suspended + 1, last):
+            if j in skip:
+                continue
+            count = 0
+            for dep in nodes[j].deps:
+                if dep >= suspended and dep not in skip:
+                    count += 1
+            remaining[j] = count
+            if not count:
+                ready.append(j)
+        if not ready:
+            return False
+        self.remaining = remaining
+        self.ready = ready
+        self.concurrent = True
+        if cancel_scope_marker() is self.start_marker:
+            # Nothing left a cancel scope open in this task, so ours nests correctly
+            # under whatever the suspended dependency opens from now on.
+            self.main_cs = CancelScope()
+            self.main_cs.__enter__()
+        self._spawn()
+        return True
+
+    async def _drive_main(self, coro: Any, pending: Any) -> None:
+        try:
+            await Drive(coro, pending)
+        except BaseException as exc:
+            self._main_failed(exc)
+
+    def _main_failed(self, exc: BaseException) -> None:
+        main_cs = self.main_cs
+        if isinstance(exc, self.cancelled_exc) and main_cs is not None:
+            if main_cs.cancel_called and self.failure is not None:
+                return  # our own cancellation, because something else failed
+        self.fail(exc)
+
+    def _complete(self, i: int) -> None:
+        remaining = self.remaining
+        last = len(remaining)
+        skip = self.skip
+        for dep in self.plan.dependents[i]:
+            if dep == last or (skip is not None and dep in skip):
+                continue
+            remaining[dep] -= 1
+            if not remaining[dep]:
+                self.ready.append(dep)
+
+    def _spawn(self) -> None:
+        self.working += 1
+        self.container._spawn(self._runner)
+
+    async def work(self, host: Host | None) -> None:
+        """Drain the shared ready queue; spawn a runner whenever a node waits."""
+        ready = self.ready
+        nodes = self.nodes
+        while ready and self.failure is None:
+            coro = self.exec_node(nodes[ready.popleft()], host)
+            try:
+                pending = coro.send(None)
+            except StopIteration:
+                continue
+            if ready:
+                self._spawn()
+            await Drive(coro, pending)
+
+    async def _runner(self) -> None:
+        host = Host()
+        try:
+            with CancelScope() as scope:
+                self.runner_scopes.append(scope)
+                if self.failure is not None:
+                    scope.cancel()
+                try:
+                    await self.work(host)
+                except BaseException as exc:
+                    if not (isinstance(exc, self.cancelled_exc) and scope.cancel_called):
+                        self.fail(exc)
+                        if isinstance(exc, self.cancelled_exc):
+                            host.dead = True
+                            raise  # not ours: the container is shutting down
+                    else:
+                        raise
+        finally:
+            self.working -= 1
+            if not self.working and self.idle is not None:
+                self.idle.set()
+        if host.mine:
+            await host.serve(host.mine)
+
+    def fail(self, exc: BaseException) -> None:
+        """Record a failure; the first one cancels everything still running."""
+        if self.failure is None:
+            self.failure = exc
+            for scope in self.runner_scopes:
+                scope.cancel()
+            if self.main_cs is not None:
+                self.main_cs.cancel()
+        elif exc is not self.failure and not isinstance(exc, self.cancelled_exc):
+            self.extra_failures.append(exc)
+
+    async def _finish_concurrent(self) -> None:
+        """Main helps drain the queue, waits for the runners, then reports failure."""
+        if self.failure is None:
+            try:
+                await self.work(None)
+            except BaseException as exc:
+                self._main_failed(exc)
+        try:
+            while self.working:
+                with CancelScope(shield=self.failure is not None):
+                    event = self.idle = anyio.Event()
+                    await event.wait()
+        except BaseException as exc:  # the caller cancelled us while runners work
+            self.fail(exc)
+            with CancelScope(shield=True):
+                while self.working:
+                    event = self.idle = anyio.Event()
+                    await event.wait()
+        main_cs = self.main_cs
+        if main_cs is not None:
+            self.main_cs = None
+            main_cs.__exit__(None, None, None)
+        failure = self.failure
+        if failure is not None:
+            if self.extra_failures:
+                errors = [failure, *self.extra_failures]
+                msg = f"{len(errors)} dependencies failed at once"
+                raise BaseExceptionGroup(msg, errors)
+            raise failure
+
+
+def _first_value(gen: Any, name: str) -> Any:
+    try:
+        return next(gen)
+    except StopIteration:
+        raise _no_yield(name) from None
+
+
+def _no_yield(name: str) -> YieldError:
+    msg = f"yield dependency {name} finished without yielding"
+    return YieldError(
+        msg, callable=name, hint="a yield dependency must yield exactly once"
+    )

@@ -1,0 +1,210 @@
+"""Teardown of ``yield`` dependencies: exit records, closing generators, hosts.
+
+An :class:`Exit` is created the moment a ``yield`` dependency's setup completes, and is
+appended to the list of its lifetime (the call, the :class:`Scope` or the
+:class:`Container`). :func:`teardown` closes a list exactly once, in reverse order of
+setup completion, so every dependency is torn down after everything that depends on it.
+The exception being handled is thrown in at each ``yield``; what a teardown raises is
+what the next ones see (FastAPI's exit-stack semantics).
+
+An async generator must be torn down in the task that set it up (anyio cancel scopes
+and ``ContextVar.reset`` tokens are task-bound). Generators set up in a helper task
+have a :class:`Host`: the owner signals it and waits, and the host closes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Generator
+from typing import Any
+
+import anyio
+from anyio import CancelScope, CapacityLimiter, to_thread
+
+from ._errors import YieldError
+from ._introspect import CallKind
+
+__all__ = ["Exit", "Host", "close_generator", "teardown"]
+
+
+class Host:
+    """A helper task's side of the protocol: generators it must close itself."""
+
+    __slots__ = ("dead", "mine", "pending", "wake")
+
+    def __init__(self) -> None:
+        self.mine: list[Exit] = []  # set up in this host's task
+        self.pending: list[Exit] = []  # signalled, not yet closed
+        self.wake: anyio.Event | None = None
+        self.dead = False  # the host task is gone: close in the caller instead
+
+    async def serve(self, exits: list[Exit]) -> None:
+        """Close each of *exits* when signalled (in signal order), then return."""
+        remaining = len(exits)
+        while remaining:
+            if not self.pending:
+                self.wake = anyio.Event()
+                await self.wake.wait()
+                continue
+            record = self.pending.pop(0)
+            with CancelScope(shield=True):
+                record.result = await close_generator(record, record.thrown)
+            remaining -= 1
+            assert record.done is not None
+            record.done.set()
+
+
+class Exit:
+    """One completed ``yield`` setup awaiting its teardown (exactly once)."""
+
+    __slots__ = (
+        "closed",
+        "done",
+        "gen",
+        "host",
+        "kind",
+        "name",
+        "permit",
+        "result",
+        "thread",
+        "thrown",
+    )
+
+    def __init__(
+        self,
+        kind: CallKind,
+        gen: AsyncGenerator[Any, None] | Generator[Any, None, None],
+        name: str,
+        host: Host | None = None,
+        permit: tuple[CapacityLimiter, object] | None = None,
+        thread: bool = False,
+    ) -> None:
+        self.kind = kind
+        self.thread = thread
+        self.gen = gen
+        self.name = name
+        self.host = host
+        self.permit = permit
+        self.closed = False
+        self.thrown: BaseException | None = None
+        self.result: BaseException | None = None
+        self.done: anyio.Event | None = None
+
+    async def close(self, exc: BaseException | None) -> BaseException | None:
+        """Tear down once; return the exception later teardowns must see."""
+        if self.closed:
+            return exc
+        self.closed = True
+        host = self.host
+        if host is None or host.dead:
+            return await close_generator(self, exc)
+        self.thrown = exc
+        self.done = anyio.Event()
+        host.pending.append(self)
+        if host.wake is not None:
+            host.wake.set()
+        await self.done.wait()
+        return self.result
+
+
+async def close_generator(record: Exit, exc: BaseException | None) -> BaseException | None:
+    """Finish the generator of *record*, throwing *exc* in; return what follows."""
+    try:
+        if record.kind is CallKind.ASYNC_GEN:
+            return await _close_async(record.gen, exc, record.name)  # type: ignore[arg-type]
+        if record.thread:
+            # A fresh limiter per exit, as FastAPI does: teardowns never wait for the
+            # shared thread pool, so they cannot deadlock behind setups.
+            return await to_thread.run_sync(
+                _close_sync,
+                record.gen,
+                exc,
+                record.name,
+                limiter=CapacityLimiter(1),
+            )
+        return _close_sync(record.gen, exc, record.name)  # type: ignore[arg-type]
+    finally:
+        if record.permit is not None:
+            limiter, borrower = record.permit
+            limiter.release_on_behalf_of(borrower)
+
+
+async def _close_async(
+    gen: AsyncGenerator[Any, None], exc: BaseException | None, name: str
+) -> BaseException | None:
+    if exc is None:
+        try:
+            await gen.__anext__()
+        except StopAsyncIteration:
+            return None
+        except BaseException as raised:
+            return raised
+        await gen.aclose()
+        return _yielded_twice(name)
+    try:
+        await gen.athrow(exc)
+    except StopAsyncIteration:
+        return _swallowed(name, exc)
+    except BaseException as raised:
+        return raised
+    await gen.aclose()
+    return _yielded_twice(name)
+
+
+def _close_sync(
+    gen: Generator[Any, None, None], exc: BaseException | None, name: str
+) -> BaseException | None:
+    if exc is None:
+        try:
+            next(gen)
+        except StopIteration:
+            return None
+        except BaseException as raised:
+            return raised
+        gen.close()
+        return _yielded_twice(name)
+    try:
+        gen.throw(exc)
+    except StopIteration:
+        return _swallowed(name, exc)
+    except BaseException as raised:
+        return raised
+    gen.close()
+    return _yielded_twice(name)
+
+
+def _yielded_twice(name: str) -> YieldError:
+    msg = f"yield dependency {name} yielded more than once"
+    return YieldError(
+        msg, callable=name, hint="a dependency must yield exactly once (use try/finally)"
+    )
+
+
+def _swallowed(name: str, exc: BaseException) -> BaseException:
+    if isinstance(exc, anyio.get_cancelled_exc_class()):
+        return exc  # never turn a cancellation into something else
+    msg = (
+        f"yield dependency {name} caught {type(exc).__name__} at its yield and"
+        " neither re-raised it nor raised another exception"
+    )
+    error = YieldError(
+        msg,
+        callable=name,
+        hint="add a bare `raise` at the end of the except block (FastAPI >= 0.110"
+        " requires the same)",
+    )
+    error.__cause__ = exc
+    return error
+
+
+async def teardown(
+    exc: BaseException | None, *lists: list[Exit]
+) -> BaseException | None:
+    """Close each list in turn, each in reverse order, shielded; return the final
+    exception (what the caller must see)."""
+    if not any(lists):
+        return exc
+    with CancelScope(shield=True):
+        for exits in lists:
+            while exits:
+                exc = await exits.pop().close(exc)
+    return exc
