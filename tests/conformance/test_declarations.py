@@ -101,6 +101,30 @@ async def test_depends_without_callable_uses_the_annotation() -> None:
     )
 
 
+@conformance_case
+def case_annotated_with_plain_default(m: Markers) -> Case:
+    log = Log()
+
+    def f() -> str:
+        log("f", "call")
+        return "from f"
+
+    def root(x: Annotated[str, m.Depends(f)] = "default") -> Any:
+        return {"x": x}
+
+    return Case(root, log)
+
+
+async def test_annotated_depends_ignores_a_plain_default() -> None:
+    """``x: Annotated[T, Depends(f)] = "default"``: the dependency is called and the
+    plain default is ignored."""
+    await check(
+        case_annotated_with_plain_default,
+        expect={"x": "from f"},
+        expect_log=[("f", "call")],
+    )
+
+
 # ------------------------------------------------------- kinds of dependables
 
 
