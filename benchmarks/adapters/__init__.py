@@ -1,0 +1,162 @@
+"""The implementations being compared, as metadata the orchestrator can read.
+
+This module imports no benchmarked library: each ``bench_<lib>`` module here
+does, and is imported only inside that library's worker subprocess. An implementation
+("impl") is one row of a results table: a library in one configuration (e.g. di with
+its concurrent executor).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from benchmarks.graphs import Graph
+
+Call = Callable[[], Awaitable[Any]]
+"""One request: resolve the root's dependencies in a fresh scope and call it."""
+
+Session = tuple[Call, dict[str, Any]]
+"""What an adapter's ``open`` yields: the request callable, the generated namespace."""
+
+
+class Adapter(Protocol):
+    """What every ``benchmarks.adapters.bench_<lib>`` module provides."""
+
+    def versions(self) -> dict[str, str]:
+        """Versions of the packages this adapter measures."""
+        ...
+
+    def open(self, impl: str, graph: Graph) -> AbstractAsyncContextManager[Session]:
+        """Set the library up for ``graph`` (container, solved graph...) and yield."""
+        ...
+
+    def compile_step(
+        self, impl: str, graph: Graph
+    ) -> AbstractAsyncContextManager[Callable[[], object]]:
+        """Prepare everything but the graph-build step, yield that step (timed)."""
+        ...
+
+
+@dataclass(frozen=True)
+class ImplInfo:
+    """One row of the tables: a library in one configuration."""
+
+    key: str
+    label: str
+    lib: str  # benchmarks.adapters.bench_<lib>, and the worker subprocess it runs in
+    only: frozenset[str] | None = None  # scenarios it takes part in (None: all)
+    na: Mapping[str, str] = field(default_factory=dict)  # scenario -> why n/a
+    note: str = ""  # footnote shown under the tables (e.g. "sync deps in a thread")
+    hand: bool = False  # a hand-written baseline
+    build_step: str = ""  # what the compile scenario times for this library
+
+    def status(self, scenario: str) -> str | None:
+        """None if the impl runs ``scenario``, else the reason it is n/a (or "")."""
+        if scenario in self.na:
+            return self.na[scenario]
+        if self.only is not None and scenario not in self.only:
+            return ""  # not part of this comparison; left out of the table
+        return None
+
+
+_NO_APP = "no app-scoped dependencies"
+_NO_COMPILE = "no separate graph-build step"
+_OVERLAP = frozenset({"overhead", "sync_leaf", "fanout", "readiness", "wide"})
+
+IMPLS: tuple[ImplInfo, ...] = (
+    ImplInfo(
+        "hand-seq",
+        "hand-written, sequential",
+        "handwritten",
+        na={"compile": _NO_COMPILE},
+        hand=True,
+        note="plain awaits in topological order; the floor for one task",
+    ),
+    ImplInfo(
+        "hand-tg",
+        "hand-written, anyio task group",
+        "handwritten",
+        only=_OVERLAP,
+        hand=True,
+        note="independent branches in one anyio task group, written per graph",
+    ),
+    ImplInfo(
+        "hand-levels",
+        "hand-written, level by level",
+        "handwritten",
+        only=frozenset({"readiness"}),
+        hand=True,
+        note="one anyio task group per level of the graph",
+    ),
+    ImplInfo(
+        "bare-task",
+        "bare task (waits, no DI)",
+        "handwritten",
+        only=frozenset({"memory"}),
+        hand=True,
+        note="a task that only waits on the event: the floor for memory",
+    ),
+    ImplInfo(
+        "anydepends",
+        "anydepends",
+        "anydepends",
+        build_step="anydepends: container.compile(fn)",
+    ),
+    ImplInfo(
+        "anydepends-seq",
+        "anydepends (sequential=True)",
+        "anydepends",
+        only=frozenset(
+            {"overhead", "sync_leaf", "fanout", "readiness", "wide", "deep"}
+        ),
+        note="Container(sequential=True): FastAPI's order, no task group",
+    ),
+    ImplInfo(
+        "anydepends-thread",
+        "anydepends (sync in thread)",
+        "anydepends",
+        only=frozenset({"sync_leaf"}),
+        note="the default: sync dependables run in a worker thread",
+    ),
+    ImplInfo(
+        "fastapi",
+        "FastAPI solve_dependencies",
+        "fastapi",
+        na={"singleton": _NO_APP},
+        build_step="FastAPI: get_dependant(path, call=fn)",
+        note="solve_dependencies on a fake Request; sync dependables run in a thread",
+    ),
+    ImplInfo("di", "di (AsyncExecutor)", "di", build_step="di: Container.solve"),
+    ImplInfo(
+        "di-concurrent",
+        "di (ConcurrentAsyncExecutor)",
+        "di",
+        na={"compile": "same solve() as di (AsyncExecutor)"},
+    ),
+    ImplInfo(
+        "fastdepends",
+        "FastDepends @inject",
+        "fastdepends",
+        na={"singleton": _NO_APP + " (FastDepends#168)"},
+        build_step="FastDepends: inject(fn)",
+        note="cast=False (no pydantic validation); sync dependables run in a thread",
+    ),
+    ImplInfo(
+        "dishka",
+        "dishka container() + get",
+        "dishka",
+        build_step="dishka: make_async_container",
+    ),
+    ImplInfo(
+        "wireup",
+        "wireup enter_scope() + get",
+        "wireup",
+        build_step="wireup: create_async_container",
+    ),
+)
+
+BY_KEY: dict[str, ImplInfo] = {i.key: i for i in IMPLS}
+LIBS: tuple[str, ...] = tuple(dict.fromkeys(i.lib for i in IMPLS))

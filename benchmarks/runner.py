@@ -1,0 +1,248 @@
+"""The orchestrator: one worker subprocess per library, repeats interleaved.
+
+For each case every implementation is first checked and calibrated (one batch whose
+length sets how many calls later batches make), then timed in ``repeats`` rounds; each
+round runs every implementation once, in a rotated order, so slow drifts of a shared
+machine hit all of them alike and the ratios to anydepends can be taken round by round.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from benchmarks import graphs
+from benchmarks.adapters import ImplInfo
+from benchmarks.scenarios import IO_SCENARIOS, SCENARIOS, Case, Mode
+
+ROOT = Path(__file__).resolve().parent.parent
+Log = Callable[[str], None]
+
+
+class Worker:
+    """A ``python -m benchmarks.worker LIB`` subprocess spoken to in JSON lines."""
+
+    def __init__(self, lib: str) -> None:
+        self.lib = lib
+        # Kept open for the worker's lifetime; shown if the worker dies.
+        self._stderr = tempfile.TemporaryFile("w+")  # noqa: SIM115
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.worker", lib],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+        )
+
+    def request(self, message: dict[str, Any]) -> dict[str, Any]:
+        """Send one request and wait for its reply (a dead worker is an error reply)."""
+        proc = self._proc
+        assert proc.stdin is not None and proc.stdout is not None
+        try:
+            proc.stdin.write(json.dumps(message) + "\n")
+            proc.stdin.flush()
+            line = proc.stdout.readline()
+        except OSError:
+            line = ""
+        if not line:
+            self._stderr.seek(0)
+            tail = self._stderr.read()[-2000:]
+            return {"ok": False, "error": f"worker {self.lib} died: {tail}"}
+        reply: dict[str, Any] = json.loads(line)
+        return reply
+
+    def close(self) -> None:
+        """Let the worker see EOF and exit."""
+        if self._proc.stdin is not None:
+            self._proc.stdin.close()
+        try:
+            self._proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+        self._stderr.close()
+
+
+def start_workers(impls: Sequence[ImplInfo]) -> dict[str, Worker]:
+    """Start every needed worker at once (imports overlap), then greet each."""
+    return {lib: Worker(lib) for lib in dict.fromkeys(i.lib for i in impls)}
+
+
+def _row(info: ImplInfo, status: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "impl": info.key,
+        "label": info.label,
+        "lib": info.lib,
+        "status": status,
+        **extra,
+    }
+
+
+def _median_ratio(a: list[float], b: list[float] | None) -> float | None:
+    """Median of round-by-round ratios a[r] / b[r] (None without a reference)."""
+    if not b or not a:
+        return None
+    return statistics.median(x / y for x, y in zip(a, b, strict=False))
+
+
+def run_case(
+    case: Case,
+    impls: Sequence[ImplInfo],
+    workers: dict[str, Worker],
+    mode: Mode,
+    log: Log,
+) -> dict[str, Any]:
+    """Check, calibrate and time every implementation on one case."""
+    graph = case.graph()
+    io = case.scenario in IO_SCENARIOS
+    rows: dict[str, dict[str, Any]] = {}
+    plan: list[tuple[ImplInfo, int]] = []
+    for info in impls:
+        status = info.status(case.scenario)
+        if status == "":
+            continue  # not part of this comparison
+        if status is not None:
+            rows[info.key] = _row(info, "n/a", reason=status)
+            continue
+        reply = workers[info.lib].request(
+            {
+                "op": "run",
+                "impl": info.key,
+                "case": case.to_json(),
+                "n": None,
+                "warmup": 2 if io else 20,
+            }
+        )
+        if not reply["ok"]:
+            kind = "check failed" if reply.get("check") else "error"
+            rows[info.key] = _row(info, "failed", reason=f"{kind}: {reply['error']}")
+            log(f"    {info.key}: {kind}: {reply['error']}")
+            if reply.get("traceback"):
+                log(reply["traceback"])
+            continue
+        n = max(mode.min_calls, math.ceil(mode.batch_seconds / reply["per_call"]))
+        plan.append((info, n))
+        rows[info.key] = _row(info, "ok", n=n, us=[])
+    for r in range(mode.repeats):
+        shift = r % len(plan) if plan else 0
+        for info, n in plan[shift:] + plan[:shift]:
+            row = rows[info.key]
+            if row["status"] != "ok":
+                continue
+            reply = workers[info.lib].request(
+                {
+                    "op": "run",
+                    "impl": info.key,
+                    "case": case.to_json(),
+                    "n": n,
+                    "warmup": max(2, n // 10),
+                }
+            )
+            if reply["ok"]:
+                row["us"].append(reply["per_call"] * 1e6)
+            else:
+                row.update(status="failed", reason=reply["error"])
+                log(f"    {info.key}: {reply['error']}")
+    any_us = rows.get("anydepends", {}).get("us")
+    hand_us = rows.get(case.hand_ref, {}).get("us")
+    for row in rows.values():
+        if row["status"] != "ok" or not row["us"]:
+            continue
+        us = row["us"]
+        row.update(
+            median_us=statistics.median(us),
+            min_us=min(us),
+            max_us=max(us),
+            rps=1e6 / statistics.median(us),
+            ratio_any=_median_ratio(us, any_us),
+            ratio_hand=_median_ratio(us, hand_us),
+        )
+    ideal = graphs.critical_path(graph) * 1e6 if io else None
+    return {
+        "key": case.key,
+        **case.to_json(),
+        "description": SCENARIOS[case.scenario],
+        "nodes": len(graph.nodes),
+        "ideal_us": ideal,
+        "hand_ref": case.hand_ref,
+        "rows": list(rows.values()),
+    }
+
+
+def run_compile(
+    impls: Sequence[ImplInfo], workers: dict[str, Worker], mode: Mode, log: Log
+) -> dict[str, Any]:
+    """Graph-build time per size for every implementation that has a build step."""
+    rows: list[dict[str, Any]] = []
+    for info in impls:
+        status = info.status("compile")
+        if status == "":
+            continue
+        if status is not None:
+            rows.append(_row(info, "n/a", reason=status))
+            continue
+        started = time.perf_counter()
+        reply = workers[info.lib].request(
+            {
+                "op": "compile",
+                "impl": info.key,
+                "sizes": list(mode.compile_sizes),
+                "budget": mode.compile_budget,
+            }
+        )
+        log(f"    {info.key}: {time.perf_counter() - started:.1f} s")
+        if not reply["ok"]:
+            rows.append(_row(info, "failed", reason=reply["error"]))
+            continue
+        points = [
+            {
+                **p,
+                "median_ms": statistics.median(p["seconds"]) * 1e3
+                if p["seconds"]
+                else None,
+            }
+            for p in reply["sizes"]
+        ]
+        rows.append(_row(info, "ok", points=points, step=info.build_step))
+    return {
+        "sizes": list(mode.compile_sizes),
+        "budget_s": mode.compile_budget,
+        "description": SCENARIOS["compile"],
+        "rows": rows,
+    }
+
+
+def run_memory(
+    impls: Sequence[ImplInfo], workers: dict[str, Worker], mode: Mode, log: Log
+) -> dict[str, Any]:
+    """Bytes held per in-flight request with ``mode.memory_tasks`` of them parked."""
+    rows: list[dict[str, Any]] = []
+    for info in impls:
+        status = info.status("memory")
+        if status == "":
+            continue
+        if status is not None:
+            rows.append(_row(info, "n/a", reason=status))
+            continue
+        reply = workers[info.lib].request(
+            {"op": "memory", "impl": info.key, "tasks": mode.memory_tasks}
+        )
+        if reply["ok"]:
+            rows.append(_row(info, "ok", bytes_per_scope=reply["bytes_per_scope"]))
+        else:
+            kind = "check failed" if reply.get("check") else "error"
+            rows.append(_row(info, "failed", reason=f"{kind}: {reply['error']}"))
+            log(f"    {info.key}: {reply['error']}")
+    return {
+        "tasks": mode.memory_tasks,
+        "description": SCENARIOS["memory"],
+        "rows": rows,
+    }

@@ -1,0 +1,155 @@
+"""Which graphs are measured, on which backends, and how hard (quick or full mode).
+
+A :class:`Case` is one table: one scenario with its parameters on one backend. Cases
+travel to the worker subprocesses as JSON, and each side rebuilds the graph from them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from benchmarks import graphs
+from benchmarks.graphs import Graph
+
+SCENARIOS: dict[str, str] = {
+    "overhead": "the 10-node request graph of peers.md section 5, no I/O",
+    "sync_leaf": "the same graph with `settings` a plain sync function",
+    "fanout": "k independent leaves, each awaiting anyio.sleep(L), under a root",
+    "readiness": "A (4 ms) and B (1 ms) leaves, C(B) 3 ms, root(A, C)",
+    "wide": "100 async leaves under one root, no I/O",
+    "deep": "a 50-node chain, no I/O",
+    "singleton": "the 10-node graph with its four leaves app-scoped, hit on every call",
+    "compile": "graph-build time for seeded layered DAGs of 10 to 10,000 nodes",
+    "memory": "memory per in-flight scope, 10,000 concurrent scopes (tracemalloc)",
+}
+TIMED = ("overhead", "sync_leaf", "fanout", "readiness", "wide", "deep", "singleton")
+IO_SCENARIOS = frozenset({"fanout", "readiness"})
+
+
+@dataclass(frozen=True)
+class Mode:
+    """How long to measure: ``quick`` (the default, < 3 minutes) or ``full``."""
+
+    name: str
+    repeats: int  # timed batches per impl and case (interleaved across impls)
+    batch_seconds: float  # target duration of one timed batch
+    min_calls: int  # lower bound on calls per batch (I/O cases are slow)
+    latency: float  # L of the fanout scenario, seconds
+    fanout_ks: tuple[int, ...]
+    trio_scenarios: tuple[str, ...]  # scenarios also run on trio
+    compile_sizes: tuple[int, ...]
+    compile_budget: float  # seconds; a build slower than this stops that library
+    memory_tasks: int
+
+
+QUICK = Mode(
+    name="quick",
+    repeats=5,
+    batch_seconds=0.05,
+    min_calls=8,
+    latency=0.001,
+    fanout_ks=(2, 4, 8),
+    trio_scenarios=("overhead", "fanout"),
+    compile_sizes=(10, 100, 1000, 10000),
+    compile_budget=2.0,
+    memory_tasks=10_000,
+)
+FULL = Mode(
+    name="full",
+    repeats=15,
+    batch_seconds=0.3,
+    min_calls=30,
+    latency=0.001,
+    fanout_ks=(2, 4, 8, 16),
+    trio_scenarios=("overhead", "fanout"),
+    compile_sizes=(10, 30, 100, 300, 1000, 3000, 10000),
+    compile_budget=60.0,
+    memory_tasks=10_000,
+)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One scenario, with its parameters, on one backend."""
+
+    scenario: str
+    backend: str = "asyncio"
+    params: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def key(self) -> str:
+        """A short unique name, e.g. ``fanout k=4 [trio]``."""
+        extra = " ".join(f"{k}={v}" for k, v in self.params.items() if k != "latency")
+        return f"{self.scenario}{' ' + extra if extra else ''} [{self.backend}]"
+
+    @property
+    def hand_ref(self) -> str:
+        """The hand-written impl ratios are taken against: the best one can write."""
+        return "hand-tg" if self.scenario in IO_SCENARIOS else "hand-seq"
+
+    def graph(self) -> Graph:
+        """Build this case's graph."""
+        p = self.params
+        match self.scenario:
+            case "overhead":
+                return graphs.overhead()
+            case "sync_leaf":
+                return graphs.sync_leaf()
+            case "singleton":
+                return graphs.singleton()
+            case "fanout":
+                return graphs.fanout(p["k"], p["latency"])
+            case "readiness":
+                return graphs.readiness(p.get("unit", 0.001))
+            case "wide":
+                return graphs.wide(p.get("width", 100))
+            case "deep":
+                return graphs.deep(p.get("length", 50))
+            case "memory":
+                return graphs.overhead().with_root_waiting()
+        raise ValueError(f"unknown timed scenario {self.scenario!r}")
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form sent to workers."""
+        return {
+            "scenario": self.scenario,
+            "backend": self.backend,
+            "params": self.params,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Case:
+        """Inverse of :meth:`to_json`."""
+        return cls(data["scenario"], data["backend"], dict(data["params"]))
+
+
+def timed_cases(
+    mode: Mode, scenarios: list[str], backends: list[str], *, trio_everywhere: bool
+) -> list[Case]:
+    """The timed cases of ``mode`` restricted to ``scenarios`` and ``backends``.
+
+    trio runs only ``mode.trio_scenarios`` unless ``trio_everywhere`` (an explicit
+    ``--backend trio``) asks for every scenario on it.
+    """
+    cases: list[Case] = []
+    for backend in ("asyncio", "trio"):
+        if backend not in backends:
+            continue
+        for scenario in TIMED:
+            if scenario not in scenarios:
+                continue
+            if (
+                backend == "trio"
+                and not trio_everywhere
+                and scenario not in mode.trio_scenarios
+            ):
+                continue
+            if scenario == "fanout":
+                cases += [
+                    Case("fanout", backend, {"k": k, "latency": mode.latency})
+                    for k in mode.fanout_ks
+                ]
+            else:
+                cases.append(Case(scenario, backend))
+    return cases
