@@ -12,7 +12,7 @@ from collections.abc import (
     MutableMapping,
 )
 from types import TracebackType
-from typing import Any, Final, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Final, TypeVar, overload
 
 import anyio
 from anyio import CancelScope, CapacityLimiter
@@ -24,6 +24,9 @@ from ._plan import Node, Plan, compile_plan
 from ._scheduler import Run, check_inputs
 from ._scope import Scope, _run_and_teardown
 from ._teardown import Exit, Host, teardown
+
+if TYPE_CHECKING:
+    from ._trace import Trace
 
 __all__ = ["Container", "Overrides"]
 
@@ -268,17 +271,33 @@ class Container:
         """
         if self._state != _OPEN:
             self._check_open()
-        plan = self._plan_for(fn)
+        return await self._call_plan(self._plan_for(fn), values)
+
+    async def _call_plan(self, plan: Plan[T], values: dict[str, Any]) -> T:
+        """Run *plan* in a fresh private scope, closed before this returns."""
         scope = Scope(self)
         scope._state = 1  # open, owned by this call: same task, closed below
         check_inputs(plan, values, scope._context)
         run = Run(plan, scope, values, True)
         try:
             # Function-scoped teardowns first, then the private scope's.
-            return await _run_and_teardown(run, run.exits, scope._exits)
+            result: T = await _run_and_teardown(run, run.exits, scope._exits)
         finally:
             scope._state = 2
             scope._memo.clear()
+        return result
+
+    async def trace(self, fn: Callable[..., T], /, **values: Any) -> Trace[T]:
+        """Call *fn* like :meth:`call`, recording when each dependency ran.
+
+        Returns a :class:`Trace` with the result and per-dependency start and end
+        times, renderable as a text timeline or an SVG chart with the critical path.
+        """
+        from ._trace import trace_call
+
+        if self._state != _OPEN:
+            self._check_open()
+        return await trace_call(self, self._plan_for(fn), values)
 
     # -- helper tasks -----------------------------------------------------------------
     def _spawn(self, fn: Callable[[], Coroutine[Any, Any, None]]) -> None:

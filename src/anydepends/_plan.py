@@ -52,6 +52,22 @@ class Node:
     limit: tuple[object, int] | None  # (token, max_concurrency) of the declaration
     path: tuple[str, ...]  # the first path at which the compiler met it
     alias: bool = False  # reads the memo a preceding use_cache=False twin seeded
+    # Derived, for the scheduler's hot path: 0 = await call(...), 1 = call(...) inline,
+    # 2 = anything else (threads, generators, limits); extra = not only node arguments.
+    mode: int = field(init=False)
+    extra: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        if self.limit is None and self.kind is CallKind.ASYNC:
+            mode = 0
+        elif self.limit is None and self.kind is CallKind.SYNC and not self.thread:
+            mode = 1
+        else:
+            mode = 2
+        object.__setattr__(self, "mode", mode)
+        object.__setattr__(
+            self, "extra", bool(self.values or self.contexts or self.scope_args)
+        )
 
     @property
     def lifetime(self) -> str:

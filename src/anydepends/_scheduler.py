@@ -155,7 +155,7 @@ class Run:
             break
         if self.concurrent:
             await self._finish_concurrent()
-        return await self.invoke(nodes[-1], None)
+        return await self.call_root()
 
     def _cache_hits(self) -> set[int]:
         """Nodes not needed because a dependent is already memoised (no re-run)."""
@@ -178,7 +178,8 @@ class Run:
     async def exec_node(self, node: Node, host: Host | None) -> None:
         """Produce *node*'s value: from the memo, a claim of another run, or a call."""
         i = node.index
-        if node.use_cache:
+        use_cache = node.use_cache
+        if use_cache:
             memo = self.memos[node.memo]
             key = node.key
             found = memo.get(key, _MISSING)
@@ -192,50 +193,72 @@ class Run:
                     self._complete(i)
                 return
             memo[key] = self  # claim: other runs on this memo wait instead of calling
-            try:
-                value = await self.invoke(node, host)
-            except BaseException:
+        try:
+            results = self.results
+            kwargs = {name: results[j] for name, j in node.args}
+            if node.extra:
+                self._extra_args(node, kwargs)
+            mode = node.mode
+            if mode == 0:
+                value = await node.call(**kwargs)
+            elif mode == 1:
+                value = node.call(**kwargs)
+            else:
+                value = await self._invoke(node, kwargs, host)
+        except BaseException:
+            if use_cache:
                 if memo.get(key) is self:
                     del memo[key]
                 self._wake(key)
-                raise
+            raise
+        if use_cache:
             memo[key] = value
             if self.waiters:
                 self._wake(key)
         else:
-            value = await self.invoke(node, host)
             key = node.key
             if key is not None:  # use_cache=False seeds an absent key (FastAPI)
                 memo = self.memos[node.memo]
                 if key not in memo:
                     memo[key] = value
-        self.results[i] = value
+        results[i] = value
         if self.concurrent:
             self._complete(i)
 
-    async def invoke(self, node: Node, host: Host | None) -> Any:
-        """Call *node*'s callable with its arguments, by kind."""
-        results = self.results
-        kwargs = {name: results[j] for name, j in node.args}
+    def _extra_args(self, node: Node, kwargs: dict[str, Any]) -> None:
+        """Arguments that are not other nodes: values, context objects, scopes."""
         if node.values:
             values = self.values
             for name, default in node.values:
                 kwargs[name] = values.get(name, default)
         if node.contexts:
+            context = self.context
             for name, ctx in node.contexts:
-                kwargs[name] = self.context[ctx]
-        if node.scope_args:
-            for name, cls in node.scope_args:
-                kwargs[name] = cls(scopes=list(node.scopes))
-        kind = node.kind
+                kwargs[name] = context[ctx]
+        for name, cls in node.scope_args:
+            kwargs[name] = cls(scopes=list(node.scopes))
+
+    async def call_root(self) -> Any:
+        """Call the root callable with its resolved arguments."""
+        node = self.nodes[-1]
+        results = self.results
+        kwargs = {name: results[j] for name, j in node.args}
+        if node.extra:
+            self._extra_args(node, kwargs)
+        mode = node.mode
+        if mode == 0:
+            return await node.call(**kwargs)
+        if mode == 1:
+            return node.call(**kwargs)
+        return await self._invoke(node, kwargs, None)
+
+    async def _invoke(self, node: Node, kwargs: dict[str, Any], host: Host | None) -> Any:
+        """The slow kinds: threads, generators and concurrency limits."""
         if node.limit is not None:
             return await self._invoke_limited(node, kwargs, host)
-        if kind is _ASYNC:
-            return await node.call(**kwargs)
+        kind = node.kind
         if kind is _SYNC:
-            if node.thread:
-                return await to_thread.run_sync(partial(node.call, **kwargs))
-            return node.call(**kwargs)
+            return await to_thread.run_sync(partial(node.call, **kwargs))
         if kind is _ASYNC_GEN:
             return await self._setup_async_gen(node, kwargs, host, None)
         return await self._setup_sync_gen(node, kwargs, None)
@@ -306,11 +329,15 @@ class Run:
                 node, kwargs, self._exit_list(node), permit
             )
         gen = node.call(**kwargs)
+        before = cancel_scope_marker()
         try:
             value = await gen.__anext__()
         except StopAsyncIteration:
             raise _no_yield(node.name) from None
         record = Exit(_ASYNC_GEN, gen, node.name, host=host, permit=permit)
+        # A cancel scope held across the yield pins this task's scope stack: its
+        # teardown then must not nest a shield of ours inside it.
+        record.holds_scope = cancel_scope_marker() is not before
         self._exit_list(node).append(record)
         if host is not None:
             host.mine.append(record)

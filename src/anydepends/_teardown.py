@@ -22,6 +22,7 @@ from anyio import CancelScope, CapacityLimiter, to_thread
 
 from ._errors import YieldError
 from ._introspect import CallKind
+from ._lowlevel import Drive, cancel_scope_marker
 
 __all__ = ["Exit", "Host", "close_generator", "teardown"]
 
@@ -46,8 +47,7 @@ class Host:
                 await self.wake.wait()
                 continue
             record = self.pending.pop(0)
-            with CancelScope(shield=True):
-                record.result = await close_generator(record, record.thrown)
+            record.result = await close_generator(record, record.thrown)
             remaining -= 1
             assert record.done is not None
             record.done.set()
@@ -60,6 +60,7 @@ class Exit:
         "closed",
         "done",
         "gen",
+        "holds_scope",
         "host",
         "kind",
         "name",
@@ -80,6 +81,7 @@ class Exit:
     ) -> None:
         self.kind = kind
         self.thread = thread
+        self.holds_scope = False
         self.gen = gen
         self.name = name
         self.host = host
@@ -102,7 +104,8 @@ class Exit:
         host.pending.append(self)
         if host.wake is not None:
             host.wake.set()
-        await self.done.wait()
+        with CancelScope(shield=True):
+            await self.done.wait()
         return self.result
 
 
@@ -110,7 +113,7 @@ async def close_generator(record: Exit, exc: BaseException | None) -> BaseExcept
     """Finish the generator of *record*, throwing *exc* in; return what follows."""
     try:
         if record.kind is CallKind.ASYNC_GEN:
-            return await _close_async(record.gen, exc, record.name)  # type: ignore[arg-type]
+            return await _close_async(record, exc)
         if record.thread:
             # A fresh limiter per exit, as FastAPI does: teardowns never wait for the
             # shared thread pool, so they cannot deadlock behind setups.
@@ -128,26 +131,34 @@ async def close_generator(record: Exit, exc: BaseException | None) -> BaseExcept
             limiter.release_on_behalf_of(borrower)
 
 
-async def _close_async(
-    gen: AsyncGenerator[Any, None], exc: BaseException | None, name: str
-) -> BaseException | None:
-    if exc is None:
-        try:
-            await gen.__anext__()
-        except StopAsyncIteration:
-            return None
-        except BaseException as raised:
-            return raised
-        await gen.aclose()
-        return _yielded_twice(name)
+async def _close_async(record: Exit, exc: BaseException | None) -> BaseException | None:
+    """Finish an async generator, shielded from cancellation once it waits.
+
+    The shield is entered only if the teardown really suspends, and only when no
+    cancel scope of the generator's own is open (ours would nest inside it and break
+    the task's scope stack): most teardowns finish without waiting and cost no scope.
+    """
+    gen: AsyncGenerator[Any, None] = record.gen  # type: ignore[assignment]
+    step = gen.__anext__() if exc is None else gen.athrow(exc)
+    before = cancel_scope_marker()
     try:
-        await gen.athrow(exc)
+        try:
+            pending = step.send(None)
+        except StopIteration:
+            pass  # athrow/__anext__ returned: the generator yielded again
+        else:
+            if not record.holds_scope and cancel_scope_marker() is before:
+                with CancelScope(shield=True):
+                    await Drive(step, pending)
+            else:
+                await Drive(step, pending)
     except StopAsyncIteration:
-        return _swallowed(name, exc)
+        return None if exc is None else _swallowed(record.name, exc)
     except BaseException as raised:
         return raised
-    await gen.aclose()
-    return _yielded_twice(name)
+    with CancelScope(shield=True):
+        await gen.aclose()
+    return _yielded_twice(record.name)
 
 
 def _close_sync(
@@ -199,12 +210,12 @@ def _swallowed(name: str, exc: BaseException) -> BaseException:
 async def teardown(
     exc: BaseException | None, *lists: list[Exit]
 ) -> BaseException | None:
-    """Close each list in turn, each in reverse order, shielded; return the final
-    exception (what the caller must see)."""
-    if not any(lists):
-        return exc
-    with CancelScope(shield=True):
-        for exits in lists:
-            while exits:
-                exc = await exits.pop().close(exc)
+    """Close each list in turn, each in reverse order; return the final exception.
+
+    Each teardown is shielded from cancellation where it waits (see
+    :func:`close_generator`), so a cancelled call still tears down completely.
+    """
+    for exits in lists:
+        while exits:
+            exc = await exits.pop().close(exc)
     return exc
