@@ -20,6 +20,7 @@ from anyio.abc import TaskGroup
 
 from ._errors import DeclarationError, DependencyError, UsageError
 from ._introspect import Callee, introspect, qualname
+from ._markers import Dependency, as_marker
 from ._plan import Node, Plan, compile_plan
 from ._scheduler import Run, check_inputs
 from ._scope import Scope, _run_and_teardown
@@ -95,6 +96,8 @@ class Container:
         context_types: Types whose instances are injected *by type* from the
             ``context`` of :meth:`scope` (like FastAPI injects ``Request``). The
             :class:`Container` and the current :class:`Scope` are always injectable.
+        dependencies: Dependencies run before every call's root, for their effect
+            (FastAPI's ``FastAPI(dependencies=[...])``); their values are discarded.
     """
 
     def __init__(
@@ -103,7 +106,9 @@ class Container:
         sync_to_thread: bool = True,
         sequential: bool = False,
         context_types: Iterable[type] = (),
+        dependencies: Iterable[Any] = (),
     ) -> None:
+        self.dependencies: tuple[Dependency, ...] = _markers(dependencies)
         self.sync_to_thread = sync_to_thread
         self.sequential = sequential
         self.context_types: tuple[type, ...] = (Container, Scope, *context_types)
@@ -147,6 +152,12 @@ class Container:
             raise final
         return None
 
+    async def _reset_app(self) -> None:
+        final = await teardown(None, self._exits)
+        self._app_memo.clear()
+        if final is not None:
+            raise final
+
     def _check_open(self) -> None:
         if self._state != _OPEN:
             state = "not entered yet" if self._state == _NEW else "closed"
@@ -157,31 +168,57 @@ class Container:
             )
 
     # -- plans ------------------------------------------------------------------------
-    def compile(self, fn: Callable[..., T], /) -> Plan[T]:
+    def compile(
+        self, fn: Callable[..., T], /, *, dependencies: Iterable[Any] = ()
+    ) -> Plan[T]:
         """Build (or return the cached) plan for *fn* under the current overrides.
+
+        Args:
+            fn: The root callable.
+            dependencies: Extra dependencies run for their effect before *fn*'s own
+                (after the container's), like FastAPI's route ``dependencies=[...]``.
+                Pass the returned plan to :meth:`call` or :meth:`Scope.call` to run it.
 
         Raises:
             DependencyError: if the graph is broken (a cycle, a bad declaration, a
                 lifetime mismatch, ...); nothing has run.
         """
-        return self._plan_for(fn)
+        extra = _markers(dependencies)
+        if not extra:
+            return self._plan_for(fn)
+        key = (_WithDependencies, fn, extra)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = self._compile(fn, extra)
+        return plan
 
-    def _plan_for(self, fn: Callable[..., T]) -> Plan[T]:
+    def _plan_for(self, fn: Callable[..., T] | Plan[T]) -> Plan[T]:
+        if type(fn) is Plan:
+            if fn.origin is self._plans:
+                return fn
+            # Compiled under another override set (or container): recompile.
+            return self.compile(fn.root, dependencies=fn.dependencies[
+                len(self.dependencies):
+            ])
         try:
             plan = self._plans.get(fn)
         except TypeError:  # an unhashable root: compile every time, never cache
-            return self._compile(fn)
+            return self._compile(fn)  # type: ignore[arg-type]
         if plan is None:
-            plan = self._plans[fn] = self._compile(fn)
+            plan = self._plans[fn] = self._compile(fn)  # type: ignore[arg-type]
         return plan
 
-    def _compile(self, fn: Callable[..., T]) -> Plan[T]:
+    def _compile(
+        self, fn: Callable[..., T], extra: tuple[Dependency, ...] = ()
+    ) -> Plan[T]:
         return compile_plan(
             fn,
             overrides=self.overrides._data,
             context_types=self.context_types,
             sync_to_thread=self.sync_to_thread,
             introspected=self._introspected,
+            dependencies=(*self.dependencies, *extra),
+            origin=self._plans,
         )
 
     def _overrides_changed(self) -> None:
@@ -239,6 +276,20 @@ class Container:
             self._overrides_changed()
 
     # -- calls ------------------------------------------------------------------------
+    def inject(
+        self, fn: Callable[..., Coroutine[Any, Any, T]] | Callable[..., T], /
+    ) -> Callable[..., Coroutine[Any, Any, T]]:
+        """Decorate *fn*: calling the result resolves *fn*'s dependencies and calls it.
+
+        The result takes only *fn*'s values (by name, or positionally in signature
+        order) and resolves the rest in a fresh scope; ``.in_scope(scope, ...)``
+        resolves them in a scope you hold. The graph is compiled (and checked) now.
+        ``help()`` and ``inspect.signature`` show the values it takes.
+        """
+        from ._inject import inject
+
+        return inject(self, fn)
+
     def scope(self, *, context: Mapping[type, Any] | None = None) -> Scope:
         """A new request scope; enter it with ``async with``.
 
@@ -332,6 +383,28 @@ class Container:
         if box.error is not None:
             raise box.error
         return box.value
+
+
+class _WithDependencies:
+    """Marks plan-cache keys of roots compiled with extra dependencies."""
+
+
+def _markers(dependencies: Iterable[Any]) -> tuple[Dependency, ...]:
+    """Validate extra dependencies: markers with a callable."""
+    result: list[Dependency] = []
+    for item in dependencies:
+        marker = as_marker(item)
+        if marker is None or marker.dependency is None or not callable(
+            marker.dependency
+        ):
+            msg = f"extra dependency {item!r} is not Depends(<callable>)"
+            raise DeclarationError(
+                msg,
+                callable=repr(item),
+                hint="pass markers with a callable: dependencies=[Depends(verify)]",
+            )
+        result.append(marker)
+    return tuple(result)
 
 
 class _Box:

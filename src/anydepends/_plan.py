@@ -89,6 +89,8 @@ class Plan(Generic[T]):
     required_values: Mapping[str, tuple[str, ...]]  # value name -> where needed
     context_types: frozenset[type]
     has_app_nodes: bool
+    dependencies: tuple[Dependency, ...] = ()  # run for their effect, before the root's
+    origin: object = field(default=None, compare=False, repr=False)  # the plan cache
     _stats: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -144,6 +146,7 @@ class _Compiler:
         self.required: dict[str, list[str]] = {}
         self.contexts: set[type] = set()
         self.stack: list[Hashable] = []  # key parts of callables on the current path
+        self.extra: tuple[Dependency, ...] = ()
 
     # -- introspection, memoised per callable ------------------------------------
     def callee(self, call: Callable[..., Any], path: tuple[str, ...]) -> Callee:
@@ -181,7 +184,9 @@ class _Compiler:
         return uses
 
     # -- the walk -------------------------------------------------------------------
-    def root(self, call: Callable[..., Any]) -> int:
+    def root(
+        self, call: Callable[..., Any], extra: tuple[Dependency, ...] = ()
+    ) -> int:
         callee = self.callee(call, ())
         if callee.kind.is_generator:
             msg = f"the root {callee.name} is a generator; only dependencies may yield"
@@ -192,6 +197,7 @@ class _Compiler:
                 hint="call a function that takes the yield dependency as a parameter",
             )
         self.stack.append(_key_part(call))
+        self.extra = extra
         index = self.instantiate(
             callee, call, Dependency(call, use_cache=False), (), None, (), None
         )
@@ -332,6 +338,15 @@ class _Compiler:
         values: list[tuple[str, Any]] = []
         contexts: list[tuple[str, type]] = []
         scope_args: list[tuple[str, type]] = []
+        if memo is None:
+            # Extra dependencies (FastAPI's `dependencies=[...]`) come before the
+            # root's own parameters; their values are discarded.
+            for marker_ in self.extra:
+                child = self.declaration(
+                    marker_, visible, here, node_memo, callee.kind, "<dependencies>"
+                )
+                if child not in deps:
+                    deps.append(child)
         for p in callee.params:
             if p.kind is ParamKind.DEPENDENCY:
                 assert p.marker is not None
@@ -443,10 +458,12 @@ def compile_plan(
     context_types: tuple[type, ...],
     sync_to_thread: bool,
     introspected: dict[Any, Callee],
+    dependencies: tuple[Dependency, ...] = (),
+    origin: object = None,
 ) -> Plan[T]:
     """Compile *root* into a :class:`Plan`; raise a ``DependencyError`` if broken."""
     compiler = _Compiler(_Config(overrides, context_types, sync_to_thread, introspected))
-    compiler.root(root)
+    compiler.root(root, dependencies)
     nodes = tuple(compiler.nodes)
     dependents: list[list[int]] = [[] for _ in nodes]
     for node in nodes:
@@ -459,4 +476,6 @@ def compile_plan(
         required_values={k: tuple(v) for k, v in compiler.required.items()},
         context_types=frozenset(compiler.contexts),
         has_app_nodes=any(n.memo == MEMO_APP for n in nodes),
+        dependencies=dependencies,
+        origin=origin,
     )
