@@ -291,6 +291,24 @@ def assert_same_pattern(expected: Outcome, actual: Outcome) -> None:
     )
 
 
+def seeded_by_an_uncached_call(name: str) -> Callable[[Outcome], None]:
+    """The concurrent check for ``[nocache, nocache, cached]`` results ``[a, b, c]``.
+
+    Both uncached declarations call (``a != b``, two calls of ``name``) and the
+    cached one gets the first *stored* value; which uncached call stores first is
+    completion order when they run concurrently, so ``c`` is ``a`` or ``b``.
+    """
+
+    def check_outcome(outcome: Outcome) -> None:
+        a, b, c = outcome.result
+        assert a != b, outcome
+        assert c in (a, b), outcome
+        calls = [entry for entry in outcome.log if entry[0] == name]
+        assert len(calls) == 2, outcome
+
+    return check_outcome
+
+
 @dataclass
 class Results:
     fastapi: Outcome
