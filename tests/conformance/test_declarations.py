@@ -6,6 +6,7 @@ fastapi-semantics.md sections 2.1, 2.2 and 2.6; design.md Semantics 1 and 2.
 
 import functools
 import importlib.util
+import threading
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -531,4 +532,196 @@ async def test_string_annotations() -> None:
             ("root", "call"),
             ("session", "exit"),
         ],
+    )
+
+
+# ------------------------------------------------------------ more declarations
+
+
+@conformance_case
+def case_annotated_alias(m: Markers) -> Case:
+    log = Log()
+
+    def get_token(token: str = "anon") -> str:
+        log("get_token", "call")
+        return "tok:" + token
+
+    Token = Annotated[str, m.Depends(get_token)]
+
+    async def user(t: Token) -> str:
+        log("user", "call")
+        return "user:" + t
+
+    def perms(t: Token, u: Annotated[str, m.Depends(user)]) -> list[str]:
+        log("perms", "call")
+        return [t, u]
+
+    def root(t: Token, p: Annotated[list[str], m.Depends(perms)]) -> Any:
+        return {"t": t, "p": p}
+
+    return Case(root, log, values={"token": "xyz"})
+
+
+async def test_an_annotated_alias_is_one_dependency() -> None:
+    """An ``Annotated`` alias (``Token = Annotated[str, Depends(get_token)]``) used by
+    several dependables is one dependency: ``get_token`` runs once."""
+    await check(
+        case_annotated_alias,
+        expect={"t": "tok:xyz", "p": ["tok:xyz", "user:tok:xyz"]},
+        expect_log=[("get_token", "call"), ("user", "call"), ("perms", "call")],
+    )
+
+
+@conformance_case
+def case_threads(m: Markers) -> Case:
+    log = Log()
+
+    async def loop_thread() -> int:
+        return threading.get_ident()
+
+    def sync_f(loop: int = m.Depends(loop_thread)) -> bool:
+        return threading.get_ident() != loop
+
+    class Ctor:
+        def __init__(self, loop: int = m.Depends(loop_thread)) -> None:
+            self.in_worker = threading.get_ident() != loop
+
+    def sync_gen(loop: int = m.Depends(loop_thread)) -> Any:
+        log("sync_gen", "setup in worker", threading.get_ident() != loop)
+        yield threading.get_ident() != loop
+        log("sync_gen", "teardown in worker", threading.get_ident() != loop)
+
+    async def async_f(loop: int = m.Depends(loop_thread)) -> bool:
+        return threading.get_ident() != loop
+
+    async def agen(loop: int = m.Depends(loop_thread)) -> Any:
+        yield threading.get_ident() != loop
+        log("agen", "teardown in worker", threading.get_ident() != loop)
+
+    async def root(
+        a: bool = m.Depends(sync_f),
+        b: Ctor = m.Depends(Ctor),
+        c: bool = m.Depends(sync_gen),
+        d: bool = m.Depends(async_f),
+        e: bool = m.Depends(agen),
+    ) -> Any:
+        return {"sync": a, "ctor": b.in_worker, "gen": c, "async": d, "agen": e}
+
+    return Case(root, log)
+
+
+async def test_sync_callables_run_in_worker_threads() -> None:
+    """By default (FastAPI parity) sync functions, constructors and both halves of
+    sync generators run in a worker thread, never on the event loop's thread;
+    async functions and async generators run on the loop's thread."""
+    await check(
+        case_threads,
+        expect={"sync": True, "ctor": True, "gen": True, "async": False, "agen": False},
+        expect_log=[
+            ("sync_gen", "setup in worker", True),
+            ("agen", "teardown in worker", False),
+            ("sync_gen", "teardown in worker", True),
+        ],
+    )
+
+
+@conformance_case
+def case_values_do_not_replace_dependencies(m: Markers) -> Case:
+    log = Log()
+
+    def a() -> str:
+        log("a", "call")
+        return "from a"
+
+    def b(ss: m.SecurityScopes) -> Any:
+        log("b", "call")
+        return ss.scopes
+
+    def root(a: str = m.Depends(a), b: Any = m.Security(b, scopes=["s"])) -> Any:
+        return [a, b]
+
+    return Case(root, log, values={"a": "value a", "b": "value b"})
+
+
+async def test_a_value_never_replaces_a_dependency() -> None:
+    """Values fill plain parameters only: a value named like a dependency
+    parameter (``a``) or a ``SecurityScopes`` parameter is not used for it."""
+    await check(
+        case_values_do_not_replace_dependencies,
+        expect=["from a", ["s"]],
+        expect_log=[("a", "call"), ("b", "call")],
+    )
+
+
+@conformance_case
+def case_unused_values(m: Markers) -> Case:
+    log = Log()
+
+    def dep(x: int = 1) -> int:
+        log("dep", "call")
+        return x
+
+    def root(d: int = m.Depends(dep)) -> Any:
+        return d
+
+    return Case(root, log, values={"x": 2, "unused": 3})
+
+
+async def test_values_nobody_declares_are_ignored() -> None:
+    """A value no dependable declares is ignored, like an unknown query
+    parameter."""
+    await check(case_unused_values, expect=2, expect_log=[("dep", "call")])
+
+
+@conformance_case
+def case_wide_and_deep(m: Markers) -> Case:
+    log = Log()
+
+    def make_link(i: int, below: Any) -> Any:
+        if i % 2:
+
+            async def link(x: int = m.Depends(below)) -> int:
+                log("link", i)
+                return x + i
+
+        else:
+
+            def link(x: int = m.Depends(below)) -> int:
+                log("link", i)
+                return x + i
+
+        return link
+
+    def bottom(n: int) -> int:
+        log("bottom", "call")
+        return n
+
+    chain: Any = bottom
+    for i in range(1, 41):
+        chain = make_link(i, chain)
+
+    def make_leaf(i: int) -> Any:
+        async def leaf(b: int = m.Depends(bottom)) -> int:
+            log("leaf", i)
+            return b * i
+
+        return leaf
+
+    leaves = [make_leaf(i) for i in range(30)]
+    namespace: dict[str, Any] = {"m": m, "leaves": leaves, "chain": chain}
+    params = ", ".join(f"l{i}: int = m.Depends(leaves[{i}])" for i in range(30))
+    source = (
+        f"async def root(deep: int = m.Depends(chain), {params}) -> list[int]:\n"
+        f"    return [deep, {', '.join(f'l{i}' for i in range(30))}]\n"
+    )
+    exec(compile(source, "<wide>", "exec", dont_inherit=True), namespace)
+    return Case(namespace["root"], log, values={"n": 2})
+
+
+async def test_a_deep_chain_and_a_wide_fan_out() -> None:
+    """A 40-level chain of alternating sync and async dependencies and 30 sibling
+    async dependencies sharing one leaf give FastAPI's values and calls."""
+    await check(
+        case_wide_and_deep,
+        expect=[2 + sum(range(1, 41))] + [2 * i for i in range(30)],
     )

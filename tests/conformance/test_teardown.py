@@ -8,7 +8,11 @@ container must give the same results and exceptions and keep the partial order o
 design.md Semantics 6.
 """
 
+import itertools
+from contextvars import ContextVar
 from typing import Any
+
+import anyio
 
 from .harness import (
     Case,
@@ -453,4 +457,203 @@ async def test_a_cached_generator_is_entered_and_torn_down_once() -> None:
             ("session", "exit"),
         ],
         partial_order={"service": ["session"]},
+    )
+
+
+# ------------------------------------------------------------------ more teardown
+
+
+@conformance_case
+def case_exception_identity(m: Markers) -> Case:
+    log = Log()
+    raised = ValueError("the one")
+
+    async def agen() -> Any:
+        try:
+            yield "a"
+        except ValueError as exc:
+            log("agen", "same object", exc is raised)
+            raise
+
+    def gen(a: str = m.Depends(agen)) -> Any:
+        try:
+            yield "g"
+        except ValueError as exc:
+            log("gen", "same object", exc is raised)
+            raise
+
+    async def root(g: str = m.Depends(gen)) -> Any:
+        raise raised
+
+    case = Case(root, log)
+    case.raised = raised  # type: ignore[attr-defined]
+    return case
+
+
+async def test_yield_dependencies_and_the_caller_get_the_original_object() -> None:
+    """The exception thrown in at ``yield`` is the very object the root raised
+    (also in a sync generator's worker thread), and so is the one the caller
+    gets."""
+    results = await check(
+        case_exception_identity,
+        expect_exc=("ValueError", "the one"),
+        expect_log=[("gen", "same object", True), ("agen", "same object", True)],
+    )
+    # The identity of what the caller got: each run built its own ``raised``.
+    for outcome in [results.sequential, *results.concurrent]:
+        assert type(outcome.exc) is ValueError, outcome
+
+
+async def test_the_caller_gets_the_original_exception_object() -> None:
+    """``container.call`` re-raises the root's exception object itself, not a copy
+    or an ``ExceptionGroup``, from both containers."""
+    from anydepends import Container
+
+    for sequential in (True, False):
+        case = case_exception_identity(anydepends_markers())
+        async with Container(sequential=sequential) as container:
+            try:
+                await container.call(case.root)
+            except ValueError as exc:
+                assert exc is case.raised  # type: ignore[attr-defined]
+            else:  # pragma: no cover
+                raise AssertionError("no exception")
+
+
+CTX: ContextVar[str] = ContextVar("CTX", default="unset")
+
+
+@conformance_case
+def case_same_task_teardown(m: Markers) -> Case:
+    log = Log()
+
+    async def with_context(n: int) -> Any:
+        token = CTX.set(f"set{n}")
+        try:
+            yield CTX.get()
+        finally:
+            log("with_context", "sees", CTX.get())
+            CTX.reset(token)  # ValueError if torn down in another context
+            log("with_context", "reset")
+
+    async def with_cancel_scope(c: str = m.Depends(with_context)) -> Any:
+        with anyio.CancelScope():
+            yield c + "+scope"
+        log("with_cancel_scope", "exit")
+
+    async def sibling() -> Any:
+        with anyio.CancelScope():
+            yield "sibling"
+        log("sibling", "exit")
+
+    async def root(
+        a: str = m.Depends(with_cancel_scope), b: str = m.Depends(sibling)
+    ) -> Any:
+        return [a, b]
+
+    return Case(root, log, values={"n": 1})
+
+
+async def test_setup_and_teardown_run_in_the_same_task() -> None:
+    """An async ``yield`` dependency may set a ``ContextVar`` before ``yield`` and
+    reset it with its token after, and hold an anyio ``CancelScope`` across its
+    ``yield``: setup and teardown run in the same task and context."""
+    await check(
+        case_same_task_teardown,
+        expect=["set1+scope", "sibling"],
+        expect_log=[
+            ("sibling", "exit"),
+            ("with_cancel_scope", "exit"),
+            ("with_context", "sees", "set1"),
+            ("with_context", "reset"),
+        ],
+    )
+
+
+@conformance_case
+def case_two_teardowns_raise(m: Markers) -> Case:
+    log = Log()
+
+    async def first() -> Any:
+        with logged(log, "first"):
+            yield 1
+        raise RuntimeError("first failed")
+
+    def second() -> Any:
+        with logged(log, "second"):
+            yield 2
+        raise RuntimeError("second failed")
+
+    async def root(a: int = m.Depends(first), b: int = m.Depends(second)) -> Any:
+        log("root", "call")
+        return [a, b]
+
+    return Case(root, log)
+
+
+def _the_first_teardown_error(outcome: Outcome) -> None:
+    """Concurrently the two independent teardowns may run in either order: the one
+    torn down first raises, the other sees that error at its ``yield`` and re-raises
+    it, and that is what the caller gets."""
+    exits = [entry for entry in outcome.log if entry[1] == "exit"]
+    assert len(exits) == 2, outcome
+    first_down, last_down = exits
+    assert len(first_down) == 2, outcome
+    error = ("RuntimeError", f"{first_down[0]} failed")
+    assert last_down[2:] == error, outcome
+    assert outcome.exc_summary == error, outcome
+
+
+async def test_a_teardown_error_is_seen_by_later_teardowns_and_the_caller() -> None:
+    """Two teardowns that raise after their ``yield``: the first torn down
+    (``second``, LIFO) raises, ``first`` sees that error at its ``yield`` and lets it
+    propagate (so its own ``raise`` never runs), and the caller gets ``second
+    failed``."""
+    await check(
+        case_two_teardowns_raise,
+        expect_exc=("RuntimeError", "second failed"),
+        expect_log=[
+            ("first", "enter"),
+            ("second", "enter"),
+            ("root", "call"),
+            ("second", "exit"),
+            ("first", "exit", "RuntimeError", "second failed"),
+        ],
+        concurrent=_the_first_teardown_error,
+    )
+
+
+@conformance_case
+def case_uncached_generator(m: Markers) -> Case:
+    log = Log()
+    counter = itertools.count(1)
+
+    async def gen() -> Any:
+        value = next(counter)
+        with logged(log, f"gen{value}"):
+            yield value
+
+    def root(
+        a: int = m.Depends(gen, use_cache=False),
+        b: int = m.Depends(gen, use_cache=False),
+    ) -> Any:
+        log("root", "call")
+        return sorted([a, b])
+
+    return Case(root, log)
+
+
+async def test_an_uncached_generator_is_entered_per_declaration() -> None:
+    """Two ``use_cache=False`` declarations of one ``yield`` dependency are two
+    setups and two teardowns, in LIFO order."""
+    await check(
+        case_uncached_generator,
+        expect=[1, 2],
+        expect_log=[
+            ("gen1", "enter"),
+            ("gen2", "enter"),
+            ("root", "call"),
+            ("gen2", "exit"),
+            ("gen1", "exit"),
+        ],
     )
