@@ -197,9 +197,9 @@ class Container:
             if fn.origin is self._plans:
                 return fn
             # Compiled under another override set (or container): recompile.
-            return self.compile(fn.root, dependencies=fn.dependencies[
-                len(self.dependencies):
-            ])
+            return self.compile(
+                fn.root, dependencies=fn.dependencies[len(self.dependencies) :]
+            )
         try:
             plan = self._plans.get(fn)
         except TypeError:  # an unhashable root: compile every time, never cache
@@ -394,8 +394,10 @@ def _markers(dependencies: Iterable[Any]) -> tuple[Dependency, ...]:
     result: list[Dependency] = []
     for item in dependencies:
         marker = as_marker(item)
-        if marker is None or marker.dependency is None or not callable(
-            marker.dependency
+        if (
+            marker is None
+            or marker.dependency is None
+            or not callable(marker.dependency)
         ):
             msg = f"extra dependency {item!r} is not Depends(<callable>)"
             raise DeclarationError(

@@ -8,8 +8,8 @@ Every error is a :class:`DependencyError`::
     ├── LifetimeError        a dependency that depends on one that lives shorter
     ├── MissingValuesError   required values absent from a call
     ├── MissingContextError  a context object (injected by type) absent from a scope
-    ├── YieldError           a ``yield`` dependency that misbehaved (no yield, two yields,
-    │                        a swallowed exception)
+    ├── YieldError           a ``yield`` dependency that misbehaved (no yield,
+    │                        two yields, a swallowed exception)
     └── UsageError           a closed scope or container, a container not entered, ...
 
 Each error carries the dependency *path* (root → … → offending dependable), the
@@ -48,7 +48,7 @@ class DependencyError(Exception):
         message: str,
         *,
         path: Sequence[str] = (),
-        callable: str | None = None,  # noqa: A002 - the natural name of the field
+        callable: str | None = None,
         parameter: str | None = None,
         hint: str | None = None,
     ) -> None:
@@ -90,7 +90,8 @@ class MissingValuesError(DependencyError, LookupError):
     def __init__(self, missing: dict[str, list[str]], root: str) -> None:
         self.missing = {name: list(paths) for name, paths in missing.items()}
         needed = "; ".join(
-            f"{name!r} (needed by {', '.join(paths)})" for name, paths in missing.items()
+            f"{name!r} (needed by {', '.join(paths)})"
+            for name, paths in missing.items()
         )
         names = ", ".join(f"{name}=..." for name in missing)
         super().__init__(

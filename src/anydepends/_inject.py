@@ -32,7 +32,8 @@ class Injected:
         plan = container.compile(fn)  # fail now, not at the first call
         self.__signature__ = _values_signature(plan, fn)
         functools.update_wrapper(self, fn)
-        del self.__wrapped__  # ``inspect`` must see the reduced signature
+        # ``inspect`` must see the reduced signature, not follow __wrapped__ to *fn*.
+        vars(self).pop("__wrapped__", None)
 
     def _values(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         if not args:
@@ -60,8 +61,10 @@ def _values_signature(plan: Plan[Any], fn: Callable[..., Any]) -> inspect.Signat
         for name, default in node.values:
             if name in names:
                 continue
-            annotation = own[name].annotation if node is root and name in own else (
-                inspect.Parameter.empty
+            annotation = (
+                own[name].annotation
+                if node is root and name in own
+                else (inspect.Parameter.empty)
             )
             names[name] = inspect.Parameter(
                 name,
@@ -69,7 +72,9 @@ def _values_signature(plan: Plan[Any], fn: Callable[..., Any]) -> inspect.Signat
                 default=default,
                 annotation=annotation,
             )
-    ordered = sorted(names.values(), key=lambda p: p.default is not inspect.Parameter.empty)
+    ordered = sorted(
+        names.values(), key=lambda p: p.default is not inspect.Parameter.empty
+    )
     params = [p.replace(kind=inspect.Parameter.POSITIONAL_OR_KEYWORD) for p in ordered]
     return_annotation = inspect.signature(fn).return_annotation
     return inspect.Signature(params, return_annotation=return_annotation)
@@ -79,4 +84,5 @@ def inject(
     container: Container, fn: Callable[..., Coroutine[Any, Any, T]] | Callable[..., T]
 ) -> Callable[..., Coroutine[Any, Any, T]]:
     """Wrap *fn* so calling it resolves its dependencies with *container*."""
-    return Injected(container, fn)  # type: ignore[return-value]
+    injected: Any = Injected(container, fn)
+    return injected  # type: ignore[no-any-return]

@@ -76,7 +76,7 @@ def qualname(obj: object) -> str:
     """A readable, qualified name for any callable (for messages and explanations)."""
     if isinstance(obj, functools.partial):
         return f"partial({qualname(obj.func)})"
-    name = getattr(obj, "__qualname__", None)
+    name: str | None = getattr(obj, "__qualname__", None)
     if name is None:
         cls = type(obj)
         name = f"{cls.__qualname__}(...)" if callable(obj) else repr(obj)
@@ -163,7 +163,7 @@ def introspect(call: Callable[..., Any], path: tuple[str, ...] = ()) -> Callee:
 
     *path* is the dependency path to *call*, used in error messages.
     """
-    if not callable(call):
+    if not callable(call):  # type: ignore[redundant-expr,unused-ignore]
         msg = f"{call!r} is not callable"
         raise DeclarationError(
             msg,
@@ -185,7 +185,10 @@ def introspect(call: Callable[..., Any], path: tuple[str, ...] = ()) -> Callee:
                 p.VAR_POSITIONAL: "variadic (*args)",
                 p.VAR_KEYWORD: "variadic (**kwargs)",
             }[p.kind]
-            msg = f"{name} has a {what} parameter {p.name!r}; arguments are passed by name"
+            msg = (
+                f"{name} has a {what} parameter {p.name!r};"
+                " arguments are passed by name"
+            )
             raise DeclarationError(
                 msg,
                 path=where,
@@ -237,8 +240,15 @@ def _from_annotation(
     hint = f"write Depends(some_callable), or annotate {name} with a class"
     if annotation is EMPTY:
         msg = f"Depends() on {owner}.{name} has no callable and no annotation"
-        raise DeclarationError(msg, path=path, callable=owner, parameter=name, hint=hint)
+        raise DeclarationError(
+            msg, path=path, callable=owner, parameter=name, hint=hint
+        )
     if isinstance(annotation, str) or not callable(annotation):
-        msg = f"Depends() on {owner}.{name}: the annotation {annotation!r} is not callable"
-        raise DeclarationError(msg, path=path, callable=owner, parameter=name, hint=hint)
+        msg = (
+            f"Depends() on {owner}.{name}: the annotation {annotation!r}"
+            " is not callable"
+        )
+        raise DeclarationError(
+            msg, path=path, callable=owner, parameter=name, hint=hint
+        )
     return marker.with_dependency(annotation)

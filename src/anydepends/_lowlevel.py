@@ -64,7 +64,8 @@ def cancel_scope_marker() -> object:
         if asyncio._get_running_loop() is not None:
             from anyio._backends._asyncio import _task_states
 
-            state = _task_states.get(asyncio.current_task())  # type: ignore[arg-type]
+            task = asyncio.current_task()
+            state = None if task is None else _task_states.get(task)
             return None if state is None else state.cancel_scope
         import trio
 

@@ -32,9 +32,9 @@ _LIFETIMES: Final = (None, "function", "request", "app")
 class Dependency:
     """A declared dependency: what ``Depends(...)`` returns.
 
-    Instances are immutable and hashable (by value, like FastAPI's). Each carries its own
-    concurrency token, so ``max_concurrency`` is a limit per declaration object, shared
-    wherever that same object is reused (an ``Annotated`` alias, say).
+    Instances are immutable and hashable (by value, like FastAPI's). Each carries its
+    own concurrency token, so ``max_concurrency`` is a limit per declaration object,
+    shared wherever that same object is reused (an ``Annotated`` alias, say).
     """
 
     __slots__ = (
@@ -70,10 +70,9 @@ class Dependency:
                 callable=_name(dependency),
                 hint='use one of None, "function", "request" or "app"',
             )
-        if max_concurrency is not None and (
-            isinstance(max_concurrency, bool)
-            or not isinstance(max_concurrency, int)
-            or max_concurrency < 1
+        limit: object = max_concurrency
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
         ):
             msg = f"Depends(max_concurrency={max_concurrency!r}) is not a positive int"
             raise DeclarationError(
@@ -197,7 +196,7 @@ class SecurityDependency(Dependency):
         )
 
 
-def Depends(  # noqa: N802 - FastAPI's spelling is the contract
+def Depends(
     dependency: Callable[..., Any] | None = None,
     *,
     use_cache: bool = True,
@@ -209,7 +208,8 @@ def Depends(  # noqa: N802 - FastAPI's spelling is the contract
 
     Use it as a default (``db = Depends(get_db)``) or in ``Annotated``
     (``db: Annotated[DB, Depends(get_db)]``); with no callable the annotation is the
-    dependency. It returns ``Any`` so type checkers accept it as any parameter's default.
+    dependency. It returns ``Any`` so type checkers accept it as any parameter's
+    default.
 
     Args:
         dependency: The dependable: a function, generator, class or callable object.
@@ -234,7 +234,7 @@ def Depends(  # noqa: N802 - FastAPI's spelling is the contract
     )
 
 
-def Security(  # noqa: N802 - FastAPI's spelling is the contract
+def Security(
     dependency: Callable[..., Any] | None = None,
     *,
     scopes: Sequence[str] | None = None,

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Generic, TypeVar
 
 from ._errors import CycleError, DeclarationError, LifetimeError
-from ._introspect import EMPTY, CallKind, Callee, ParamKind, introspect, qualname
+from ._introspect import EMPTY, Callee, CallKind, ParamKind, introspect, qualname
 from ._markers import Dependency
 
 __all__ = ["MEMO_APP", "MEMO_RUN", "MEMO_SCOPE", "Node", "Plan", "compile_plan"]
@@ -27,7 +27,11 @@ MEMO_SCOPE: Final = 0  # the Scope: request lifetime (the default)
 MEMO_RUN: Final = 1  # the call: scope="function"
 MEMO_APP: Final = 2  # the Container: scope="app"
 
-_LIFETIME_OF_MEMO: Final = {MEMO_SCOPE: "request", MEMO_RUN: "function", MEMO_APP: "app"}
+_LIFETIME_OF_MEMO: Final = {
+    MEMO_SCOPE: "request",
+    MEMO_RUN: "function",
+    MEMO_APP: "app",
+}
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -39,7 +43,9 @@ class Node:
     original: Callable[..., Any]  # as declared (keys the cache and overrides)
     kind: CallKind
     name: str
-    key: Hashable  # FastAPI's cache key (original, scopes-if-used, lifetime); None: root
+    key: (
+        Hashable  # FastAPI's cache key (original, scopes-if-used, lifetime); None: root
+    )
     use_cache: bool
     memo: int  # MEMO_SCOPE, MEMO_RUN or MEMO_APP
     deps: tuple[int, ...]  # nodes that must finish first (arguments + ordering edges)
@@ -131,7 +137,7 @@ def _key_part(call: object) -> Hashable:
         hash(call)
     except TypeError:
         return ("unhashable", id(call))
-    return call  # type: ignore[return-value]
+    return call
 
 
 class _Compiler:
@@ -141,7 +147,9 @@ class _Compiler:
         self.config = config
         self.nodes: list[Node] = []
         self.cached: dict[Hashable, int] = {}  # cache key -> cached node index
-        self.nocache_first: dict[Hashable, int] = {}  # key -> first use_cache=False node
+        self.nocache_first: dict[
+            Hashable, int
+        ] = {}  # key -> first use_cache=False node
         self.uses_memo: dict[Hashable, bool] = {}
         self.required: dict[str, list[str]] = {}
         self.contexts: set[type] = set()
@@ -184,9 +192,7 @@ class _Compiler:
         return uses
 
     # -- the walk -------------------------------------------------------------------
-    def root(
-        self, call: Callable[..., Any], extra: tuple[Dependency, ...] = ()
-    ) -> int:
+    def root(self, call: Callable[..., Any], extra: tuple[Dependency, ...] = ()) -> int:
         callee = self.callee(call, ())
         if callee.kind.is_generator:
             msg = f"the root {callee.name} is a generator; only dependencies may yield"
@@ -261,7 +267,9 @@ class _Compiler:
         call = self._override(original)
         callee = self.callee(call, path)
         self.stack.append(part)
-        index = self.instantiate(callee, original, marker, node_visible, key, path, memo)
+        index = self.instantiate(
+            callee, original, marker, node_visible, key, path, memo
+        )
         self.stack.pop()
         if marker.use_cache:
             self.cached[key] = index
@@ -462,7 +470,9 @@ def compile_plan(
     origin: object = None,
 ) -> Plan[T]:
     """Compile *root* into a :class:`Plan`; raise a ``DependencyError`` if broken."""
-    compiler = _Compiler(_Config(overrides, context_types, sync_to_thread, introspected))
+    compiler = _Compiler(
+        _Config(overrides, context_types, sync_to_thread, introspected)
+    )
     compiler.root(root, dependencies)
     nodes = tuple(compiler.nodes)
     dependents: list[list[int]] = [[] for _ in nodes]

@@ -45,17 +45,23 @@ _SYNC: Final = CallKind.SYNC
 _ASYNC_GEN: Final = CallKind.ASYNC_GEN
 
 
-def check_inputs(plan: Plan[Any], values: dict[str, Any], context: dict[type, Any]) -> None:
+def check_inputs(
+    plan: Plan[Any], values: dict[str, Any], context: dict[type, Any]
+) -> None:
     """Raise before anything runs if a required value or context object is missing."""
     required = plan.required_values
     if required:
-        missing = {name: list(where) for name, where in required.items() if name not in values}
+        missing = {
+            name: list(where) for name, where in required.items() if name not in values
+        }
         if missing:
             raise MissingValuesError(missing, plan.root_node.name)
     for ctx in plan.context_types:
         if ctx not in context:
             users = [
-                " -> ".join(n.path) for n in plan.nodes if any(t is ctx for _, t in n.contexts)
+                " -> ".join(n.path)
+                for n in plan.nodes
+                if any(t is ctx for _, t in n.contexts)
             ]
             msg = f"no {ctx.__qualname__} in this scope (needed by {', '.join(users)})"
             raise MissingContextError(
@@ -63,8 +69,8 @@ def check_inputs(plan: Plan[Any], values: dict[str, Any], context: dict[type, An
                 path=plan.nodes[-1].path,
                 callable=plan.root_node.name,
                 parameter=ctx.__qualname__,
-                hint=f"open the scope with container.scope(context={{{ctx.__qualname__}:"
-                " obj})",
+                hint="open the scope with"
+                f" container.scope(context={{{ctx.__qualname__}: obj}})",
             )
 
 
@@ -113,7 +119,7 @@ class Run:
         self.values = values
         self.context = scope._context
         self.results: list[Any] = [None] * len(plan.nodes)
-        self.memos = (scope._memo, {}, container._app_memo)
+        self.memos: tuple[dict[Any, Any], ...] = (scope._memo, {}, container._app_memo)
         self.exits: list[Exit] = []  # function-scoped teardowns
         self.waiters: dict[Any, anyio.Event] | None = None
         self.concurrent = False
@@ -252,7 +258,9 @@ class Run:
             return node.call(**kwargs)
         return await self._invoke(node, kwargs, None)
 
-    async def _invoke(self, node: Node, kwargs: dict[str, Any], host: Host | None) -> Any:
+    async def _invoke(
+        self, node: Node, kwargs: dict[str, Any], host: Host | None
+    ) -> Any:
         """The slow kinds: threads, generators and concurrency limits."""
         if node.limit is not None:
             return await self._invoke_limited(node, kwargs, host)
@@ -270,7 +278,7 @@ class Run:
         limiter = self.container._limiter(node.limit)
         borrower = object()
         await limiter.acquire_on_behalf_of(borrower)
-        permit = (limiter, borrower)
+        permit: tuple[Any, object] | None = (limiter, borrower)
         try:
             kind = node.kind
             if kind is _ASYNC_GEN:
@@ -397,9 +405,13 @@ class Run:
 
     def _main_failed(self, exc: BaseException) -> None:
         main_cs = self.main_cs
-        if isinstance(exc, self.cancelled_exc) and main_cs is not None:
-            if main_cs.cancel_called and self.failure is not None:
-                return  # our own cancellation, because something else failed
+        if (
+            isinstance(exc, self.cancelled_exc)
+            and main_cs is not None
+            and main_cs.cancel_called
+            and self.failure is not None
+        ):
+            return  # our own cancellation, because something else failed
         self.fail(exc)
 
     def _complete(self, i: int) -> None:
@@ -441,7 +453,9 @@ class Run:
                 try:
                     await self.work(host)
                 except BaseException as exc:
-                    if not (isinstance(exc, self.cancelled_exc) and scope.cancel_called):
+                    if not (
+                        isinstance(exc, self.cancelled_exc) and scope.cancel_called
+                    ):
                         self.fail(exc)
                         if isinstance(exc, self.cancelled_exc):
                             host.dead = True

@@ -32,7 +32,15 @@ class Scope:
     injected by type (so a handler can fan out more calls in its own scope).
     """
 
-    __slots__ = ("__weakref__", "_context", "_exits", "_host", "_memo", "_state", "container")
+    __slots__ = (
+        "__weakref__",
+        "_context",
+        "_exits",
+        "_host",
+        "_memo",
+        "_state",
+        "container",
+    )
 
     def __init__(
         self, container: Container, context: Mapping[type, Any] | None = None

@@ -109,7 +109,9 @@ class Exit:
         return self.result
 
 
-async def close_generator(record: Exit, exc: BaseException | None) -> BaseException | None:
+async def close_generator(
+    record: Exit, exc: BaseException | None
+) -> BaseException | None:
     """Finish the generator of *record*, throwing *exc* in; return what follows."""
     try:
         if record.kind is CallKind.ASYNC_GEN:
@@ -119,7 +121,7 @@ async def close_generator(record: Exit, exc: BaseException | None) -> BaseExcept
             # shared thread pool, so they cannot deadlock behind setups.
             return await to_thread.run_sync(
                 _close_sync,
-                record.gen,
+                record.gen,  # type: ignore[arg-type]
                 exc,
                 record.name,
                 limiter=CapacityLimiter(1),
@@ -186,7 +188,9 @@ def _close_sync(
 def _yielded_twice(name: str) -> YieldError:
     msg = f"yield dependency {name} yielded more than once"
     return YieldError(
-        msg, callable=name, hint="a dependency must yield exactly once (use try/finally)"
+        msg,
+        callable=name,
+        hint="a dependency must yield exactly once (use try/finally)",
     )
 
 

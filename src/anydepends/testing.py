@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 
 from ._container import Container
@@ -51,36 +51,9 @@ class Spy:
     def __init__(self, fn: Callable[..., Any]) -> None:
         self.fn = fn
         self.calls: list[dict[str, Any]] = []
-        spy = self
-
-        if inspect.isasyncgenfunction(fn):
-
-            async def wrapper(**kwargs: Any) -> Any:
-                spy.calls.append(kwargs)
-                # The context manager throws our caller's exception into *fn*.
-                async with contextlib.asynccontextmanager(fn)(**kwargs) as value:
-                    yield value
-
-        elif inspect.isgeneratorfunction(fn):
-
-            def wrapper(**kwargs: Any) -> Any:  # type: ignore[misc]
-                spy.calls.append(kwargs)
-                with contextlib.contextmanager(fn)(**kwargs) as value:
-                    yield value
-
-        elif inspect.iscoroutinefunction(fn):
-
-            async def wrapper(**kwargs: Any) -> Any:  # type: ignore[misc]
-                spy.calls.append(kwargs)
-                return await fn(**kwargs)
-
-        else:
-
-            def wrapper(**kwargs: Any) -> Any:  # type: ignore[misc]
-                spy.calls.append(kwargs)
-                return fn(**kwargs)
-
-        self.wrapper = functools.wraps(fn)(wrapper)
+        self.wrapper: Callable[..., Any] = functools.wraps(fn)(
+            _recording(fn, self.calls)
+        )
 
     def __call__(self, **kwargs: Any) -> Any:
         return self.wrapper(**kwargs)
@@ -97,6 +70,42 @@ class Spy:
     def call_count(self) -> int:
         """How many times it was called."""
         return len(self.calls)
+
+
+def _recording(
+    fn: Callable[..., Any], calls: list[dict[str, Any]]
+) -> Callable[..., Any]:
+    """A callable of *fn*'s kind that appends its keyword arguments to *calls*."""
+    if inspect.isasyncgenfunction(fn):
+
+        async def async_gen(**kwargs: Any) -> AsyncIterator[Any]:
+            calls.append(kwargs)
+            # The context manager throws our caller's exception into *fn*.
+            async with contextlib.asynccontextmanager(fn)(**kwargs) as value:
+                yield value
+
+        return async_gen
+    if inspect.isgeneratorfunction(fn):
+
+        def sync_gen(**kwargs: Any) -> Iterator[Any]:
+            calls.append(kwargs)
+            with contextlib.contextmanager(fn)(**kwargs) as value:
+                yield value
+
+        return sync_gen
+    if inspect.iscoroutinefunction(fn):
+
+        async def coroutine(**kwargs: Any) -> Any:
+            calls.append(kwargs)
+            return await fn(**kwargs)
+
+        return coroutine
+
+    def function(**kwargs: Any) -> Any:
+        calls.append(kwargs)
+        return fn(**kwargs)
+
+    return function
 
 
 async def reset_app_scope(container: Container) -> None:
