@@ -411,3 +411,78 @@ async def test_independent_async_dependencies_overlap() -> None:
     assert conc.exc is None and conc.result == ["first", "second"], conc
     assert {e[0] for e in conc.log[:2]} == {"first", "second"}, conc
     assert all(e[1] == "start" for e in conc.log[:2]), conc
+
+
+def case_failure_while_sibling_runs(m: Markers, *, concurrent: bool) -> Case:
+    log = Log()
+    waiting_started = anyio.Event()
+    raised = OSError("failed while a sibling runs")
+
+    async def opened() -> Any:
+        with logged(log, "opened"):
+            yield "opened"
+
+    async def waiting(o: str = m.Depends(opened)) -> str:
+        log("waiting", "start")
+        waiting_started.set()
+        if concurrent:
+            await anyio.Event().wait()  # only cancellation ends this
+        log("waiting", "end")
+        return "waited"
+
+    async def failing() -> str:
+        if concurrent:
+            await waiting_started.wait()
+        log("failing", "raise")
+        raise raised
+
+    async def root(w: str = m.Depends(waiting), f: str = m.Depends(failing)) -> Any:
+        log("root", "call")
+        return [w, f]
+
+    case = Case(root, log)
+    case.raised = raised  # type: ignore[attr-defined]
+    return case
+
+
+async def test_a_failure_cancels_running_siblings() -> None:
+    """FastAPI never has a sibling running when a dependency fails (it resolves one
+    at a time), and neither has ``Container(sequential=True)``. Concurrently
+    (design.md Semantics 5) a sibling still running is cancelled, the ``yield``
+    dependency whose setup completed sees the original exception, and the caller
+    gets the original exception object, not an ``ExceptionGroup``."""
+    from anydepends import Container
+
+    fa = await run_fastapi(case_failure_while_sibling_runs(FASTAPI, concurrent=False))
+    expected_log = [
+        ("opened", "enter"),
+        ("waiting", "start"),
+        ("waiting", "end"),
+        ("failing", "raise"),
+        ("opened", "exit", "OSError", "failed while a sibling runs"),
+    ]
+    assert fa.exc_summary == ("OSError", "failed while a sibling runs"), fa
+    assert fa.log == expected_log
+
+    m = anydepends_markers()
+    seq = await run_anydepends(
+        case_failure_while_sibling_runs(m, concurrent=False), sequential=True
+    )
+    assert seq.exc_summary == fa.exc_summary, seq
+    assert seq.log == expected_log, seq
+
+    case = case_failure_while_sibling_runs(m, concurrent=True)
+    with anyio.fail_after(30):  # a safety net against a hang, not a proof
+        async with Container() as container:
+            try:
+                await container.call(case.root)
+            except OSError as exc:
+                assert exc is case.raised  # type: ignore[attr-defined]
+            else:  # pragma: no cover
+                raise AssertionError("no exception")
+    assert case.log.entries == [
+        ("opened", "enter"),
+        ("waiting", "start"),
+        ("failing", "raise"),
+        ("opened", "exit", "OSError", "failed while a sibling runs"),
+    ]

@@ -389,3 +389,32 @@ async def test_scoped_yield_dependency() -> None:
             ("token", "exit", "items me"),
         ],
     )
+
+
+@conformance_case
+def case_security_nocache(m: Markers) -> Case:
+    log = Log()
+
+    def g(ss: m.SecurityScopes) -> Any:
+        log("g", "call", tuple(ss.scopes))
+        return ss.scopes
+
+    def root(
+        a: Any = m.Security(g, scopes=["a"], use_cache=False),
+        b: Any = m.Security(g, scopes=["a"]),
+        c: Any = m.Security(g, scopes=["a"], use_cache=False),
+    ) -> Any:
+        return [a, b, c]
+
+    return Case(root, log)
+
+
+async def test_security_use_cache_false() -> None:
+    """``Security(..., use_cache=False)`` always calls and seeds its scoped entry:
+    ``[nocache, cached, nocache]`` under ``{a}`` is two calls, the cached
+    declaration reusing the seeded value."""
+    await check(
+        case_security_nocache,
+        expect=[["a"], ["a"], ["a"]],
+        expect_log=[("g", "call", ("a",)), ("g", "call", ("a",))],
+    )
