@@ -113,7 +113,10 @@ def _compile_table(data: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         cells = [row.get("step") or row["label"]]
         for p in row["points"]:
             if p["median_ms"] is None:
-                cells.append(f"> {data['budget_s']:g} s" if p["timeout"] else "-")
+                limit = f"> {data['budget_s']:g} s"
+                if p.get("estimate"):
+                    limit += " (est.)"
+                cells.append(limit if p["timeout"] else "-")
             else:
                 cells.append(
                     f"{p['median_ms']:,.2f} ms"
@@ -144,12 +147,93 @@ def _memory_table(data: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     return headers, rows
 
 
+def _summary_table(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """One line per case: anydepends, the hand-written reference, the fastest peer."""
+    headers = [
+        "case",
+        "anydepends µs",
+        "hand-written µs",
+        "fastest peer (µs)",
+        "anydepends vs fastest peer",
+    ]
+    rows: list[list[str]] = []
+    for case in results["cases"]:
+        ok = {r["impl"]: r for r in case["rows"] if r["status"] == "ok"}
+        ours = ok.get("anydepends")
+        hand = ok.get(case["hand_ref"])
+        peers = [
+            r for r in ok.values() if not r["impl"].startswith(("anydepends", "hand"))
+        ]
+        best = min(peers, key=lambda r: r["median_us"]) if peers else None
+        rows.append(
+            [
+                case["key"],
+                fmt_us(ours["median_us"]) if ours else "-",
+                fmt_us(hand["median_us"]) if hand else "-",
+                f"{best['label']} ({fmt_us(best['median_us'])})" if best else "-",
+                fmt_ratio(best["ratio_any"] and 1 / best["ratio_any"]) if best else "-",
+            ]
+        )
+    return headers, rows
+
+
+def _backend_table(
+    results: dict[str, Any],
+) -> tuple[list[str], list[list[str]]] | None:
+    """Median µs on asyncio and on trio, side by side, for cases run on both."""
+    by_key = {
+        (c["scenario"], tuple(sorted(c["params"].items())), c["backend"]): c
+        for c in results["cases"]
+    }
+    pairs = [
+        (c, by_key[(s, p, "trio")])
+        for (s, p, b), c in by_key.items()
+        if b == "asyncio" and (s, p, "trio") in by_key
+    ]
+    if not pairs:
+        return None
+    headers = ["implementation"]
+    headers += [
+        a["key"].replace(" [asyncio]", "") + ": asyncio / trio" for a, _ in pairs
+    ]
+    labels: dict[str, str] = {}
+    cells: dict[str, dict[int, str]] = {}
+    for i, (a, t) in enumerate(pairs):
+        trio_rows = {r["impl"]: r for r in t["rows"] if r["status"] == "ok"}
+        for row in a["rows"]:
+            other = trio_rows.get(row["impl"])
+            if row["status"] != "ok" or other is None:
+                continue
+            labels[row["impl"]] = row["label"]
+            ratio = other["median_us"] / row["median_us"]
+            cells.setdefault(row["impl"], {})[i] = (
+                f"{fmt_us(row['median_us'])} / {fmt_us(other['median_us'])} µs"
+                f" ({ratio:.2f}x)"
+            )
+    rows = [
+        [labels[k], *(v.get(i, "-") for i in range(len(pairs)))]
+        for k, v in cells.items()
+    ]
+    return headers, rows
+
+
 def console(results: dict[str, Any]) -> str:
     """All tables as plain text."""
     parts: list[str] = []
+    if results["cases"]:
+        parts.append("summary (medians; last column: anydepends time ÷ fastest peer's)")
+        parts.append(_console_table(*_summary_table(results)))
+        parts.append("")
     for case in results["cases"]:
         parts.append(_title(case))
         parts.append(_console_table(_headers(case), _case_rows(case)))
+        parts.append("")
+    backends = _backend_table(results)
+    if backends:
+        parts.append(
+            "asyncio vs trio: median µs per call, asyncio / trio (trio ÷ asyncio)"
+        )
+        parts.append(_console_table(*backends))
         parts.append("")
     if results.get("compile"):
         data = results["compile"]
@@ -188,6 +272,16 @@ def markdown(results: dict[str, Any], image_dir: str) -> str:
         + ".",
         "",
     ]
+    if results["cases"]:
+        out += [
+            "### Summary",
+            "",
+            "Medians per call. The last column is anydepends' time divided by the "
+            "fastest peer's, taken round by round (below 1.00x: anydepends is faster).",
+            "",
+            _md_table(*_summary_table(results)),
+            "",
+        ]
     by_scenario: dict[str, list[dict[str, Any]]] = {}
     for case in results["cases"]:
         by_scenario.setdefault(case["scenario"], []).append(case)
@@ -202,6 +296,18 @@ def markdown(results: dict[str, Any], image_dir: str) -> str:
                 "",
             ]
         out += [f"![{scenario}]({image_dir}/{scenario}.png)", ""]
+    backends = _backend_table(results)
+    if backends:
+        out += [
+            "### asyncio vs trio",
+            "",
+            "Median µs per call, asyncio / trio, and trio ÷ asyncio in brackets. The "
+            "two backends run at different moments, so this ratio is noisier than the "
+            "ratios within one table.",
+            "",
+            _md_table(*backends),
+            "",
+        ]
     if results.get("compile"):
         data = results["compile"]
         out += [

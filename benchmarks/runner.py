@@ -184,7 +184,7 @@ def run_compile(
     rows: list[dict[str, Any]] = []
     for info in impls:
         status = info.status("compile")
-        if status == "":
+        if status == "" or not info.build_step:
             continue
         if status is not None:
             rows.append(_row(info, "n/a", reason=status))
@@ -227,14 +227,18 @@ def run_memory(
     rows: list[dict[str, Any]] = []
     for info in impls:
         status = info.status("memory")
-        if status == "":
+        if status == "" or not (
+            mode.memory_peers or info.hand or info.lib == "anydepends"
+        ):
             continue
         if status is not None:
             rows.append(_row(info, "n/a", reason=status))
             continue
+        started = time.perf_counter()
         reply = workers[info.lib].request(
             {"op": "memory", "impl": info.key, "tasks": mode.memory_tasks}
         )
+        log(f"    {info.key}: {time.perf_counter() - started:.1f} s")
         if reply["ok"]:
             rows.append(_row(info, "ok", bytes_per_scope=reply["bytes_per_scope"]))
         else:

@@ -13,7 +13,7 @@ from benchmarks import graphs
 from benchmarks.graphs import Graph
 
 SCENARIOS: dict[str, str] = {
-    "overhead": "the 10-node request graph of peers.md section 5, no I/O",
+    "overhead": "the 10-node request graph, no I/O",
     "sync_leaf": "the same graph with `settings` a plain sync function",
     "fanout": "k independent leaves, each awaiting anyio.sleep(L), under a root",
     "readiness": "A (4 ms) and B (1 ms) leaves, C(B) 3 ms, root(A, C)",
@@ -41,6 +41,7 @@ class Mode:
     compile_sizes: tuple[int, ...]
     compile_budget: float  # seconds; a build slower than this stops that library
     memory_tasks: int
+    memory_peers: bool  # measure memory for peer libraries too (slow under tracemalloc)
 
 
 QUICK = Mode(
@@ -52,8 +53,9 @@ QUICK = Mode(
     fanout_ks=(2, 4, 8),
     trio_scenarios=("overhead", "fanout"),
     compile_sizes=(10, 100, 1000, 10000),
-    compile_budget=2.0,
+    compile_budget=4.0,
     memory_tasks=10_000,
+    memory_peers=False,
 )
 FULL = Mode(
     name="full",
@@ -66,6 +68,7 @@ FULL = Mode(
     compile_sizes=(10, 30, 100, 300, 1000, 3000, 10000),
     compile_budget=60.0,
     memory_tasks=10_000,
+    memory_peers=True,
 )
 
 

@@ -103,26 +103,34 @@ def _deadline(seconds: float) -> Iterator[None]:
 def _compile(
     adapter: Adapter, impl: str, sizes: list[int], budget: float
 ) -> list[dict[str, Any]]:
-    """Time the graph-build step on layered DAGs of growing size."""
+    """Time the graph-build step on layered DAGs of growing size.
+
+    A build slower than ``budget`` is interrupted and ends the series. A size whose
+    build, extrapolated linearly from the previous size, would exceed the budget is
+    skipped without running (so quick mode does not spend its time on timeouts).
+    """
     out: list[dict[str, Any]] = []
     stopped = False
+    last: tuple[int, float] | None = None
+
+    async def once(graph: Graph) -> float:
+        async with adapter.compile_step(impl, graph) as step:
+            gc.collect()
+            with _deadline(budget):
+                start = time.perf_counter()
+                step()
+                return time.perf_counter() - start
+
     for size in sizes:
         graph = graphs.layered_dag(size)
         row: dict[str, Any] = {"size": size, "edges": graphs.edge_count(graph)}
-        if stopped:
-            out.append({**row, "timeout": True, "seconds": []})
+        estimate = last[1] * size / last[0] if last else 0.0
+        if stopped or estimate > budget:
+            stopped = True
+            out.append({**row, "timeout": True, "estimate": estimate, "seconds": []})
             continue
         times: list[float] = []
         repeats = 5 if size <= 100 else 3 if size <= 1000 else 1
-
-        async def once(graph: Graph) -> float:
-            async with adapter.compile_step(impl, graph) as step:
-                gc.collect()
-                with _deadline(budget):
-                    start = time.perf_counter()
-                    step()
-                    return time.perf_counter() - start
-
         for _ in range(repeats):
             try:
                 times.append(anyio.run(once, graph))
@@ -131,6 +139,8 @@ def _compile(
                 break
             if times[-1] > budget / 4:  # one slow build is enough at this size
                 break
+        if times and not stopped:
+            last = (size, min(times))
         out.append({**row, "timeout": stopped, "seconds": times})
     return out
 

@@ -51,7 +51,7 @@ class ImplInfo:
     na: Mapping[str, str] = field(default_factory=dict)  # scenario -> why n/a
     note: str = ""  # footnote shown under the tables (e.g. "sync deps in a thread")
     hand: bool = False  # a hand-written baseline
-    build_step: str = ""  # what the compile scenario times for this library
+    build_step: str = ""  # what `compile` times; impls without one are left out of it
 
     def status(self, scenario: str) -> str | None:
         """None if the impl runs ``scenario``, else the reason it is n/a (or "")."""
@@ -63,7 +63,6 @@ class ImplInfo:
 
 
 _NO_APP = "no app-scoped dependencies"
-_NO_COMPILE = "no separate graph-build step"
 _OVERLAP = frozenset({"overhead", "sync_leaf", "fanout", "readiness", "wide"})
 
 IMPLS: tuple[ImplInfo, ...] = (
@@ -71,7 +70,6 @@ IMPLS: tuple[ImplInfo, ...] = (
         "hand-seq",
         "hand-written, sequential",
         "handwritten",
-        na={"compile": _NO_COMPILE},
         hand=True,
         note="plain awaits in topological order; the floor for one task",
     ),
@@ -103,6 +101,8 @@ IMPLS: tuple[ImplInfo, ...] = (
         "anydepends",
         "anydepends",
         "anydepends",
+        note="container.call(handler); sync dependables inline via "
+        "Depends(f, sync_to_thread=False)",
         build_step="anydepends: container.compile(fn)",
     ),
     ImplInfo(
@@ -129,12 +129,18 @@ IMPLS: tuple[ImplInfo, ...] = (
         build_step="FastAPI: get_dependant(path, call=fn)",
         note="solve_dependencies on a fake Request; sync dependables run in a thread",
     ),
-    ImplInfo("di", "di (AsyncExecutor)", "di", build_step="di: Container.solve"),
+    ImplInfo(
+        "di",
+        "di (AsyncExecutor)",
+        "di",
+        build_step="di: Container.solve",
+        note="solve() once, execute_async per request scope; sync dependables inline",
+    ),
     ImplInfo(
         "di-concurrent",
         "di (ConcurrentAsyncExecutor)",
         "di",
-        na={"compile": "same solve() as di (AsyncExecutor)"},
+        note="one anyio task per ready node (di's online topological sort)",
     ),
     ImplInfo(
         "fastdepends",
@@ -149,12 +155,16 @@ IMPLS: tuple[ImplInfo, ...] = (
         "dishka container() + get",
         "dishka",
         build_step="dishka: make_async_container",
+        note="every node a factory keyed by its return type; one get of the root's "
+        "type per request container; sync factories inline",
     ),
     ImplInfo(
         "wireup",
         "wireup enter_scope() + get",
         "wireup",
         build_step="wireup: create_async_container",
+        note="@injectable factories keyed by return type; one get per scope; "
+        "sync factories inline",
     ),
 )
 
