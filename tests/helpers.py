@@ -1,0 +1,210 @@
+"""Tiny dependables of every kind and a recorder, shared by the core unit tests.
+
+This module uses ``from __future__ import annotations`` (as every module here must),
+so every annotation below is a string that anydepends resolves against this module's
+globals: the dependables here double as the "string annotations" cases.
+
+Nothing here sleeps: tests prove concurrency with events (see :func:`prompt`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import threading
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import anyio
+
+from anydepends import Depends, SecurityScopes
+
+__all__ = [
+    "AsyncCallable",
+    "AsyncGenCallable",
+    "GenCallable",
+    "Pager",
+    "Recorder",
+    "SyncCallable",
+    "Thing",
+    "async_gen_value",
+    "async_value",
+    "here",
+    "prompt",
+    "sync_gen_value",
+    "sync_value",
+    "task_id",
+]
+
+
+class Recorder:
+    """An ordered log of events, with counts.
+
+    ``rec("a")`` appends ``"a"``; ``rec.count("a")`` counts it; ``rec.log`` is the
+    list. ``rec.index("a")`` is the position of the first ``"a"``.
+    """
+
+    def __init__(self) -> None:
+        self.log: list[Any] = []
+        self._lock = threading.Lock()  # sync dependables log from worker threads
+
+    def __call__(self, event: Any) -> None:
+        with self._lock:
+            self.log.append(event)
+
+    def count(self, event: Any) -> int:
+        return self.log.count(event)
+
+    def index(self, event: Any) -> int:
+        return self.log.index(event)
+
+    def before(self, first: Any, second: Any) -> bool:
+        """Whether *first* was logged before *second* (both must be logged)."""
+        return self.index(first) < self.index(second)
+
+    def __repr__(self) -> str:
+        return f"Recorder({self.log!r})"
+
+
+def task_id() -> int:
+    """The id of the running anyio task."""
+    return anyio.get_current_task().id
+
+
+def here() -> tuple[int, int]:
+    """``(task id, thread id)`` of the running async code."""
+    return task_id(), threading.get_ident()
+
+
+@contextlib.contextmanager
+def prompt(seconds: float = 5) -> Iterator[anyio.CancelScope]:
+    """A safety net against hangs that must never be what ends the body.
+
+    The body gets *seconds* to finish; if the net had to fire (even if the code under
+    test then masked the cancellation with another exception), the test fails.
+    """
+    with anyio.CancelScope(deadline=anyio.current_time() + seconds) as scope:
+        yield scope
+    assert not scope.cancel_called, "the safety net fired: the code under test hung"
+
+
+# -- one dependable of every kind (module level: string annotations resolve) ---------
+
+
+async def async_value() -> str:
+    """An async function."""
+    return "async"
+
+
+def sync_value() -> str:
+    """A sync function."""
+    return "sync"
+
+
+async def async_gen_value() -> AsyncIterator[str]:
+    """An async generator (a ``yield`` dependency)."""
+    yield "async_gen"
+
+
+def sync_gen_value() -> Iterator[str]:
+    """A sync generator (a ``yield`` dependency)."""
+    yield "sync_gen"
+
+
+class Thing:
+    """A class: the constructor is the dependable."""
+
+    def __init__(self, value: Annotated[str, Depends(async_value)]) -> None:
+        self.value = value
+
+
+class Pager:
+    """A class used through ``Depends()`` with the class as the annotation."""
+
+    def __init__(self, size: int = 10) -> None:
+        self.size = size
+
+
+@dataclass(frozen=True)
+class AsyncCallable:
+    """An instance whose ``__call__`` is async (equal instances share a cache key)."""
+
+    tag: str = "a"
+
+    async def __call__(self, dep: str = Depends(sync_value)) -> str:
+        return f"{self.tag}:{dep}"
+
+
+@dataclass(frozen=True)
+class SyncCallable:
+    """An instance whose ``__call__`` is sync."""
+
+    tag: str = "s"
+
+    def __call__(self) -> str:
+        return self.tag
+
+
+@dataclass(frozen=True)
+class GenCallable:
+    """An instance whose ``__call__`` is a sync generator."""
+
+    tag: str = "g"
+
+    def __call__(self) -> Iterator[str]:
+        yield self.tag
+
+
+@dataclass(frozen=True)
+class AsyncGenCallable:
+    """An instance whose ``__call__`` is an async generator."""
+
+    tag: str = "ag"
+
+    async def __call__(self) -> AsyncIterator[str]:
+        yield self.tag
+
+
+def add(a: int, b: int) -> int:
+    """A sync function for ``functools.partial``."""
+    return a + b
+
+
+async def async_add(a: int, b: int) -> int:
+    """An async function for ``functools.partial``."""
+    return a + b
+
+
+def async_wrapper_of_sync(fn: Any) -> Any:
+    """An async ``functools.wraps`` wrapper around a sync function."""
+
+    @functools.wraps(fn)
+    async def wrapper(**kwargs: Any) -> Any:
+        return fn(**kwargs)
+
+    return wrapper
+
+
+def sync_wrapper_of_async(fn: Any) -> Any:
+    """A sync ``functools.wraps`` wrapper around an async function (returns the
+    coroutine, which is awaited because the wrapped function is async)."""
+
+    @functools.wraps(fn)
+    def wrapper(**kwargs: Any) -> Any:
+        return fn(**kwargs)
+
+    return wrapper
+
+
+def needs_scopes(security_scopes: SecurityScopes) -> list[str]:
+    """A dependable that declares ``SecurityScopes`` (injected by type)."""
+    return security_scopes.scopes
+
+
+async def annotated_chain(
+    thing: Annotated[Thing, Depends()],
+    pager: Pager = Depends(),
+) -> tuple[str, int]:
+    """String annotations all the way down: ``Annotated`` markers and ``Depends()``."""
+    return thing.value, pager.size
