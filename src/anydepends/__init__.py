@@ -44,11 +44,14 @@ __all__ = [
     "YieldError",
 ]
 
-for _name in __all__:
-    _obj = globals()[_name]
-    if getattr(_obj, "__module__", "").startswith("anydepends._"):
-        try:
-            _obj.__module__ = "anydepends"
-        except (AttributeError, TypeError):  # pragma: no cover - immutable builtins
-            pass
-del _name, _obj
+
+def _fix_module_names() -> None:
+    """Show public objects as ``anydepends.X`` in reprs, tracebacks and docs."""
+    namespace = globals()
+    for name in __all__:
+        obj = namespace[name]
+        if getattr(obj, "__module__", "").startswith("anydepends._"):
+            obj.__module__ = "anydepends"
+
+
+_fix_module_names()

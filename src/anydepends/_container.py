@@ -6,13 +6,14 @@ import contextlib
 from collections.abc import (
     Callable,
     Coroutine,
+    Generator,
     Iterable,
     Iterator,
     Mapping,
     MutableMapping,
 )
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Final, TypeVar, cast, overload
 
 import anyio
 from anyio import CancelScope, CapacityLimiter
@@ -193,20 +194,20 @@ class Container:
         return plan
 
     def _plan_for(self, fn: Callable[..., T] | Plan[T]) -> Plan[T]:
-        if type(fn) is Plan:
-            if fn.origin is self._plans:
-                return fn
+        if isinstance(fn, Plan):
+            given: Plan[T] = fn  # pyright: ignore[reportUnknownVariableType]
+            if given.origin is self._plans:
+                return given
             # Compiled under another override set (or container): recompile.
-            return self.compile(
-                fn.root, dependencies=fn.dependencies[len(self.dependencies) :]
-            )
+            extra = given.dependencies[len(self.dependencies) :]
+            return self.compile(given.root, dependencies=extra)
         try:
-            plan = self._plans.get(fn)
+            cached: Plan[T] | None = self._plans.get(fn)
         except TypeError:  # an unhashable root: compile every time, never cache
-            return self._compile(fn)  # type: ignore[arg-type]
-        if plan is None:
-            plan = self._plans[fn] = self._compile(fn)  # type: ignore[arg-type]
-        return plan
+            return self._compile(fn)
+        if cached is None:
+            cached = self._plans[fn] = self._compile(fn)
+        return cached
 
     def _compile(
         self, fn: Callable[..., T], extra: tuple[Dependency, ...] = ()
@@ -256,7 +257,7 @@ class Container:
     @contextlib.contextmanager
     def override(
         self, original: Callable[..., Any], replacement: Callable[..., Any]
-    ) -> Iterator[None]:
+    ) -> Generator[None]:
         """Override *original* by *replacement* inside a ``with`` block (nestable).
 
         On exit the previous state comes back: the outer override, or none.

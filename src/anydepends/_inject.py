@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from ._plan import Plan
 
@@ -84,5 +84,4 @@ def inject(
     container: Container, fn: Callable[..., Coroutine[Any, Any, T]] | Callable[..., T]
 ) -> Callable[..., Coroutine[Any, Any, T]]:
     """Wrap *fn* so calling it resolves its dependencies with *container*."""
-    injected: Any = Injected(container, fn)
-    return injected  # type: ignore[no-any-return]
+    return cast(Callable[..., Coroutine[Any, Any, T]], Injected(container, fn))

@@ -14,7 +14,7 @@ import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Final, get_args, get_origin
+from typing import Annotated, Any, Final, cast, get_args, get_origin
 
 from ._errors import DeclarationError
 from ._markers import Dependency, as_marker, is_security_scopes_type
@@ -76,30 +76,16 @@ def qualname(obj: object) -> str:
     """A readable, qualified name for any callable (for messages and explanations)."""
     if isinstance(obj, functools.partial):
         return f"partial({qualname(obj.func)})"
-    name: str | None = getattr(obj, "__qualname__", None)
+    name: Any = getattr(obj, "__qualname__", None)
     if name is None:
         cls = type(obj)
         name = f"{cls.__qualname__}(...)" if callable(obj) else repr(obj)
-        module = cls.__module__
+        module: Any = cls.__module__
     else:
         module = getattr(obj, "__module__", None)
     if module and module not in ("builtins", "__main__"):
         return f"{module}.{name}"
     return str(name)
-
-
-def _unwrap(call: object) -> object:
-    """Look through ``functools.partial`` layers and ``__wrapped__`` chains."""
-    seen = 0
-    while seen < 100:  # guards against pathological self-wrapping objects
-        seen += 1
-        if isinstance(call, functools.partial):
-            call = call.func
-        elif hasattr(call, "__wrapped__") and not isinstance(call, type):
-            call = call.__wrapped__
-        else:
-            return call
-    return call
 
 
 def _classify(call: Callable[..., Any]) -> CallKind:
@@ -113,13 +99,13 @@ def _classify(call: Callable[..., Any]) -> CallKind:
         if isinstance(layer, functools.partial):
             layer = layer.func
         elif hasattr(layer, "__wrapped__"):
-            layer = layer.__wrapped__
+            layer = getattr(layer, "__wrapped__")  # noqa: B009 - typed as object
         else:
             break
     funcs: list[object] = []
     for c in candidates:
         if inspect.isroutine(c) or isinstance(c, functools.partial):
-            funcs.append(c)
+            funcs.append(cast(object, c))
         elif not isinstance(c, type):
             dunder = getattr(type(c), "__call__", None)  # noqa: B004 - the attribute
             if dunder is not None:
@@ -163,7 +149,7 @@ def introspect(call: Callable[..., Any], path: tuple[str, ...] = ()) -> Callee:
 
     *path* is the dependency path to *call*, used in error messages.
     """
-    if not callable(call):  # type: ignore[redundant-expr,unused-ignore]
+    if not callable(cast(object, call)):
         msg = f"{call!r} is not callable"
         raise DeclarationError(
             msg,

@@ -62,13 +62,14 @@ def cancel_scope_marker() -> object:
     """An object identifying the innermost cancel scope of the running task."""
     try:
         if asyncio._get_running_loop() is not None:
-            from anyio._backends._asyncio import _task_states
+            from anyio._backends import _asyncio
 
-            task = asyncio.current_task()
-            state = None if task is None else _task_states.get(task)
+            states: Any = getattr(_asyncio, "_task_states")  # noqa: B009
+            state = states.get(asyncio.current_task())
             return None if state is None else state.cancel_scope
         import trio
 
-        return trio.lowlevel.current_task()._cancel_status  # type: ignore[attr-defined]
+        task: Any = trio.lowlevel.current_task()
+        return task._cancel_status
     except Exception:  # pragma: no cover - private state changed shape
         return object()

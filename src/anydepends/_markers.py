@@ -71,9 +71,7 @@ class Dependency:
                 hint='use one of None, "function", "request" or "app"',
             )
         limit: object = max_concurrency
-        if limit is not None and (
-            isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
-        ):
+        if limit is not None and (type(limit) is not int or limit < 1):
             msg = f"Depends(max_concurrency={max_concurrency!r}) is not a positive int"
             raise DeclarationError(
                 msg,

@@ -97,7 +97,6 @@ class Plan(Generic[T]):
     has_app_nodes: bool
     dependencies: tuple[Dependency, ...] = ()  # run for their effect, before the root's
     origin: object = field(default=None, compare=False, repr=False)  # the plan cache
-    _stats: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def root_node(self) -> Node:

@@ -185,9 +185,9 @@ class Run:
         """Produce *node*'s value: from the memo, a claim of another run, or a call."""
         i = node.index
         use_cache = node.use_cache
+        memo = self.memos[node.memo]
+        key = node.key
         if use_cache:
-            memo = self.memos[node.memo]
-            key = node.key
             found = memo.get(key, _MISSING)
             while found is not _MISSING:
                 if type(found) is Run:
@@ -221,12 +221,8 @@ class Run:
             memo[key] = value
             if self.waiters:
                 self._wake(key)
-        else:
-            key = node.key
-            if key is not None:  # use_cache=False seeds an absent key (FastAPI)
-                memo = self.memos[node.memo]
-                if key not in memo:
-                    memo[key] = value
+        elif key is not None and key not in memo:
+            memo[key] = value  # use_cache=False seeds an absent key (FastAPI)
         results[i] = value
         if self.concurrent:
             self._complete(i)

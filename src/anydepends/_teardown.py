@@ -15,7 +15,7 @@ have a :class:`Host`: the owner signals it and waits, and the host closes them.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Generator
-from typing import Any
+from typing import Any, cast
 
 import anyio
 from anyio import CancelScope, CapacityLimiter, to_thread
@@ -119,14 +119,17 @@ async def close_generator(
         if record.thread:
             # A fresh limiter per exit, as FastAPI does: teardowns never wait for the
             # shared thread pool, so they cannot deadlock behind setups.
+            close: Any = _close_sync
             return await to_thread.run_sync(
-                _close_sync,
-                record.gen,  # type: ignore[arg-type]
+                close,
+                record.gen,
                 exc,
                 record.name,
                 limiter=CapacityLimiter(1),
             )
-        return _close_sync(record.gen, exc, record.name)  # type: ignore[arg-type]
+        return _close_sync(
+            cast(Generator[Any, None, None], record.gen), exc, record.name
+        )
     finally:
         if record.permit is not None:
             limiter, borrower = record.permit
@@ -140,7 +143,7 @@ async def _close_async(record: Exit, exc: BaseException | None) -> BaseException
     cancel scope of the generator's own is open (ours would nest inside it and break
     the task's scope stack): most teardowns finish without waiting and cost no scope.
     """
-    gen: AsyncGenerator[Any, None] = record.gen  # type: ignore[assignment]
+    gen = cast(AsyncGenerator[Any, None], record.gen)
     step = gen.__anext__() if exc is None else gen.athrow(exc)
     before = cancel_scope_marker()
     try:

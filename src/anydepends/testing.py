@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping
 from typing import Any
 
 from ._container import Container
@@ -26,7 +26,7 @@ __all__ = ["Spy", "override_many", "reset_app_scope"]
 @contextlib.contextmanager
 def override_many(
     container: Container, overrides: Mapping[Callable[..., Any], Callable[..., Any]]
-) -> Iterator[None]:
+) -> Generator[None]:
     """Set several overrides for a ``with`` block; restore the previous ones after.
 
     Nestable: an inner block's overrides win inside it and the outer ones come back
