@@ -192,8 +192,10 @@ def main(argv: list[str]) -> int:
         update_docs(results)
         log(f"updated {DOCS}")
     log(f"total {results['meta']['duration_s']:.0f} s")
-    failed = [r for c in results["cases"] for r in c["rows"] if r["status"] == "failed"]
-    return 1 if failed else 0
+    rows = [r for c in results["cases"] for r in c["rows"]]
+    rows += results.get("compile", {}).get("rows", [])
+    rows += results.get("memory", {}).get("rows", [])
+    return 1 if any(r["status"] == "failed" for r in rows) else 0
 
 
 def charts_write(results: dict[str, Any], out: Path) -> list[Path]:

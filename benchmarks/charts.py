@@ -87,8 +87,10 @@ def compile_chart(data: dict[str, Any], path: Path) -> None:
         if not pts:
             continue
         xs, ys = zip(*pts, strict=True)
-        style = {"linewidth": 2.5} if row["impl"] == "anydepends" else {}
-        ax.plot(xs, ys, marker="o", label=row.get("step") or row["label"], **style)
+        width = 2.5 if row["impl"] == "anydepends" else 1.5
+        ax.plot(
+            xs, ys, marker="o", linewidth=width, label=row.get("step") or row["label"]
+        )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("nodes in the layered DAG")
