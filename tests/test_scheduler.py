@@ -1,0 +1,847 @@
+"""The scheduler: concurrency, readiness, threads, failure, cancellation (§2, §4, §5).
+
+Concurrency is proven with events, never with sleeps: a test that needs two
+dependencies to overlap makes each wait for the other, so it can only finish if they
+really do. :func:`helpers.prompt` is a safety net against hangs, never the mechanism.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+import pytest
+
+from anydepends import Container, Depends
+
+from .helpers import Recorder, prompt, task_id
+
+# -- concurrency (design §4) -----------------------------------------------------------
+
+
+async def test_independent_dependencies_overlap() -> None:
+    """Two independent async dependencies that each wait for the other's event both
+    complete: they run at the same time."""
+    a_started, b_started = anyio.Event(), anyio.Event()
+
+    async def a() -> str:
+        a_started.set()
+        await b_started.wait()
+        return "a"
+
+    async def b() -> str:
+        b_started.set()
+        await a_started.wait()
+        return "b"
+
+    async def root(x: str = Depends(a), y: str = Depends(b)) -> str:
+        return x + y
+
+    with prompt():
+        async with Container() as container:
+            assert await container.call(root) == "ab"
+
+
+async def test_readiness_not_levels() -> None:
+    """C depends only on the fast B; the slow A (a sibling of B, so on the same
+    "level") waits for an event that C sets. This finishes only if C starts as soon as
+    B is ready, not after the whole level of A and B."""
+    c_ran = anyio.Event()
+    rec = Recorder()
+
+    async def a() -> str:
+        rec("a start")
+        await c_ran.wait()
+        rec("a end")
+        return "a"
+
+    async def b() -> str:
+        rec("b")
+        return "b"
+
+    async def c(x: str = Depends(b)) -> str:
+        rec("c")
+        c_ran.set()
+        return x + "c"
+
+    async def root(x: str = Depends(a), y: str = Depends(c)) -> str:
+        return x + y
+
+    with prompt():
+        async with Container() as container:
+            assert await container.call(root) == "abc"
+    assert rec.log == ["a start", "b", "c", "a end"]
+
+
+async def test_readiness_through_a_chain_of_suspending_dependencies() -> None:
+    """A dependent starts the moment its inputs are ready, even when those inputs were
+    produced by other suspending dependencies on other tasks: D (needs B and C, both
+    of which suspend) unblocks A, which is still waiting."""
+    d_ran = anyio.Event()
+
+    async def a() -> str:
+        await d_ran.wait()
+        return "a"
+
+    async def b() -> str:
+        await anyio.lowlevel.checkpoint()
+        return "b"
+
+    async def c(x: str = Depends(b)) -> str:
+        await anyio.lowlevel.checkpoint()
+        return x + "c"
+
+    async def d(x: str = Depends(b), y: str = Depends(c)) -> str:
+        d_ran.set()
+        return x + y
+
+    async def root(x: str = Depends(a), y: str = Depends(d)) -> str:
+        return x + y
+
+    with prompt():
+        async with Container() as container:
+            assert await container.call(root) == "abbc"
+
+
+async def test_nothing_suspends_no_tasks() -> None:
+    """When no dependency suspends, every dependency runs in the calling task (the
+    run costs no task), also with sync dependables run inline."""
+    ids: list[int] = []
+
+    async def a() -> int:
+        ids.append(task_id())
+        return 1
+
+    def s() -> int:
+        ids.append(task_id())
+        return 2
+
+    async def b(x: int = Depends(a), y: int = Depends(s)) -> int:
+        ids.append(task_id())
+        return x + y
+
+    async def root(x: int = Depends(b), y: int = Depends(a)) -> int:
+        ids.append(task_id())
+        return x + y
+
+    async with Container(sync_to_thread=False) as container:
+        assert await container.call(root) == 4
+    assert ids == [task_id()] * 4
+
+
+async def test_a_suspending_chain_needs_no_task() -> None:
+    """Dependencies that suspend one after the other (a chain: nothing else is ready
+    meanwhile) still run in the calling task: tasks exist only to buy overlap."""
+    ids: list[int] = []
+
+    async def a() -> int:
+        await anyio.lowlevel.checkpoint()
+        ids.append(task_id())
+        return 1
+
+    async def b(x: int = Depends(a)) -> int:
+        await anyio.lowlevel.checkpoint()
+        ids.append(task_id())
+        return x + 1
+
+    async def root(x: int = Depends(b)) -> int:
+        ids.append(task_id())
+        return x
+
+    async with Container() as container:
+        assert await container.call(root) == 2
+    assert ids == [task_id()] * 3
+
+
+async def test_overlap_uses_one_extra_task() -> None:
+    """Two overlapping dependencies need one extra task, not one per dependency: the
+    one that suspended first stays in the calling task."""
+    a_started, b_started = anyio.Event(), anyio.Event()
+    ids: dict[str, int] = {}
+
+    async def a() -> None:
+        ids["a"] = task_id()
+        a_started.set()
+        await b_started.wait()
+
+    async def b() -> None:
+        ids["b"] = task_id()
+        b_started.set()
+        await a_started.wait()
+
+    async def c() -> None:
+        ids["c"] = task_id()
+
+    async def root(
+        x: None = Depends(a), y: None = Depends(b), z: None = Depends(c)
+    ) -> None:
+        ids["root"] = task_id()
+
+    with prompt():
+        async with Container() as container:
+            await container.call(root)
+    assert ids["a"] == ids["root"] == task_id()
+    assert ids["b"] != task_id()
+    assert len(set(ids.values())) == 2
+
+
+async def test_sequential_mode_is_fastapis_depth_first_order() -> None:
+    """``Container(sequential=True)`` resolves one dependency at a time, depth first in
+    declaration order, each subtree finished before the next sibling starts; the
+    concurrent default runs the same dependencies, each after its inputs."""
+
+    def make(rec: Recorder) -> Any:
+        async def b() -> None:
+            rec("b+")
+            await anyio.lowlevel.checkpoint()
+            rec("b-")
+
+        async def c() -> None:
+            rec("c+")
+            await anyio.lowlevel.checkpoint()
+            rec("c-")
+
+        async def a(x: None = Depends(b), y: None = Depends(c)) -> None:
+            rec("a+")
+            await anyio.lowlevel.checkpoint()
+            rec("a-")
+
+        async def d() -> None:
+            rec("d+")
+            await anyio.lowlevel.checkpoint()
+            rec("d-")
+
+        def e() -> None:
+            rec("e")
+
+        async def root(
+            x: None = Depends(a), y: None = Depends(d), z: None = Depends(e)
+        ) -> None:
+            rec("root")
+
+        return root
+
+    sequential = Recorder()
+    async with Container(sequential=True) as container:
+        await container.call(make(sequential))
+    assert sequential.log == [
+        "b+",
+        "b-",
+        "c+",
+        "c-",
+        "a+",
+        "a-",
+        "d+",
+        "d-",
+        "e",
+        "root",
+    ]
+
+    concurrent = Recorder()
+    async with Container() as container:
+        await container.call(make(concurrent))
+    assert sorted(concurrent.log) == sorted(sequential.log)
+    for dep, dependent in [("b-", "a+"), ("c-", "a+"), ("a-", "root"), ("d-", "root")]:
+        assert concurrent.before(dep, dependent)
+    assert concurrent.log[-1] == "root"
+
+
+async def test_sequential_mode_runs_everything_in_the_calling_task() -> None:
+    """The sequential mode never spawns a task, even when dependencies suspend."""
+    ids: list[int] = []
+
+    async def a() -> None:
+        await anyio.lowlevel.checkpoint()
+        ids.append(task_id())
+
+    async def b() -> None:
+        await anyio.lowlevel.checkpoint()
+        ids.append(task_id())
+
+    async def root(x: None = Depends(a), y: None = Depends(b)) -> None:
+        ids.append(task_id())
+
+    async with Container(sequential=True) as container:
+        await container.call(root)
+    assert ids == [task_id()] * 3
+
+
+async def test_generated_graph_gives_the_same_values_in_both_modes() -> None:
+    """A larger DAG where some dependencies suspend: every argument reaches the right
+    parameter, each dependency runs once, in both modes."""
+    namespace: dict[str, Any] = {
+        "Depends": Depends,
+        "checkpoint": anyio.lowlevel.checkpoint,
+    }
+    calls: list[str] = []
+    namespace["calls"] = calls
+    lines = []
+    size = 24
+    for i in range(size):
+        deps = [j for j in range(i) if (i * 7 + j * 3) % 5 == 0][:4]
+        params = ", ".join(f"p{j}=Depends(n{j})" for j in deps)
+        body = "    await checkpoint()\n" if i % 3 == 0 else ""
+        total = " + ".join([str(i), *[f"p{j}" for j in deps]])
+        head = f"async def n{i}({params}):\n    calls.append('n{i}')\n"
+        lines.append(f"{head}{body}    return {total}\n")
+    all_params = ", ".join(f"p{j}=Depends(n{j})" for j in range(size))
+    returned = ", ".join(f"p{j}" for j in range(size))
+    lines.append(f"async def root({all_params}):\n    return [{returned}]\n")
+    exec("\n".join(lines), namespace)
+
+    expected: list[int] = []
+    for i in range(size):
+        deps = [j for j in range(i) if (i * 7 + j * 3) % 5 == 0][:4]
+        expected.append(i + sum(expected[j] for j in deps))
+
+    for sequential in (True, False):
+        calls.clear()
+        with prompt():
+            async with Container(sequential=sequential) as container:
+                assert await container.call(namespace["root"]) == expected
+        assert sorted(calls) == sorted(f"n{i}" for i in range(size))
+
+
+# -- threads (design §2) ---------------------------------------------------------------
+
+
+async def test_sync_dependables_run_in_a_worker_thread_by_default() -> None:
+    """Sync functions, class constructors, sync ``__call__``, both halves of a sync
+    generator and a sync root run in worker threads, never on the event loop."""
+    loop_thread = threading.get_ident()
+    seen: dict[str, int] = {}
+
+    def fn() -> None:
+        seen["fn"] = threading.get_ident()
+
+    class Cls:
+        def __init__(self) -> None:
+            seen["cls"] = threading.get_ident()
+
+    class Inst:
+        def __call__(self) -> None:
+            seen["inst"] = threading.get_ident()
+
+    def gen() -> Iterator[None]:
+        seen["gen setup"] = threading.get_ident()
+        yield
+        seen["gen teardown"] = threading.get_ident()
+
+    def root(
+        a: None = Depends(fn),
+        b: Any = Depends(Cls),
+        c: None = Depends(Inst()),
+        d: None = Depends(gen),
+    ) -> None:
+        seen["root"] = threading.get_ident()
+
+    async with Container() as container:
+        await container.call(root)
+    assert set(seen) == {"fn", "cls", "inst", "gen setup", "gen teardown", "root"}
+    assert loop_thread not in seen.values()
+
+
+async def test_container_wide_inline_sync() -> None:
+    """``Container(sync_to_thread=False)`` runs every sync dependable on the loop."""
+    loop_thread = threading.get_ident()
+    seen: list[int] = []
+
+    def fn() -> None:
+        seen.append(threading.get_ident())
+
+    def gen() -> Iterator[None]:
+        seen.append(threading.get_ident())
+        yield
+        seen.append(threading.get_ident())
+
+    def root(a: None = Depends(fn), b: None = Depends(gen)) -> None:
+        seen.append(threading.get_ident())
+
+    async with Container(sync_to_thread=False) as container:
+        await container.call(root)
+    assert seen == [loop_thread] * 4
+
+
+async def test_per_dependency_thread_choice_wins() -> None:
+    """``Depends(sync_to_thread=...)`` overrides the container's choice either way."""
+    loop_thread = threading.get_ident()
+    seen: dict[str, int] = {}
+
+    def inline() -> None:
+        seen["inline"] = threading.get_ident()
+
+    def threaded() -> None:
+        seen["threaded"] = threading.get_ident()
+
+    async def root(
+        a: None = Depends(inline, sync_to_thread=False),
+        b: None = Depends(threaded, sync_to_thread=True),
+    ) -> None: ...
+
+    async with Container() as container:
+        await container.call(root)
+    assert seen["inline"] == loop_thread
+    assert seen["threaded"] != loop_thread
+    seen.clear()
+    async with Container(sync_to_thread=False) as container:
+        await container.call(root)
+    assert seen["inline"] == loop_thread
+    assert seen["threaded"] != loop_thread
+
+
+async def test_async_dependables_run_on_the_loop() -> None:
+    """Async functions, async ``__call__`` and async generators run on the event loop
+    thread."""
+    loop_thread = threading.get_ident()
+    seen: list[int] = []
+
+    class Inst:
+        async def __call__(self) -> None:
+            seen.append(threading.get_ident())
+
+    async def agen() -> AsyncIterator[None]:
+        seen.append(threading.get_ident())
+        yield
+        seen.append(threading.get_ident())
+
+    async def root(a: None = Depends(Inst()), b: None = Depends(agen)) -> None:
+        seen.append(threading.get_ident())
+
+    async with Container() as container:
+        await container.call(root)
+    assert seen == [loop_thread] * 4
+
+
+async def test_sync_dependencies_in_threads_overlap() -> None:
+    """Two sync dependencies in worker threads overlap: each waits for the other's
+    ``threading.Event`` (bounded, so a failure cannot hang the suite)."""
+    first, second = threading.Event(), threading.Event()
+
+    def a() -> bool:
+        first.set()
+        return second.wait(5)
+
+    def b() -> bool:
+        second.set()
+        return first.wait(5)
+
+    async def root(x: bool = Depends(a), y: bool = Depends(b)) -> tuple[bool, bool]:
+        return x, y
+
+    async with Container() as container:
+        assert await container.call(root) == (True, True)
+
+
+# -- values ----------------------------------------------------------------------------
+
+
+async def test_values_fill_plain_parameters_by_name_everywhere() -> None:
+    """A value fills every plain parameter of that name in the graph; defaults apply
+    where a value is not given."""
+
+    async def dep(token: str, limit: int = 10) -> tuple[str, int]:
+        return token, limit
+
+    def sync_dep(token: str) -> str:
+        return token.upper()
+
+    async def root(
+        token: str, d: Any = Depends(dep), s: str = Depends(sync_dep)
+    ) -> Any:
+        return token, d, s
+
+    async with Container() as container:
+        assert await container.call(root, token="t") == ("t", ("t", 10), "T")
+        assert await container.call(root, token="u", limit=1) == ("u", ("u", 1), "U")
+
+
+async def test_unused_values_are_ignored() -> None:
+    """Values nobody declares are ignored (like unused request inputs)."""
+
+    async def root() -> str:
+        return "ok"
+
+    async with Container() as container:
+        assert await container.call(root, whatever=1) == "ok"
+
+
+# -- failure (design §5) ---------------------------------------------------------------
+
+
+async def test_the_caller_gets_the_original_exception_inline() -> None:
+    """When nothing suspends, the caller gets the very exception object raised."""
+    error = ValueError("boom")
+
+    async def bad() -> None:
+        raise error
+
+    async def root(x: None = Depends(bad)) -> None: ...
+
+    async with Container() as container:
+        with pytest.raises(ValueError) as info:
+            await container.call(root)
+    assert info.value is error
+
+
+@pytest.mark.parametrize("where", ["calling task", "runner task"])
+async def test_the_caller_gets_the_original_exception_when_concurrent(
+    where: str,
+) -> None:
+    """In a concurrent run the caller gets the original exception object (identity),
+    never a one-member ExceptionGroup; the blocked sibling is cancelled."""
+    error = LookupError("boom")
+    both_started = anyio.Event()
+    forever = anyio.Event()
+    cancelled: list[str] = []
+
+    async def waits_forever() -> None:
+        try:
+            await forever.wait()
+        except anyio.get_cancelled_exc_class():
+            cancelled.append("sibling")
+            raise
+
+    async def fails() -> None:
+        await both_started.wait()
+        raise error
+
+    async def starter() -> None:
+        both_started.set()
+
+    if where == "calling task":
+        # fails suspends first, so it stays in the calling task.
+        async def root(  # type: ignore[misc]
+            x: None = Depends(fails),
+            y: None = Depends(waits_forever),
+            z: None = Depends(starter),
+        ) -> None: ...
+    else:
+
+        async def root(
+            y: None = Depends(waits_forever),
+            x: None = Depends(fails),
+            z: None = Depends(starter),
+        ) -> None: ...
+
+    with prompt():
+        async with Container() as container:
+            with pytest.raises(LookupError) as info:
+                await container.call(root)
+    assert info.value is error
+    assert cancelled == ["sibling"]
+
+
+async def test_a_sibling_holding_its_own_cancel_scope_is_cancelled() -> None:
+    """A sibling blocked forever inside a cancel scope of its own (say a
+    ``fail_after`` timeout around a wait) is cancelled too when another dependency
+    raises: the call returns promptly with the original exception."""
+    error = ValueError("boom")
+    started = anyio.Event()
+    forever = anyio.Event()
+    cancelled: list[str] = []
+
+    async def guarded() -> None:
+        try:
+            with anyio.fail_after(60):
+                started.set()
+                await forever.wait()
+        except anyio.get_cancelled_exc_class():
+            cancelled.append("guarded")
+            raise
+
+    async def fails() -> None:
+        await started.wait()
+        raise error
+
+    async def root(x: None = Depends(guarded), y: None = Depends(fails)) -> None: ...
+
+    with prompt():
+        async with Container() as container:
+            with pytest.raises(ValueError) as info:
+                await container.call(root)
+    assert info.value is error
+    assert cancelled == ["guarded"]
+
+
+async def test_nothing_after_the_failure_starts() -> None:
+    """Inline: a later sibling and the root never run after a dependency raised."""
+    rec = Recorder()
+
+    async def first() -> None:
+        rec("first")
+
+    async def bad() -> None:
+        rec("bad")
+        raise KeyError("k")
+
+    async def later() -> None:
+        rec("later")
+
+    async def root(
+        a: None = Depends(first), b: None = Depends(bad), c: None = Depends(later)
+    ) -> None:
+        rec("root")
+
+    async with Container() as container:
+        with pytest.raises(KeyError):
+            await container.call(root)
+    assert rec.log == ["first", "bad"]
+
+
+async def test_nothing_after_a_concurrent_failure_starts() -> None:
+    """Concurrent: dependents of the failed dependency, dependencies that were not yet
+    ready, and the root never start; the blocked sibling is cancelled."""
+    rec = Recorder()
+    started = anyio.Event()
+    forever = anyio.Event()
+
+    async def blocked() -> None:
+        rec("blocked")
+        started.set()
+        await forever.wait()
+
+    async def bad() -> None:
+        await started.wait()
+        rec("bad")
+        raise KeyError("k")
+
+    async def after_bad(x: None = Depends(bad)) -> None:
+        rec("after_bad")
+
+    async def after_blocked(x: None = Depends(blocked)) -> None:
+        rec("after_blocked")
+
+    async def root(
+        a: None = Depends(blocked),
+        b: None = Depends(after_bad),
+        c: None = Depends(after_blocked),
+    ) -> None:
+        rec("root")
+
+    with prompt():
+        async with Container() as container:
+            with pytest.raises(KeyError):
+                await container.call(root)
+    assert rec.log == ["blocked", "bad"]
+
+
+async def test_several_real_failures_make_an_exception_group() -> None:
+    """An ExceptionGroup only when several dependencies really failed at once: here
+    the second failure is shielded from the cancellation, so both fail."""
+    first_error, second_error = ValueError("first"), KeyError("second")
+    go = anyio.Event()
+    b_waiting = anyio.Event()
+
+    async def a() -> None:
+        await b_waiting.wait()
+        go.set()
+        raise first_error
+
+    async def b() -> None:
+        with anyio.CancelScope(shield=True):
+            b_waiting.set()
+            await go.wait()
+            raise second_error
+
+    async def root(x: None = Depends(a), y: None = Depends(b)) -> None: ...
+
+    with prompt():
+        async with Container() as container:
+            with pytest.raises(BaseExceptionGroup) as info:
+                await container.call(root)
+    assert set(map(id, info.value.exceptions)) == {id(first_error), id(second_error)}
+
+
+async def test_the_container_is_usable_after_a_failed_call() -> None:
+    """A failed concurrent call leaves nothing behind: the next call works."""
+    started = anyio.Event()
+    forever = anyio.Event()
+
+    async def blocked() -> None:
+        started.set()
+        await forever.wait()
+
+    async def bad() -> None:
+        await started.wait()
+        raise RuntimeError("x")
+
+    async def root(a: None = Depends(blocked), b: None = Depends(bad)) -> None: ...
+
+    async def ok(x: int = Depends(lambda: 1)) -> int:
+        return x
+
+    with prompt():
+        async with Container() as container:
+            with pytest.raises(RuntimeError):
+                await container.call(root)
+            assert await container.call(ok) == 1
+
+
+async def test_the_root_failure_is_the_original_exception() -> None:
+    """An exception raised by the root itself reaches the caller unchanged."""
+    error = ValueError("root")
+
+    async def dep() -> None:
+        await anyio.lowlevel.checkpoint()
+
+    async def root(x: None = Depends(dep)) -> None:
+        raise error
+
+    async with Container() as container:
+        with pytest.raises(ValueError) as info:
+            await container.call(root)
+    assert info.value is error
+
+
+async def test_sync_dependency_failure_in_a_thread() -> None:
+    """An exception raised in a worker thread reaches the caller as the same object."""
+    error = ValueError("thread")
+
+    def bad() -> None:
+        raise error
+
+    async def root(x: None = Depends(bad)) -> None: ...
+
+    async with Container() as container:
+        with pytest.raises(ValueError) as info:
+            await container.call(root)
+    assert info.value is error
+
+
+# -- external cancellation ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("concurrent", [False, True])
+async def test_external_cancellation_stops_the_call(concurrent: bool) -> None:
+    """Cancelling the caller's scope while dependencies wait ends the call promptly
+    (the cancellation is caught by the caller's scope, not turned into an error), and
+    every waiting dependency is cancelled."""
+    waiting = anyio.Event()
+    other_waiting = anyio.Event()
+    forever = anyio.Event()
+    cancelled: list[str] = []
+
+    async def a() -> None:
+        try:
+            waiting.set()
+            await forever.wait()
+        except anyio.get_cancelled_exc_class():
+            cancelled.append("a")
+            raise
+
+    async def b() -> None:
+        try:
+            other_waiting.set()
+            await forever.wait()
+        except anyio.get_cancelled_exc_class():
+            cancelled.append("b")
+            raise
+
+    if concurrent:
+
+        async def root(x: None = Depends(a), y: None = Depends(b)) -> None: ...
+    else:
+        other_waiting.set()
+
+        async def root(x: None = Depends(a)) -> None:  # type: ignore[misc]
+            ...
+
+    with prompt():
+        async with Container() as container:
+            async with anyio.create_task_group() as tg:
+                scope = anyio.CancelScope()
+
+                async def caller() -> None:
+                    with scope:
+                        await container.call(root)
+
+                tg.start_soon(caller)
+                await waiting.wait()
+                await other_waiting.wait()
+                scope.cancel()
+            assert scope.cancelled_caught
+            assert sorted(cancelled) == (["a", "b"] if concurrent else ["a"])
+            # And the container still works afterwards.
+            assert await container.call(lambda: 5) == 5
+
+
+# -- max_concurrency (design §10) ------------------------------------------------------
+
+
+async def test_max_concurrency_limits_across_calls() -> None:
+    """``Depends(f, max_concurrency=1)``: two concurrent calls never run ``f`` at the
+    same time, even once both calls are waiting for it."""
+    arrived = 0
+    both_arrived = anyio.Event()
+    active = 0
+    peak = 0
+
+    async def arrive() -> None:
+        nonlocal arrived
+        arrived += 1
+        if arrived == 2:
+            both_arrived.set()
+
+    async def limited() -> None:
+        nonlocal active, peak
+        active += 1
+        peak = max(peak, active)
+        await both_arrived.wait()
+        await anyio.lowlevel.checkpoint()
+        active -= 1
+
+    async def root(
+        a: None = Depends(arrive), b: None = Depends(limited, max_concurrency=1)
+    ) -> None: ...
+
+    with prompt():
+        async with Container() as container, anyio.create_task_group() as tg:
+            tg.start_soon(container.call, root)
+            tg.start_soon(container.call, root)
+    assert peak == 1
+
+
+async def test_a_yield_dependency_holds_its_permit_until_teardown() -> None:
+    """A limited ``yield`` dependency keeps its permit until it is torn down, and the
+    limit is shared by all scopes of the container; a cache hit takes no permit."""
+    rec = Recorder()
+    arrived = anyio.Event()
+
+    async def gen() -> AsyncIterator[int]:
+        rec("enter")
+        yield 1
+        rec("exit")
+
+    limited = Depends(gen, max_concurrency=1)
+
+    async def arrive() -> None:
+        arrived.set()
+
+    async def first(g: int = limited) -> int:
+        return g
+
+    async def second(a: None = Depends(arrive), g: int = limited) -> int:
+        rec("second")
+        return g
+
+    with prompt():
+        async with Container() as container, anyio.create_task_group() as tg:
+            async with container.scope() as scope:
+                await scope.call(first)
+                # A cache hit in the same scope takes no permit (else: deadlock).
+                await scope.call(first)
+                tg.start_soon(container.call, second)
+                await arrived.wait()
+                assert rec.log == ["enter"]
+            rec("scope closed")
+    assert [e for e in rec.log if e != "scope closed"] == [
+        "enter",
+        "exit",
+        "enter",
+        "second",
+        "exit",
+    ]
+    assert rec.before("exit", "second")
