@@ -79,6 +79,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="rewrite the results section of docs/benchmarks.md",
     )
     p.add_argument("--list", action="store_true", help="list impls and scenarios")
+    p.add_argument(
+        "--render",
+        type=Path,
+        default=None,
+        metavar="JSON",
+        help="measure nothing: print tables, charts and docs from a results file",
+    )
     return p.parse_args(argv)
 
 
@@ -139,6 +146,9 @@ def main(argv: list[str]) -> int:
         for name, text in SCENARIOS.items():
             print(f"{name:12} {text}")
         return 0
+    if args.render:
+        saved = json.loads(args.render.read_text(encoding="utf-8"))
+        return publish(saved, args, write_json=False)
     mode = FULL if args.full else QUICK
     if args.repeats:
         mode = dataclasses.replace(mode, repeats=args.repeats)
@@ -180,11 +190,20 @@ def main(argv: list[str]) -> int:
         for worker in workers.values():
             worker.close()
     results["meta"]["duration_s"] = round(time.perf_counter() - began, 1)
+    return publish(results, args, write_json=True)
+
+
+def publish(results: dict[str, Any], args: argparse.Namespace, write_json: bool) -> int:
+    """Print the tables, write JSON, charts and docs; 1 if anything failed."""
+
+    def log(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
 
     print(report.console(results))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
-    log(f"wrote {args.json}")
+    if write_json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+        log(f"wrote {args.json}")
     if not args.no_charts:
         for path in charts_write(results, args.charts):
             log(f"wrote {path}")

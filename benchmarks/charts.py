@@ -15,6 +15,7 @@ from matplotlib.axes import Axes
 ANY_COLOR = "#d62728"
 HAND_COLOR = "#9e9e9e"
 PEER_COLOR = "#1f77b4"
+DPI = 72  # small committed PNGs; the numbers are in the tables
 
 
 def _color(impl: str) -> str:
@@ -73,7 +74,7 @@ def scenario_chart(scenario: str, cases: list[dict[str, Any]], path: Path) -> No
         ax.set_visible(False)
     fig.suptitle(f"{scenario}: {cases[0]['description']}", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=DPI)
     plt.close(fig)
 
 
@@ -102,7 +103,7 @@ def compile_chart(data: dict[str, Any], path: Path) -> None:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=DPI)
     plt.close(fig)
 
 
@@ -122,7 +123,7 @@ def memory_chart(data: dict[str, Any], path: Path) -> None:
     ax.set_xlabel(f"KiB held per in-flight request ({data['tasks']:,} at once)")
     ax.margins(x=0.15)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=DPI)
     plt.close(fig)
 
 

@@ -136,7 +136,8 @@ def _memory_table(data: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         if row["status"] != "ok":
             rows.append([row["label"], row["status"], row.get("reason", "")])
             continue
-        extra = row["bytes_per_scope"] - floor if floor is not None else None
+        hand = row["impl"].startswith(("hand", "bare"))
+        extra = None if floor is None or hand else row["bytes_per_scope"] - floor
         rows.append(
             [
                 row["label"],
@@ -153,7 +154,7 @@ def _summary_table(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]
         "case",
         "anydepends µs",
         "hand-written µs",
-        "fastest peer (µs)",
+        "fastest peer: µs",
         "anydepends vs fastest peer",
     ]
     rows: list[list[str]] = []
@@ -170,7 +171,7 @@ def _summary_table(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]
                 case["key"],
                 fmt_us(ours["median_us"]) if ours else "-",
                 fmt_us(hand["median_us"]) if hand else "-",
-                f"{best['label']} ({fmt_us(best['median_us'])})" if best else "-",
+                f"{best['label']}: {fmt_us(best['median_us'])}" if best else "-",
                 fmt_ratio(best["ratio_any"] and 1 / best["ratio_any"]) if best else "-",
             ]
         )
@@ -264,7 +265,9 @@ def markdown(results: dict[str, Any], image_dir: str) -> str:
     out = [
         f"Measured {meta['date']} in **{meta['mode']}** mode "
         f"({meta['repeats']} interleaved rounds per case, medians) on "
-        f"{meta['machine']}, {meta['cpus']} CPUs, Python {meta['python']}; "
+        f"{meta['machine']}, {meta['cpus']} CPUs, {meta['python']}"
+        + (f", anydepends commit `{meta['commit']}`" if meta.get("commit") else "")
+        + "; "
         f"the whole run took {meta['duration_s']:.0f} s.",
         "",
         "Versions: "

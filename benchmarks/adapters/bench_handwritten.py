@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import anyio
@@ -23,8 +24,14 @@ _MISSING = object()
 
 
 def versions() -> dict[str, str]:
-    """anyio and the Python running the hand-written code."""
-    return {"anyio": anyio.__version__ if hasattr(anyio, "__version__") else "?"}
+    """anyio and trio, which the hand-written code runs on."""
+    found = {}
+    for name in ("anyio", "trio"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = "not installed"
+    return found
 
 
 def _render_sequential(graph: Graph) -> str:
