@@ -38,16 +38,26 @@ class BuildTimeout(Exception):
     """A graph build exceeded the compile budget."""
 
 
-def _check_counts(graph: Graph, ns: dict[str, Any], requests: int) -> None:
-    """Each node ran once per request (once per container if app-scoped)."""
+def _check_counts(
+    graph: Graph, ns: dict[str, Any], requests: int, *, closed: bool = True
+) -> None:
+    """Each node ran once per request (once per container if app-scoped).
+
+    Request-scoped generators must be torn down by the end of each request; app-scoped
+    ones only when the container closes (``closed``), not before.
+    """
     for i, node in enumerate(graph.nodes):
         want = 1 if node.app else requests
         got = ns["CALLS"][i]
         if got != want:
             raise CheckFailed(f"{node.name} called {got} times, expected {want}")
-        if node.kind == "asyncgen" and ns["EXITS"][i] != want:
+        if node.kind != "asyncgen":
+            continue
+        exits = want if closed or not node.app else 0
+        if ns["EXITS"][i] != exits:
             raise CheckFailed(
-                f"{node.name} torn down {ns['EXITS'][i]} times, expected {want}"
+                f"{node.name} torn down {ns['EXITS'][i]} times, expected {exits}"
+                f" ({'after' if closed else 'before'} the container closed)"
             )
 
 
@@ -80,6 +90,7 @@ async def _batch(
                 await call()
             elapsed = time.perf_counter() - start
         total += n
+        _check_counts(graph, ns, total, closed=False)
     _check_counts(graph, ns, total)
     return elapsed / n, n
 
