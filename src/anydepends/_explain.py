@@ -1,0 +1,393 @@
+"""Explaining a plan: a readable tree, which nodes can overlap, Mermaid and DOT.
+
+Everything here reads a compiled :class:`~anydepends.Plan` and nothing else: no
+introspection, no running. Two nodes *can overlap* when neither reaches the other
+through the plan's edges: the scheduler may then run them at the same time (async
+ones really overlap; sync ones in worker threads too; inline sync ones interleave
+with the others on the event loop). The *width* of a plan is the size of its largest
+set of pairwise independent nodes (Dilworth: nodes minus a maximum matching of the
+reachability relation): no call of the plan ever has more dependencies in flight.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any, Final
+
+from ._introspect import EMPTY, CallKind, qualname
+from ._plan import Node, Plan
+
+__all__ = [
+    "ancestors",
+    "can_overlap",
+    "explain",
+    "overlaps",
+    "to_dot",
+    "to_mermaid",
+    "width",
+]
+
+# Above this many nodes the width (a matching on the reachability relation, cubic in
+# the worst case) is not computed: explain() must stay instant on generated graphs.
+_WIDTH_LIMIT: Final = 400
+# Overlap lists longer than this are cut, with a count of the rest.
+_OVERLAP_SHOWN: Final = 8
+
+_KIND_TEXT: Final = {
+    CallKind.ASYNC: "async",
+    CallKind.SYNC: "sync",
+    CallKind.ASYNC_GEN: "async yield",
+    CallKind.SYNC_GEN: "sync yield",
+}
+
+
+# -- reachability ----------------------------------------------------------------------
+def ancestors(plan: Plan[Any]) -> list[int]:
+    """Per node, a bit set of every node it needs, directly or indirectly.
+
+    Bit *j* of ``ancestors(plan)[i]`` is set when node *j* must finish before node *i*
+    starts.
+    """
+    nodes = plan.nodes
+    result = [0] * len(nodes)
+    for index in _topological(plan):
+        bits = 0
+        for dep in nodes[index].deps:
+            bits |= result[dep] | (1 << dep)
+        result[index] = bits
+    return result
+
+
+def _topological(plan: Plan[Any]) -> list[int]:
+    """Node indices with every node after its dependencies (Kahn's algorithm)."""
+    nodes = plan.nodes
+    pending = [len(set(node.deps)) for node in nodes]
+    ready = [i for i, count in enumerate(pending) if not count]
+    order: list[int] = []
+    while ready:
+        index = ready.pop()
+        order.append(index)
+        for dependent in set(plan.dependents[index]):
+            pending[dependent] -= 1
+            if not pending[dependent]:
+                ready.append(dependent)
+    return order
+
+
+def can_overlap(bits: Sequence[int], a: int, b: int) -> bool:
+    """Whether nodes *a* and *b* are independent, given :func:`ancestors` *bits*."""
+    return a != b and not (bits[a] >> b) & 1 and not (bits[b] >> a) & 1
+
+
+def overlaps(plan: Plan[Any]) -> list[list[int]]:
+    """Per node, the nodes that can run at the same time as it (never the root)."""
+    bits = ancestors(plan)
+    last = len(plan.nodes) - 1
+    return [
+        [j for j in range(last) if can_overlap(bits, i, j)] if i != last else []
+        for i in range(len(plan.nodes))
+    ]
+
+
+def width(plan: Plan[Any]) -> int | None:
+    """The most dependencies that can be in flight at once; ``None`` if too large.
+
+    The root is excluded (it runs alone, after everything). By Dilworth's theorem the
+    largest set of pairwise independent nodes equals the fewest chains covering the
+    nodes, which is the node count minus a maximum matching of "reaches".
+    """
+    count = len(plan.nodes) - 1
+    if count <= 0:
+        return 0
+    if count > _WIDTH_LIMIT:
+        return None
+    bits = ancestors(plan)
+    # later[u]: nodes that need u (u reaches them), as index lists.
+    later: list[list[int]] = [[] for _ in range(count)]
+    for v in range(count):
+        for u in _bits(bits[v]):
+            if u < count:
+                later[u].append(v)
+    match_of: list[int] = [-1] * count  # right side v -> matched left u
+
+    def augment(u: int, seen: list[bool]) -> bool:
+        for v in later[u]:
+            if seen[v]:
+                continue
+            seen[v] = True
+            if match_of[v] == -1 or augment(match_of[v], seen):
+                match_of[v] = u
+                return True
+        return False
+
+    matched = sum(augment(u, [False] * count) for u in range(count))
+    return count - matched
+
+
+def _bits(value: int) -> Iterator[int]:
+    """The positions of the set bits of *value*, lowest first."""
+    position = 0
+    while value:
+        if value & 1:
+            yield position
+        value >>= 1
+        position += 1
+
+
+# -- text ------------------------------------------------------------------------------
+def kind_text(node: Node) -> str:
+    """``async``, ``sync, worker thread``, ``sync yield, inline``, ..."""
+    text = _KIND_TEXT[node.kind]
+    if node.kind in (CallKind.SYNC, CallKind.SYNC_GEN):
+        text += ", worker thread" if node.thread else ", inline"
+    return text
+
+
+def key_text(node: Node) -> str:
+    """The cache key as FastAPI forms it: ``(callable, scopes, lifetime)``."""
+    key: object = node.key
+    if not isinstance(key, tuple):  # the root (None), or an unknown shape
+        return repr(key)
+    parts: tuple[object, ...] = key  # pyright: ignore[reportUnknownVariableType]
+    if len(parts) != 3:
+        return repr(parts)
+    return f"({qualname(node.original)}, {parts[1]!r}, {parts[2]!r})"
+
+
+def describe(node: Node, root: bool = False) -> str:
+    """One line of facts about *node*: kind, lifetime, caching, thread, extras."""
+    parts = [f"#{node.index}", kind_text(node)]
+    if root:
+        parts.append("root")
+    else:
+        parts.append(node.lifetime)
+        if node.use_cache:
+            parts.append(f"cached, key={key_text(node)}")
+        else:
+            parts.append(f"use_cache=False, key={key_text(node)}")
+        if node.alias:
+            parts.append("reads the value its use_cache=False twin stored")
+    if node.call is not node.original:
+        parts.append(f"overridden by {qualname(node.call)}")
+    if node.limit is not None:
+        parts.append(f"max_concurrency={node.limit[1]}")
+    if node.scopes:
+        parts.append(f"scopes={list(node.scopes)!r}")
+    return " · ".join(parts)
+
+
+def explain(plan: Plan[Any]) -> str:
+    """A readable tree of *plan*: each node's facts, then which nodes can overlap.
+
+    Each dependable appears once with its details; later uses refer back to it by
+    number (``#2``), as the plan runs it once.
+    """
+    nodes = plan.nodes
+    root = plan.root_node
+    count = len(nodes) - 1
+    head = f"Plan for {root.name}: {count} dependenc{'y' if count == 1 else 'ies'}"
+    most = width(plan)
+    if count > 1 and most is not None:
+        head += f", at most {most} at once"
+    lines = [head]
+    if plan.required_values:
+        needed = ", ".join(
+            f"{name} ({'; '.join(dict.fromkeys(where))})"
+            for name, where in plan.required_values.items()
+        )
+        lines.append(f"required values: {needed}")
+    if plan.context_types:
+        types = ", ".join(sorted(t.__qualname__ for t in plan.context_types))
+        lines.append(f"injected by type: {types}")
+    lines.append("")
+    shown: set[int] = set()
+    lines.append(f"{root.name}  [{describe(root, root=True)}]")
+    shown.add(root.index)
+    lines.extend(_children(plan, root, shown))
+    lines.append("")
+    lines.extend(_overlap_lines(plan))
+    return "\n".join(lines)
+
+
+def _entries(plan: Plan[Any], node: Node) -> list[tuple[str, int | None]]:
+    """What hangs under *node* in the tree: arguments, effect-only deps, values."""
+    used = {index for _, index in node.args}
+    effect = [dep for dep in node.deps if dep not in used]
+    entries: list[tuple[str, int | None]] = []
+    if node is plan.root_node:
+        # Container and compile() `dependencies=[...]`: run first, value discarded.
+        entries.extend(("(dependencies)", dep) for dep in effect)
+    entries.extend((name, index) for name, index in node.args)
+    if node is not plan.root_node:
+        # An ordering edge: this cached use reads what a use_cache=False twin stored.
+        entries.extend(("(after)", dep) for dep in effect)
+    for name, default in node.values:
+        required = " (required)" if default is EMPTY else f" = {default!r}"
+        entries.append((f"value {name}{required}", None))
+    for name, ctx in node.contexts:
+        entries.append((f"{name}: {ctx.__qualname__} (by type)", None))
+    for name, _cls in node.scope_args:
+        entries.append((f"{name}: SecurityScopes {list(node.scopes)!r}", None))
+    return entries
+
+
+def _children(plan: Plan[Any], node: Node, shown: set[int]) -> list[str]:
+    """The tree lines under *node*, depth first (iterative: plans can be deep)."""
+    nodes = plan.nodes
+    lines: list[str] = []
+    stack: list[tuple[str, Iterator[tuple[int, tuple[str, int | None]]], int]] = []
+    entries = _entries(plan, node)
+    stack.append(("", iter(enumerate(entries)), len(entries)))
+    while stack:
+        prefix, pending, total = stack[-1]
+        step = next(pending, None)
+        if step is None:
+            stack.pop()
+            continue
+        position, (label, index) = step
+        last = position == total - 1
+        branch = "└── " if last else "├── "
+        if index is None:
+            lines.append(f"{prefix}{branch}{label}")
+            continue
+        child = nodes[index]
+        if index in shown:
+            lines.append(
+                f"{prefix}{branch}{label}: {child.name}  (#{index}, see above)"
+            )
+            continue
+        shown.add(index)
+        lines.append(f"{prefix}{branch}{label}: {child.name}  [{describe(child)}]")
+        below = _entries(plan, child)
+        if below:
+            deeper = prefix + ("    " if last else "│   ")
+            stack.append((deeper, iter(enumerate(below)), len(below)))
+    return lines
+
+
+def _overlap_lines(plan: Plan[Any]) -> list[str]:
+    """The "can overlap" section: per node, the nodes independent of it."""
+    nodes = plan.nodes
+    if len(nodes) <= 2:
+        return ["Can overlap: nothing (fewer than two dependencies)."]
+    per_node = overlaps(plan)
+    label = [f"#{n.index} {n.name}" for n in nodes]
+    pad = max(len(label[i]) for i in range(len(nodes) - 1))
+    lines = ["Can overlap (neither needs the other, so they may run at the same time):"]
+    alone: list[str] = []
+    for i in range(len(nodes) - 1):
+        others = per_node[i]
+        if not others:
+            alone.append(label[i])
+            continue
+        names = [label[j] for j in others[:_OVERLAP_SHOWN]]
+        if len(others) > _OVERLAP_SHOWN:
+            names.append(f"and {len(others) - _OVERLAP_SHOWN} more")
+        lines.append(f"  {label[i].ljust(pad)}  with {', '.join(names)}")
+    if len(alone) == len(nodes) - 1:
+        return ["Can overlap: nothing (each dependency needs the one before it)."]
+    if alone:
+        lines.append(f"  never overlapping: {', '.join(alone)}")
+    return lines
+
+
+# -- graph formats ---------------------------------------------------------------------
+def _short(node: Node, root: bool) -> str:
+    """The second line of a node's box in a diagram."""
+    if root:
+        return f"{kind_text(node)} · root"
+    return f"{kind_text(node)} · {node.lifetime}" + (
+        "" if node.use_cache else " · no cache"
+    )
+
+
+def _mermaid_text(text: str) -> str:
+    """Escape *text* for a quoted Mermaid label (entity codes, as Mermaid wants)."""
+    out = text.replace("#", "#35;").replace('"', "#quot;")
+    return out.replace("<", "#lt;").replace(">", "#gt;")
+
+
+def to_mermaid(plan: Plan[Any]) -> str:
+    """A Mermaid flowchart of *plan*: dependencies point at their dependents.
+
+    ``yield`` dependencies are drawn as stadiums, the root as a subroutine box;
+    edges carry the parameter name; effect-only and ordering edges are dotted.
+    """
+    nodes = plan.nodes
+    last = len(nodes) - 1
+    lines = ["flowchart LR"]
+    for node in nodes:
+        is_root = node.index == last
+        label = _mermaid_text(f"{node.name}<br/>{_short(node, is_root)}")
+        # The <br/> we add must survive the escaping of user text.
+        label = label.replace("#lt;br/#gt;", "<br/>")
+        if is_root:
+            shape = f'[["{label}"]]'
+        elif node.kind.is_generator:
+            shape = f'(["{label}"])'
+        else:
+            shape = f'["{label}"]'
+        lines.append(f"    n{node.index}{shape}")
+    for node in nodes:
+        used: set[int] = set()
+        for _, dep in node.args:
+            if dep in used:
+                continue
+            used.add(dep)
+            names = ", ".join(n for n, d in node.args if d == dep)
+            lines.append(f"    n{dep} -->|{names}| n{node.index}")
+        lines.extend(f"    n{d} -.-> n{node.index}" for d in node.deps if d not in used)
+    lines.append("    classDef app fill:#fde9c9,stroke:#b7791f")
+    lines.append("    classDef request fill:#dbeafe,stroke:#2b6cb0")
+    lines.append("    classDef function fill:#e6f4ea,stroke:#2f855a")
+    for lifetime in ("app", "request", "function"):
+        members = [f"n{n.index}" for n in nodes if n.lifetime == lifetime]
+        if members:
+            lines.append(f"    class {','.join(members)} {lifetime}")
+    return "\n".join(lines) + "\n"
+
+
+def _dot_text(text: str) -> str:
+    """Escape *text* for a double-quoted DOT string."""
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def to_dot(plan: Plan[Any]) -> str:
+    """A Graphviz DOT digraph of *plan*: dependencies point at their dependents.
+
+    ``yield`` dependencies get a double border, the root a bold one; edges carry the
+    parameter name; effect-only and ordering edges are dashed.
+    """
+    nodes = plan.nodes
+    last = len(nodes) - 1
+    fill = {"app": "#fde9c9", "request": "#dbeafe", "function": "#e6f4ea"}
+    lines = [
+        "digraph plan {",
+        "    rankdir=LR;",
+        '    node [shape=box, style="rounded,filled", fontname="Helvetica"];',
+        '    edge [fontname="Helvetica", fontsize=10];',
+    ]
+    for node in nodes:
+        is_root = node.index == last
+        label = _dot_text(node.name) + "\\n" + _dot_text(_short(node, is_root))
+        attrs = [f'label="{label}"', f'fillcolor="{fill[node.lifetime]}"']
+        if node.kind.is_generator:
+            attrs.append("peripheries=2")
+        if is_root:
+            attrs.append('style="rounded,filled,bold"')
+        lines.append(f"    n{node.index} [{', '.join(attrs)}];")
+    for node in nodes:
+        used: set[int] = set()
+        for _, dep in node.args:
+            if dep in used:
+                continue
+            used.add(dep)
+            names = _dot_text(", ".join(n for n, d in node.args if d == dep))
+            lines.append(f'    n{dep} -> n{node.index} [label="{names}"];')
+        lines.extend(
+            f"    n{d} -> n{node.index} [style=dashed];"
+            for d in node.deps
+            if d not in used
+        )
+    lines.append("}")
+    return "\n".join(lines) + "\n"
