@@ -178,7 +178,9 @@ def run_fastapi_sync(case: Case, label: str = "fastapi") -> Outcome:
             if response.status_code != 200:
                 raise ErrorResponse(response.status_code, response.json())
             outcome.result = response.json()
-    except Exception as exc:
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # a leaked cancellation is an outcome too
         outcome.exc = exc
     outcome.log = list(case.log.entries)
     return outcome
@@ -217,7 +219,9 @@ async def run_anydepends(
                 outcome.result = _jsonable(
                     await container.call(case.root, **case.values)
                 )
-    except Exception as exc:
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # a leaked cancellation is an outcome too
         outcome.exc = exc
     outcome.log = list(case.log.entries)
     return outcome

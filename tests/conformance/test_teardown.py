@@ -9,6 +9,7 @@ design.md Semantics 6.
 """
 
 import itertools
+import threading
 from contextvars import ContextVar
 from typing import Any
 
@@ -23,6 +24,7 @@ from .harness import (
     assert_dependency_order,
     check,
     conformance_case,
+    describe_exc,
     logged,
 )
 
@@ -655,5 +657,51 @@ async def test_an_uncached_generator_is_entered_per_declaration() -> None:
             ("root", "call"),
             ("gen2", "exit"),
             ("gen1", "exit"),
+        ],
+    )
+
+
+@conformance_case
+def case_failure_during_sync_generator_setup(m: Markers) -> Case:
+    log = Log()
+    started = threading.Event()
+
+    def sync_gen() -> Any:
+        log("sync_gen", "enter")
+        started.set()
+        try:
+            yield "s"
+        except BaseException as exc:
+            log("sync_gen", "exit", *describe_exc(exc))
+            raise
+        log("sync_gen", "exit")
+
+    def failing() -> str:
+        # Concurrently: fail only once sync_gen's setup has begun in its thread, so
+        # that setup completes and must be torn down. (In FastAPI's order it has
+        # already finished; the timeout is a safety net, not a proof.)
+        assert started.wait(30)
+        log("failing", "raise")
+        raise ValueError("failed during a sibling's setup")
+
+    def root(g: str = m.Depends(sync_gen), f: str = m.Depends(failing)) -> Any:
+        log("root", "call")
+        return [g, f]
+
+    return Case(root, log)
+
+
+async def test_failure_while_a_sync_generator_sets_up() -> None:
+    """A sibling fails while a sync generator's setup runs in its worker thread
+    (concurrent container) or after it (FastAPI's order): the setup completes, so
+    the generator is torn down once and sees the original exception at its
+    ``yield``, and the caller gets that exception, never a cancellation."""
+    await check(
+        case_failure_during_sync_generator_setup,
+        expect_exc=("ValueError", "failed during a sibling's setup"),
+        expect_log=[
+            ("sync_gen", "enter"),
+            ("failing", "raise"),
+            ("sync_gen", "exit", "ValueError", "failed during a sibling's setup"),
         ],
     )
