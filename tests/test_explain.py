@@ -247,7 +247,16 @@ async def test_explain_shows_overrides() -> None:
     async with Container() as container:
         container.overrides[base] = fake_base
         text = short(container.compile(diamond).explain())
+    assert "b: base  [#0 · sync, worker thread · request" in text  # as declared
     assert "overridden by fake_base" in text
+    async with Container() as container:
+        container.overrides[base] = fake_base
+        plan = container.compile(diamond)
+    assert (
+        "base<br/>sync, worker thread · request<br/>overridden by fake_base"
+        in short(plan.to_mermaid())
+    )
+    assert "overridden by fake_base" in short(plan.to_dot())
 
 
 async def test_explain_ordering_and_effect_edges() -> None:

@@ -154,6 +154,11 @@ def key_text(node: Node) -> str:
     return f"({qualname(node.original)}, {parts[1]!r}, {parts[2]!r})"
 
 
+def label(node: Node) -> str:
+    """A node's name as declared: the original's, also when it is overridden."""
+    return qualname(node.original) if node.call is not node.original else node.name
+
+
 def describe(node: Node, root: bool = False) -> str:
     """One line of facts about *node*: kind, lifetime, caching, thread, extras."""
     parts = [f"#{node.index}", kind_text(node)]
@@ -168,7 +173,7 @@ def describe(node: Node, root: bool = False) -> str:
         if node.alias:
             parts.append("reads the value its use_cache=False twin stored")
     if node.call is not node.original:
-        parts.append(f"overridden by {qualname(node.call)}")
+        parts.append(f"overridden by {node.name}")
     if node.limit is not None:
         parts.append(f"max_concurrency={node.limit[1]}")
     if node.scopes:
@@ -244,20 +249,20 @@ def _children(plan: Plan[Any], node: Node, shown: set[int]) -> list[str]:
         if step is None:
             stack.pop()
             continue
-        position, (label, index) = step
+        position, (text, index) = step
         last = position == total - 1
         branch = "└── " if last else "├── "
         if index is None:
-            lines.append(f"{prefix}{branch}{label}")
+            lines.append(f"{prefix}{branch}{text}")
             continue
         child = nodes[index]
         if index in shown:
             lines.append(
-                f"{prefix}{branch}{label}: {child.name}  (#{index}, see above)"
+                f"{prefix}{branch}{text}: {label(child)}  (#{index}, see above)"
             )
             continue
         shown.add(index)
-        lines.append(f"{prefix}{branch}{label}: {child.name}  [{describe(child)}]")
+        lines.append(f"{prefix}{branch}{text}: {label(child)}  [{describe(child)}]")
         below = _entries(plan, child)
         if below:
             deeper = prefix + ("    " if last else "│   ")
@@ -271,19 +276,19 @@ def _overlap_lines(plan: Plan[Any]) -> list[str]:
     if len(nodes) <= 2:
         return ["Can overlap: nothing (fewer than two dependencies)."]
     per_node = overlaps(plan)
-    label = [f"#{n.index} {n.name}" for n in nodes]
-    pad = max(len(label[i]) for i in range(len(nodes) - 1))
+    names = [f"#{n.index} {label(n)}" for n in nodes]
+    pad = max(len(names[i]) for i in range(len(nodes) - 1))
     lines = ["Can overlap (neither needs the other, so they may run at the same time):"]
     alone: list[str] = []
     for i in range(len(nodes) - 1):
         others = per_node[i]
         if not others:
-            alone.append(label[i])
+            alone.append(names[i])
             continue
-        names = [label[j] for j in others[:_OVERLAP_SHOWN]]
+        shown = [names[j] for j in others[:_OVERLAP_SHOWN]]
         if len(others) > _OVERLAP_SHOWN:
-            names.append(f"and {len(others) - _OVERLAP_SHOWN} more")
-        lines.append(f"  {label[i].ljust(pad)}  with {', '.join(names)}")
+            shown.append(f"and {len(others) - _OVERLAP_SHOWN} more")
+        lines.append(f"  {names[i].ljust(pad)}  with {', '.join(shown)}")
     if len(alone) == len(nodes) - 1:
         return ["Can overlap: nothing (each dependency needs the one before it)."]
     if alone:
@@ -293,12 +298,15 @@ def _overlap_lines(plan: Plan[Any]) -> list[str]:
 
 # -- graph formats ---------------------------------------------------------------------
 def _short(node: Node, root: bool) -> str:
-    """The second line of a node's box in a diagram."""
+    """The facts under a node's name in a diagram (lines split by newlines)."""
     if root:
-        return f"{kind_text(node)} · root"
-    return f"{kind_text(node)} · {node.lifetime}" + (
-        "" if node.use_cache else " · no cache"
-    )
+        text = f"{kind_text(node)} · root"
+    else:
+        text = f"{kind_text(node)} · {node.lifetime}"
+        text += "" if node.use_cache else " · no cache"
+    if node.call is not node.original:
+        text += f"\noverridden by {node.name}"
+    return text
 
 
 def _mermaid_text(text: str) -> str:
@@ -318,15 +326,14 @@ def to_mermaid(plan: Plan[Any]) -> str:
     lines = ["flowchart LR"]
     for node in nodes:
         is_root = node.index == last
-        label = _mermaid_text(f"{node.name}<br/>{_short(node, is_root)}")
-        # The <br/> we add must survive the escaping of user text.
-        label = label.replace("#lt;br/#gt;", "<br/>")
+        text = _mermaid_text(f"{label(node)}\n{_short(node, is_root)}")
+        text = text.replace("\n", "<br/>")  # after escaping: this <br/> is ours
         if is_root:
-            shape = f'[["{label}"]]'
+            shape = f'[["{text}"]]'
         elif node.kind.is_generator:
-            shape = f'(["{label}"])'
+            shape = f'(["{text}"])'
         else:
-            shape = f'["{label}"]'
+            shape = f'["{text}"]'
         lines.append(f"    n{node.index}{shape}")
     for node in nodes:
         used: set[int] = set()
@@ -369,8 +376,8 @@ def to_dot(plan: Plan[Any]) -> str:
     ]
     for node in nodes:
         is_root = node.index == last
-        label = _dot_text(node.name) + "\\n" + _dot_text(_short(node, is_root))
-        attrs = [f'label="{label}"', f'fillcolor="{fill[node.lifetime]}"']
+        text = _dot_text(f"{label(node)}\n{_short(node, is_root)}").replace("\n", "\\n")
+        attrs = [f'label="{text}"', f'fillcolor="{fill[node.lifetime]}"']
         if node.kind.is_generator:
             attrs.append("peripheries=2")
         if is_root:

@@ -1,7 +1,8 @@
 """Tracing a call: when each dependency ran, in which task, and the critical path.
 
-:meth:`Container.trace` runs a root callable exactly as :meth:`Container.call` does,
-through the same scheduler, but on an instrumented copy of its plan: each node's
+:meth:`Container.trace <anydepends.Container.trace>` runs a root callable exactly as
+:meth:`Container.call <anydepends.Container.call>` does, through the same scheduler,
+but on an instrumented copy of its plan: each node's
 ``call`` is replaced by a timing wrapper *of the same kind* (an async function by an
 async function, a sync generator by a sync generator, ...). The scheduler never
 introspects (it calls ``node.call(**kwargs)`` by the node's kind), so the wrappers
@@ -49,8 +50,9 @@ class Span:
         kind: How it was invoked.
         lifetime: ``"function"``, ``"request"`` or ``"app"``.
         task: Where its setup ran: ``"main"`` (the task that called
-            :meth:`Container.trace`), ``"task 1"``, ``"task 2"``, ... (other tasks, in
-            order of first use) or ``"thread 1"``, ... (worker threads).
+            :meth:`~anydepends.Container.trace`), ``"task 1"``, ``"task 2"``, ...
+            (other tasks, in order of first use) or ``"thread 1"``, ... (worker
+            threads).
         thread: Whether its setup ran in a worker thread.
         start: When its callable was called.
         end: When it returned (or yielded, or raised).
@@ -81,7 +83,7 @@ class Span:
 
 @dataclass(frozen=True)
 class Trace(Generic[T]):
-    """The result of :meth:`Container.trace`: the value and when everything ran.
+    """What :meth:`~anydepends.Container.trace` returns: the value, and when things ran.
 
     Attributes:
         result: What the root callable returned.
@@ -680,13 +682,14 @@ def _svg(trace: Trace[Any], width: int) -> str:
     # Legend.
     ly = top + row * len(spans) + 28
     lx = 12.0
+    kinds = {s.kind for s in spans}
     items = [
-        ("async", _COLOURS[CallKind.ASYNC], False),
-        ("sync", _COLOURS[CallKind.SYNC], False),
-        ("async yield", _COLOURS[CallKind.ASYNC_GEN], False),
-        ("sync yield", _COLOURS[CallKind.SYNC_GEN], False),
-        ("teardown", "#999999", True),
+        (kind_name(kind, False).split(",")[0], _COLOURS[kind], False)
+        for kind in CallKind
+        if kind in kinds
     ]
+    if any(s.teardown_start is not None for s in spans):
+        items.append(("teardown", "#999999", True))
     for text, colour, light in items:
         opacity = ' fill-opacity="0.45"' if light else ""
         out.append(
