@@ -403,6 +403,17 @@ async def test_memo_hits_are_skipped_and_looked_through() -> None:
     assert "not called (memo hit)" in again.to_svg()
 
 
+async def test_trace_after_many_calls() -> None:
+    """A plan the scheduler has run (and learned about) many times still traces."""
+    async with Container() as container:
+        for _ in range(50):
+            await container.call(resources, n=1)
+        trace = await container.trace(resources, n=1)
+        again = await container.call(resources, n=2)
+    assert len(trace.spans) == 5
+    assert again == "async sync threaded inline 2"
+
+
 async def test_overrides_are_traced() -> None:
     """The replacement runs and is named in the trace."""
     async with Container() as container:

@@ -510,9 +510,18 @@ def _teardown_begins(span: _Open, rec: _Recorder) -> None:
 
 
 def instrument(plan: Plan[T], rec: _Recorder) -> Plan[T]:
-    """A copy of *plan* whose every node (the root too) calls a timing wrapper."""
+    """A copy of *plan* whose every node (the root too) calls a timing wrapper.
+
+    Fields with a default factory hold what the scheduler learns or builds per plan
+    (state, generated code that may have captured the original callables): the copy
+    starts them afresh, so it can only ever run the wrapped nodes.
+    """
     nodes = tuple(dataclasses.replace(n, call=_wrap(n, rec)) for n in plan.nodes)
-    return dataclasses.replace(plan, nodes=nodes)
+    changes: dict[str, Any] = {"nodes": nodes}
+    for f in dataclasses.fields(plan):
+        if f.init and f.default_factory is not dataclasses.MISSING:
+            changes[f.name] = f.default_factory()
+    return dataclasses.replace(plan, **changes)
 
 
 def _backend() -> str:
