@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -31,6 +31,7 @@ __all__ = [
     "async_gen_value",
     "async_value",
     "here",
+    "isolated",
     "prompt",
     "sync_gen_value",
     "sync_value",
@@ -87,6 +88,37 @@ def prompt(seconds: float = 5) -> Iterator[anyio.CancelScope]:
     with anyio.CancelScope(deadline=anyio.current_time() + seconds) as scope:
         yield scope
     assert not scope.cancel_called, "the safety net fired: the code under test hung"
+
+
+def isolated(
+    backend: tuple[str, dict[str, Any]],
+    scenario: Callable[[], Awaitable[Any]],
+    seconds: float = 3,
+) -> Any:
+    """Run *scenario* on a fresh event loop of *backend* in a daemon thread.
+
+    For scenarios that could hang in a way no cancellation reaches (a shielded wait
+    that never ends): the test fails after *seconds* instead of hanging the suite.
+    Returns the scenario's result; re-raises its exception.
+    """
+    name, options = backend
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = anyio.run(
+                scenario, backend=name, backend_options=options
+            )
+        except BaseException as exc:  # reported to the test below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True, name="isolated scenario")
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"the scenario hung for {seconds}s (uncancellable)"
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
 
 
 # -- one dependable of every kind (module level: string annotations resolve) ---------
