@@ -1,0 +1,458 @@
+"""Scope: one request lifetime, its ``use_cache`` memo and its context (§3, §4, §6).
+
+Every ``scope.call`` in one scope shares one memo; request-scoped teardown runs when
+the scope exits; context objects are injected by type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+import pytest
+
+from anydepends import (
+    Container,
+    Depends,
+    MissingContextError,
+    MissingValuesError,
+    Scope,
+    UsageError,
+)
+
+from .helpers import Recorder, prompt
+
+
+class Request:
+    """A context object injected by type (like FastAPI's ``Request``)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+
+class AdminRequest(Request):
+    """A subclass of a context type: also injected from the ``Request`` entry."""
+
+
+class Unregistered:
+    """A type that is not one of the container's context types."""
+
+
+# -- the memo (design §3) --------------------------------------------------------------
+
+
+async def test_calls_in_one_scope_share_the_memo() -> None:
+    """A cached dependency runs once per scope, whatever the number of calls; a new
+    scope (or ``container.call``) computes it again."""
+    rec = Recorder()
+
+    async def dep() -> int:
+        rec("dep")
+        return len(rec.log)
+
+    async def root(x: int = Depends(dep)) -> int:
+        return x
+
+    async with Container() as container:
+        async with container.scope() as scope:
+            assert await scope.call(root) == 1
+            assert await scope.call(root) == 1
+        async with container.scope() as scope:
+            assert await scope.call(root) == 2
+        assert await container.call(root) == 3
+        assert await container.call(root) == 4
+    assert rec.count("dep") == 4
+
+
+async def test_a_cache_hit_never_reruns_its_subtree() -> None:
+    """When a cached dependency is already in the scope's memo, its own dependencies
+    are not resolved again, not even ``use_cache=False`` ones (a deviation: FastAPI
+    re-runs them)."""
+    rec = Recorder()
+
+    async def uncached() -> None:
+        rec("uncached")
+
+    async def gen() -> AsyncIterator[None]:
+        rec("gen+")
+        yield
+        rec("gen-")
+
+    async def parent(
+        a: None = Depends(uncached, use_cache=False), b: None = Depends(gen)
+    ) -> str:
+        rec("parent")
+        return "p"
+
+    async def root(p: str = Depends(parent)) -> str:
+        return p
+
+    async def other(
+        p: str = Depends(parent), q: None = Depends(uncached, use_cache=False)
+    ) -> str:
+        return p
+
+    async with Container() as container, container.scope() as scope:
+        await scope.call(root)
+        await scope.call(root)
+        await scope.call(other)
+    assert rec.log == ["uncached", "gen+", "parent", "uncached", "gen-"]
+
+
+async def test_use_cache_false_seeds_an_absent_key() -> None:
+    """``[nocache, cached, cached]``: the uncached call seeds the memo, so the cached
+    declarations read its value: one call in all (FastAPI)."""
+    calls = 0
+
+    async def counter() -> int:
+        nonlocal calls
+        calls += 1
+        return calls
+
+    async def root(
+        a: int = Depends(counter, use_cache=False),
+        b: int = Depends(counter),
+        c: int = Depends(counter),
+    ) -> list[int]:
+        return [a, b, c]
+
+    async with Container() as container:
+        assert await container.call(root) == [1, 1, 1]
+
+
+async def test_the_first_stored_value_wins() -> None:
+    """``[cached, nocache, cached]`` gives ``[1, 2, 1]``; a later ``use_cache=False``
+    value never replaces a stored one, also across calls in one scope."""
+    calls = 0
+
+    async def counter() -> int:
+        nonlocal calls
+        calls += 1
+        return calls
+
+    async def root(
+        a: int = Depends(counter),
+        b: int = Depends(counter, use_cache=False),
+        c: int = Depends(counter),
+    ) -> list[int]:
+        return [a, b, c]
+
+    async def again(
+        b: int = Depends(counter, use_cache=False), c: int = Depends(counter)
+    ) -> list[int]:
+        return [b, c]
+
+    for sequential in (True, False):
+        calls = 0
+        async with (
+            Container(sequential=sequential) as container,
+            container.scope() as scope,
+        ):
+            assert await scope.call(root) == [1, 2, 1]
+            assert await scope.call(again) == [3, 1]
+
+
+async def test_concurrent_calls_in_one_scope_compute_a_key_once() -> None:
+    """Several ``scope.call``s running at once in one scope need the same key: it is
+    computed once. The first call's dependency blocks until the second call has
+    started (and reached the key); both get the one value."""
+    rec = Recorder()
+    second_started = anyio.Event()
+
+    async def shared() -> object:
+        rec("shared")
+        await second_started.wait()
+        await anyio.lowlevel.checkpoint()
+        return object()
+
+    async def first(x: object = Depends(shared)) -> object:
+        return x
+
+    async def arrive() -> None:
+        second_started.set()
+
+    async def second(a: None = Depends(arrive), x: object = Depends(shared)) -> object:
+        return x
+
+    results: dict[str, object] = {}
+
+    async def run(name: str, fn: Any, scope: Scope) -> None:
+        results[name] = await scope.call(fn)
+
+    with prompt():
+        async with (
+            Container() as container,
+            container.scope() as scope,
+            anyio.create_task_group() as tg,
+        ):
+            tg.start_soon(run, "first", first, scope)
+            tg.start_soon(run, "second", second, scope)
+            tg.start_soon(run, "third", second, scope)
+    assert rec.log == ["shared"]
+    assert results["first"] is results["second"] is results["third"]
+
+
+async def test_concurrent_calls_share_a_yield_dependency_with_one_teardown() -> None:
+    """A request-scoped ``yield`` dependency needed by concurrent calls in one scope
+    is set up once and torn down once, at scope exit."""
+    rec = Recorder()
+    second_started = anyio.Event()
+
+    async def gen() -> AsyncIterator[str]:
+        rec("gen+")
+        await second_started.wait()
+        yield "g"
+        rec("gen-")
+
+    async def arrive() -> None:
+        second_started.set()
+
+    async def first(x: str = Depends(gen)) -> str:
+        return x
+
+    async def second(a: None = Depends(arrive), x: str = Depends(gen)) -> str:
+        return x
+
+    with prompt():
+        async with Container() as container:
+            async with container.scope() as scope, anyio.create_task_group() as tg:
+                tg.start_soon(scope.call, first)
+                tg.start_soon(scope.call, second)
+            assert rec.log == ["gen+", "gen-"]
+
+
+async def test_a_failed_computation_is_not_cached() -> None:
+    """A dependency that raised leaves no value in the memo: the next call in the
+    scope tries again."""
+    attempts = 0
+
+    async def flaky() -> int:
+        nonlocal attempts
+        attempts += 1
+        if attempts == 1:
+            raise ConnectionError("first time")
+        return attempts
+
+    async def root(x: int = Depends(flaky)) -> int:
+        return x
+
+    async with Container() as container, container.scope() as scope:
+        with pytest.raises(ConnectionError):
+            await scope.call(root)
+        assert await scope.call(root) == 2
+        assert await scope.call(root) == 2
+
+
+async def test_a_waiter_recomputes_when_the_computing_call_fails() -> None:
+    """If the call computing a shared key fails while another call waits for that
+    key, the waiter does not get a stale or missing value: it computes the key."""
+    attempts = 0
+    second_started = anyio.Event()
+
+    async def flaky() -> int:
+        nonlocal attempts
+        attempts += 1
+        if attempts == 1:
+            await second_started.wait()
+            await anyio.lowlevel.checkpoint()
+            raise ConnectionError("first time")
+        return attempts
+
+    async def arrive() -> None:
+        second_started.set()
+
+    async def first(x: int = Depends(flaky)) -> int:
+        return x
+
+    async def second(a: None = Depends(arrive), x: int = Depends(flaky)) -> int:
+        return x
+
+    outcome: dict[str, Any] = {}
+
+    async def run_first(scope: Scope) -> None:
+        with pytest.raises(ConnectionError):
+            await scope.call(first)
+
+    async def run_second(scope: Scope) -> None:
+        outcome["second"] = await scope.call(second)
+
+    with prompt():
+        async with (
+            Container() as container,
+            container.scope() as scope,
+            anyio.create_task_group() as tg,
+        ):
+            tg.start_soon(run_first, scope)
+            tg.start_soon(run_second, scope)
+    assert outcome["second"] == 2
+
+
+# -- context injection by type ---------------------------------------------------------
+
+
+async def test_context_objects_are_injected_by_type() -> None:
+    """A parameter annotated with a registered context type (or a subclass) receives
+    the scope's object for that type, at any depth; the name does not matter."""
+    request = Request("/items")
+
+    async def dep(anything: Request) -> str:
+        return anything.path
+
+    def sync_dep(req: AdminRequest) -> Request:
+        return req
+
+    async def root(
+        r: Request, d: str = Depends(dep), s: Request = Depends(sync_dep)
+    ) -> tuple[Any, ...]:
+        return r, d, s
+
+    async with (
+        Container(context_types=[Request]) as container,
+        container.scope(context={Request: request}) as scope,
+    ):
+        assert await scope.call(root) == (request, "/items", request)
+
+
+async def test_the_scope_and_the_container_are_injected_by_type() -> None:
+    """``Scope`` and ``Container`` parameters get the current scope and container; a
+    handler can fan out more calls in its own scope, sharing the memo."""
+    calls = 0
+
+    async def dep() -> int:
+        nonlocal calls
+        calls += 1
+        return calls
+
+    async def child(x: int = Depends(dep)) -> int:
+        return x
+
+    async def root(scope: Scope, container: Container, x: int = Depends(dep)) -> Any:
+        more = [await scope.call(child) for _ in range(3)]
+        return scope, container, x, more
+
+    async with Container() as container, container.scope() as scope:
+        got_scope, got_container, x, more = await scope.call(root)
+        assert got_scope is scope
+        assert got_container is container
+        assert (x, more) == (1, [1, 1, 1])
+
+
+async def test_missing_context_is_an_error_before_anything_runs() -> None:
+    """A call that needs a context object its scope lacks raises MissingContextError
+    naming the type, before any dependency runs."""
+    rec = Recorder()
+
+    async def first() -> None:
+        rec("first")
+
+    async def needs(req: Request) -> None:
+        rec("needs")
+
+    async def root(a: None = Depends(first), b: None = Depends(needs)) -> None: ...
+
+    async with Container(context_types=[Request]) as container:
+        with pytest.raises(MissingContextError) as info:
+            await container.call(root)
+        assert "Request" in str(info.value)
+        async with container.scope() as scope:
+            with pytest.raises(MissingContextError):
+                await scope.call(root)
+    assert rec.log == []
+
+
+async def test_unregistered_context_type_is_a_usage_error() -> None:
+    """``container.scope(context={T: obj})`` with T not a context type is refused."""
+    async with Container(context_types=[Request]) as container:
+        with pytest.raises(UsageError) as info:
+            container.scope(context={Unregistered: Unregistered()})
+        assert info.value.hint
+
+
+async def test_values_are_per_call() -> None:
+    """Values belong to one call: two calls in one scope each see their own, and an
+    uncached dependable re-reads them."""
+
+    async def dep(token: str) -> str:
+        return token
+
+    async def root(t: str = Depends(dep, use_cache=False)) -> str:
+        return t
+
+    async with Container() as container, container.scope() as scope:
+        assert await scope.call(root, token="a") == "a"
+        assert await scope.call(root, token="b") == "b"
+        with pytest.raises(MissingValuesError):
+            await scope.call(root)
+
+
+# -- lifetime of the scope object ------------------------------------------------------
+
+
+async def test_scope_must_be_entered() -> None:
+    """``scope.call`` on a scope not entered yet, or already closed, is a UsageError."""
+
+    async def root() -> int:
+        return 1
+
+    async with Container() as container:
+        scope = container.scope()
+        with pytest.raises(UsageError) as info:
+            await scope.call(root)
+        assert info.value.hint
+        async with scope:
+            assert await scope.call(root) == 1
+        with pytest.raises(UsageError):
+            await scope.call(root)
+
+
+async def test_a_scope_is_entered_once() -> None:
+    """Re-entering a scope (while open or after closing) is a UsageError."""
+    async with Container() as container:
+        scope = container.scope()
+        async with scope:
+            with pytest.raises(UsageError):
+                await scope.__aenter__()
+        with pytest.raises(UsageError):
+            async with scope:
+                pass
+
+
+async def test_a_scope_of_a_closed_or_unentered_container_cannot_open() -> None:
+    """Opening a scope needs an open container."""
+    container = Container()
+    with pytest.raises(UsageError):
+        async with container.scope():
+            pass
+    async with container:
+        pass
+    with pytest.raises(UsageError):
+        async with container.scope():
+            pass
+
+
+async def test_scope_exit_clears_the_memo() -> None:
+    """After a scope exits its values are gone (a closed scope holds nothing)."""
+
+    async def dep() -> object:
+        return object()
+
+    async def root(x: object = Depends(dep)) -> object:
+        return x
+
+    async with Container() as container:
+        async with container.scope() as scope:
+            await scope.call(root)
+            assert scope._memo
+        assert not scope._memo
+
+
+async def test_scope_call_with_a_sync_root() -> None:
+    """``scope.call`` accepts a sync root and returns its result."""
+
+    def root(x: int = Depends(lambda: 41)) -> int:
+        return x + 1
+
+    async with Container() as container, container.scope() as scope:
+        assert await scope.call(root) == 42
