@@ -494,3 +494,82 @@ async def test_nested_override_restores_previous_state() -> None:
         assert_same(expected["second"], await run("mapping"))
         del container.overrides[dep]
         assert_same(expected["none"], await run("mapping removed"))
+
+
+@conformance_case
+def case_scope_using_replacement(m: Markers) -> Case:
+    log = Log()
+
+    def orig() -> Any:
+        log("orig", "call")  # overridden: never called
+        return []
+
+    def repl(ss: m.SecurityScopes) -> Any:
+        log("repl", "call", tuple(ss.scopes))
+        return ss.scopes
+
+    def mid(x: Any = m.Depends(orig)) -> Any:
+        log("mid", "call")
+        return x
+
+    def root(x: Any = m.Security(mid, scopes=["a"])) -> Any:
+        return x
+
+    return Case(root, log, overrides={orig: repl})
+
+
+async def test_a_scope_using_replacement_of_a_scopeless_original() -> None:
+    """The original uses no scopes, its replacement declares ``SecurityScopes``: the
+    replacement still receives the scopes accumulated at the original's place
+    (``["a"]`` from a ``Security(mid, ["a"])`` ancestor)."""
+    await check(
+        case_scope_using_replacement,
+        expect=["a"],
+        expect_log=[("repl", "call", ("a",)), ("mid", "call")],
+    )
+
+
+@conformance_case
+def case_scope_using_replacement_key(m: Markers) -> Case:
+    log = Log()
+
+    def orig() -> Any:
+        log("orig", "call")  # overridden: never called
+        return []
+
+    def repl(ss: m.SecurityScopes) -> Any:
+        log("repl", "call", tuple(ss.scopes))
+        return ss.scopes
+
+    def mid(x: Any = m.Depends(orig)) -> Any:
+        log("mid", "call")
+        return x
+
+    def root(
+        a: Any = m.Security(mid, scopes=["a"]),
+        b: Any = m.Depends(orig),
+        c: Any = m.Security(mid, scopes=["b"]),
+    ) -> Any:
+        return [a, b, c]
+
+    return Case(root, log, overrides={orig: repl})
+
+
+async def test_the_key_of_a_scope_using_replacement_is_the_original_key() -> None:
+    """The cache key comes from the original declaration: the original uses no
+    scopes, so its key has no scope part and the scope-using replacement runs once,
+    with the scopes of the first place it is needed (``["a"]``); later places reuse
+    that value. (Concurrently, the first place is whichever needs it first.)"""
+
+    def one_shared_value(outcome: Outcome) -> None:
+        a, b, c = outcome.result
+        assert a == b == c and a in (["a"], [], ["b"]), outcome
+        assert [e[0] for e in outcome.log].count("repl") == 1, outcome
+        assert outcome.log.count(("mid", "call")) == 2, outcome
+
+    await check(
+        case_scope_using_replacement_key,
+        expect=[["a"], ["a"], ["a"]],
+        expect_log=[("repl", "call", ("a",)), ("mid", "call"), ("mid", "call")],
+        concurrent=one_shared_value,
+    )

@@ -3,8 +3,9 @@
 
 Each example is a random DAG of sync/async functions and generators, declared with
 ``Depends``/``Security`` (default-value or ``Annotated`` form), random ``use_cache``,
-explicit ``scope``, own security scopes, ``SecurityScopes`` parameters, plain values
-and at most one failing node. Its source code is generated and ``exec``'d (so the
+explicit ``scope``, own security scopes, ``SecurityScopes`` parameters, plain values,
+up to two overrides (whose replacements have dependencies of their own) and at most
+one failing node. Its source code is generated and ``exec``'d (so the
 dependables are ordinary user functions) once per run and marker set.
 
 What must hold:
@@ -72,10 +73,12 @@ class Graph:
     root_edges: tuple[Edge, ...]
     root_async: bool
     failing: int | None
+    overrides: tuple[tuple[int, Node], ...] = ()  # n{k} -> r{k}
 
     @property
     def has_uncached(self) -> bool:
-        edges = [e for n in self.nodes for e in n.edges] + list(self.root_edges)
+        nodes = list(self.nodes) + [node for _, node in self.overrides]
+        edges = [e for n in nodes for e in n.edges] + list(self.root_edges)
         return any(not e.use_cache for e in edges)
 
 
@@ -121,7 +124,21 @@ def graphs(draw: Any) -> Graph:
     if not root_edges:
         root_edges = (Edge(size - 1, True, None, None, False),)
     failing = draw(st.none() | st.integers(0, size - 1))
-    return Graph(nodes, root_edges, draw(st.booleans()), failing)
+    # Replacements depend only on lower-numbered nodes, so no cycle can appear.
+    overridden = draw(st.sets(st.integers(0, size - 1), max_size=2))
+    overrides = tuple(
+        (
+            k,
+            Node(
+                kind=draw(st.sampled_from(KINDS)),
+                uses_security_scopes=draw(st.booleans()),
+                has_value=draw(st.booleans()),
+                edges=_edges(draw, k, at_root=False),
+            ),
+        )
+        for k in sorted(overridden)
+    )
+    return Graph(nodes, root_edges, draw(st.booleans()), failing, overrides)
 
 
 def _marker(edge: Edge) -> str:
@@ -145,48 +162,59 @@ def _parameters(edges: tuple[Edge, ...], extra_first: list[str]) -> str:
     return ", ".join(first + last)
 
 
+def _function(name: str, node: Node, base: int, failing: bool) -> list[str]:
+    extra = []
+    if node.uses_security_scopes:
+        extra.append("ss: M.SecurityScopes")
+    if node.has_value:
+        extra.append(f"v_{name}: int")
+    params = _parameters(node.edges, extra)
+    terms = [str(base)]
+    terms += [f"p{k}" for k in range(len(node.edges))]
+    if node.has_value:
+        terms.append(f"v_{name}")
+    if node.uses_security_scopes:
+        terms.append("scope_code(ss)")
+    prefix = "async def" if node.kind in ("async", "agen") else "def"
+    lines = [f"{prefix} {name}({params}) -> Any:"]
+    lines.append(f"    total = ({' + '.join(terms)}) % {MOD}")
+    if failing:
+        lines.append(f"    LOG('{name}', 'raise', total)")
+        lines.append(f"    raise ValueError('{name} failed')")
+    if node.kind in ("sync", "async"):
+        lines.append(f"    LOG('{name}', 'call', total)")
+        lines.append("    return total")
+    else:
+        lines.append(f"    LOG('{name}', 'enter', total)")
+        lines.append("    try:")
+        lines.append("        yield total")
+        lines.append("    except BaseException as exc:")
+        lines.append(
+            f"        LOG('{name}', 'exit', total, type(exc).__name__, str(exc))"
+        )
+        lines.append("        raise")
+        lines.append(f"    LOG('{name}', 'exit', total)")
+    lines.append("")
+    return lines
+
+
 def graph_source(graph: Graph) -> str:
     """The Python source of ``graph``'s dependables (a name ``M`` holds markers)."""
     lines = []
     for i, node in enumerate(graph.nodes):
-        extra = []
-        if node.uses_security_scopes:
-            extra.append("ss: M.SecurityScopes")
-        if node.has_value:
-            extra.append(f"v{i}: int")
-        params = _parameters(node.edges, extra)
-        terms = [str((i + 1) * 1000)]
-        terms += [f"p{k}" for k in range(len(node.edges))]
-        if node.has_value:
-            terms.append(f"v{i}")
-        if node.uses_security_scopes:
-            terms.append("scope_code(ss)")
-        prefix = "async def" if node.kind in ("async", "agen") else "def"
-        lines.append(f"{prefix} n{i}({params}) -> Any:")
-        lines.append(f"    total = ({' + '.join(terms)}) % {MOD}")
-        if graph.failing == i:
-            lines.append(f"    LOG('n{i}', 'raise', total)")
-            lines.append(f"    raise ValueError('n{i} failed')")
-        if node.kind in ("sync", "async"):
-            lines.append(f"    LOG('n{i}', 'call', total)")
-            lines.append("    return total")
-        else:
-            lines.append(f"    LOG('n{i}', 'enter', total)")
-            lines.append("    try:")
-            lines.append("        yield total")
-            lines.append("    except BaseException as exc:")
-            lines.append(
-                f"        LOG('n{i}', 'exit', total, type(exc).__name__, str(exc))"
-            )
-            lines.append("        raise")
-            lines.append(f"    LOG('n{i}', 'exit', total)")
-        lines.append("")
+        lines += _function(f"n{i}", node, (i + 1) * 1000, graph.failing == i)
+    for k, node in graph.overrides:
+        lines += _function(f"r{k}", node, (k + 1) * 1000 + 500, False)
     prefix = "async def" if graph.root_async else "def"
     params = _parameters(graph.root_edges, [])
     lines.append(f"{prefix} root({params}) -> Any:")
     lines.append("    LOG('root', 'call')")
     results = ", ".join(f"p{k}" for k in range(len(graph.root_edges)))
     lines.append(f"    return [{results}]")
+    if graph.overrides:
+        lines.append("")
+        pairs = ", ".join(f"n{k}: r{k}" for k, _ in graph.overrides)
+        lines.append(f"# overrides: {{{pairs}}}")
     return "\n".join(lines) + "\n"
 
 
@@ -207,8 +235,11 @@ def build_graph(graph: Graph, source: str, m: Markers) -> Case:
         "scope_code": scope_code,
     }
     exec(compile(source, "<graph>", "exec", dont_inherit=True), namespace)
-    values = {f"v{i}": 7 * i + 1 for i, n in enumerate(graph.nodes) if n.has_value}
-    return Case(namespace["root"], log, values=values)
+    named = [(f"n{i}", n) for i, n in enumerate(graph.nodes)]
+    named += [(f"r{k}", n) for k, n in graph.overrides]
+    values = {f"v_{name}": 7 * len(name) + ord(name[0]) for name, n in named}
+    overrides = {namespace[f"n{k}"]: namespace[f"r{k}"] for k, _ in graph.overrides}
+    return Case(namespace["root"], log, values=values, overrides=overrides)
 
 
 def _leaves(exc: BaseException) -> list[BaseException]:
@@ -289,7 +320,9 @@ async def test_random_graphs_match_fastapi(graph: Graph) -> None:
     fa = await run_fastapi(build_graph(graph, source, FASTAPI))
     m = anydepends_markers()
     seq = await run_anydepends(build_graph(graph, source, m), sequential=True)
-    conc = await run_anydepends(build_graph(graph, source, m), sequential=False)
+    conc = await run_anydepends(
+        build_graph(graph, source, m), sequential=False, override_style="context"
+    )
 
     exact = not graph.has_uncached
     _compare(fa, seq, source, exact=exact, group=False)
