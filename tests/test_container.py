@@ -24,7 +24,25 @@ from anydepends import (
     UsageError,
 )
 
-from .helpers import Recorder, prompt
+from . import helpers
+from .helpers import (
+    AsyncCallable,
+    AsyncGenCallable,
+    GenCallable,
+    Pager,
+    Recorder,
+    SyncCallable,
+    Thing,
+    add,
+    async_add,
+    async_gen_value,
+    async_value,
+    async_wrapper_of_sync,
+    prompt,
+    sync_gen_value,
+    sync_value,
+    sync_wrapper_of_async,
+)
 
 # -- entering and leaving --------------------------------------------------------------
 
@@ -118,6 +136,75 @@ async def test_each_container_call_is_a_fresh_scope() -> None:
             await container.call(root)
     assert rec.count("dep") == 3
     assert rec.count("app") == 1
+
+
+# -- every kind of dependable (design §1, §2) ------------------------------------------
+
+
+async def test_every_kind_of_dependable_resolves() -> None:
+    """Async and sync functions, both kinds of generators (the yielded value is
+    injected), classes, callable instances of every kind, partials (bound arguments
+    not injected, even when a value of that name is given), ``functools.wraps``
+    wrappers either way round."""
+    import functools
+
+    async def root(
+        a: str = Depends(async_value),
+        b: str = Depends(sync_value),
+        c: str = Depends(async_gen_value),
+        d: str = Depends(sync_gen_value),
+        e: Thing = Depends(Thing),
+        f: str = Depends(AsyncCallable("x")),
+        g: str = Depends(SyncCallable("y")),
+        h: str = Depends(GenCallable("z")),
+        i: str = Depends(AsyncGenCallable("w")),
+        j: int = Depends(functools.partial(add, b=2)),
+        k: int = Depends(functools.partial(async_add, 10)),
+        m: str = Depends(async_wrapper_of_sync(sync_value)),
+        n: str = Depends(sync_wrapper_of_async(async_value)),
+    ) -> list[Any]:
+        return [a, b, c, d, e.value, f, g, h, i, j, k, m, n]
+
+    for sync_to_thread in (True, False):
+        async with Container(sync_to_thread=sync_to_thread) as container:
+            assert await container.call(root, a=1, b=100) == [
+                "async",
+                "sync",
+                "async_gen",
+                "sync_gen",
+                "async",
+                "x:sync",
+                "y",
+                "z",
+                "w",
+                3,
+                110,
+                "sync",
+                "async",
+            ]
+
+
+async def test_declaration_forms_are_equivalent() -> None:
+    """``x = Depends(f)``, ``x: Annotated[T, Depends(f)]`` and ``Depends()`` on a class
+    annotation are the same dependency (one call), with string annotations from
+    ``from __future__ import annotations`` resolved in the dependable's module."""
+    async with Container() as container:
+        assert await container.call(helpers.annotated_chain) == ("async", 10)
+        assert await container.call(helpers.annotated_chain, size=3) == ("async", 3)
+
+    calls = 0
+
+    def counted() -> Pager:
+        nonlocal calls
+        calls += 1
+        return Pager()
+
+    async def root(a: Pager = Depends(counted), b: Pager = Depends(counted)) -> bool:
+        return a is b
+
+    async with Container() as container:
+        assert await container.call(root) is True
+    assert calls == 1
 
 
 # -- values ----------------------------------------------------------------------------

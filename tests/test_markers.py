@@ -11,8 +11,10 @@ import sys
 import textwrap
 
 import pytest
+from fastapi.security import SecurityScopes as FastAPIScopes
 
 from anydepends import (
+    Container,
     DeclarationError,
     Dependency,
     Depends,
@@ -181,7 +183,6 @@ def test_reused_fastapi_marker_shares_one_limit_token() -> None:
 
 def test_security_scopes_types() -> None:
     """Ours, subclasses of ours and FastAPI's ``SecurityScopes`` are injected."""
-    from fastapi.security import SecurityScopes as FastAPIScopes
 
     class Mine(SecurityScopes):
         pass
@@ -225,3 +226,54 @@ def test_fastapi_is_never_imported_by_anydepends() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+# -- end to end ------------------------------------------------------------------------
+
+
+async def test_fastapi_markers_run_unchanged() -> None:
+    """Dependables written for FastAPI (``fastapi.Depends``/``fastapi.Security``, and
+    FastAPI's ``SecurityScopes`` class) resolve in a Container like ours."""
+    import fastapi
+
+    def scoped(security_scopes: FastAPIScopes) -> str:
+        return security_scopes.scope_str
+
+    seen: list[type] = []
+
+    def check_type(security_scopes: FastAPIScopes) -> None:
+        seen.append(type(security_scopes))
+
+    async def user(
+        s: str = fastapi.Security(scoped, scopes=["me"]),
+        c: None = fastapi.Depends(check_type),
+    ) -> str:
+        return s
+
+    async def root(u: str = fastapi.Security(user, scopes=["items"])) -> str:
+        return u
+
+    async with Container() as container:
+        assert await container.call(root) == "items me"
+    assert seen == [FastAPIScopes]
+
+
+async def test_security_scopes_are_injected_end_to_end() -> None:
+    """A ``SecurityScopes`` parameter receives the visible scopes: the parent's, then
+    each new own scope; the root's own gets none."""
+
+    def leaf(security_scopes: SecurityScopes) -> list[str]:
+        return security_scopes.scopes
+
+    async def mid(x: list[str] = Security(leaf, scopes=["y", "x"])) -> list[str]:
+        return x
+
+    async def root(
+        ss: SecurityScopes,
+        m: list[str] = Security(mid, scopes=["x", "z"]),
+        direct: list[str] = Depends(leaf),
+    ) -> tuple[list[str], list[str], list[str]]:
+        return ss.scopes, m, direct
+
+    async with Container() as container:
+        assert await container.call(root) == ([], ["x", "z", "y"], [])
