@@ -752,32 +752,39 @@ def test_a_cancel_scope_across_the_yield_from_another_task(
     assert exited == ["gen"]
 
 
-async def test_inline_generators_run_in_the_calling_task() -> None:
-    """When nothing suspends, a generator's setup and teardown both run in the
-    calling task (function and request lifetimes), cancel scope and ContextVar
-    token included."""
-    seen: list[int] = []
+def test_inline_generators_keep_their_task_cancel_scope_and_context(
+    anyio_backend: tuple[str, dict[str, Any]],
+) -> None:
+    """When nothing suspends (``container.call`` and ``scope.call``, function and
+    request lifetimes), each generator's teardown runs in its setup's task, and a
+    cancel scope and a ContextVar token held across the yield work. (Which task that
+    is, the calling task or a helper, is the scheduler's choice: design §11.) Run
+    isolated, like every cancel-scope-across-yield case."""
+    pairs: list[tuple[int, int]] = []
     cv: contextvars.ContextVar[str] = contextvars.ContextVar("cv", default="unset")
 
     async def gen() -> AsyncIterator[None]:
         token = cv.set("set")
-        seen.append(task_id())
+        setup_task = task_id()
         with anyio.CancelScope():
             yield
-        seen.append(task_id())
+        pairs.append((setup_task, task_id()))
         cv.reset(token)
 
     async def root(
         x: None = Depends(gen), y: None = Depends(gen, scope="function")
     ) -> None: ...
 
-    with prompt():
+    async def scenario() -> None:
         async with Container() as container:
             await container.call(root)
             async with container.scope() as scope:
                 await scope.call(root)
-    assert seen == [task_id()] * 8
-    assert cv.get() == "unset"
+
+    isolated(anyio_backend, scenario)
+    assert len(pairs) == 4
+    for setup_task, teardown_task in pairs:
+        assert setup_task == teardown_task
 
 
 async def test_app_generators_torn_down_in_reverse_at_container_exit() -> None:
