@@ -377,6 +377,45 @@ async def test_a_failed_app_value_is_not_cached() -> None:
         assert await container.call(root) == 2
 
 
+async def test_container_exit_exception_reaches_app_generators() -> None:
+    """An exception leaving the ``async with Container()`` body is thrown into the
+    app-scoped generators at their yield, and propagates unchanged."""
+    rec = Recorder()
+    error = ValueError("body")
+
+    async def resource() -> AsyncIterator[None]:
+        try:
+            yield
+        except ValueError as exc:
+            rec(exc)
+            raise
+
+    async def root(r: None = Depends(resource, scope="app")) -> None: ...
+
+    with pytest.raises(ValueError) as info:
+        async with Container() as container:
+            await container.call(root)
+            raise error
+    assert info.value is error
+    assert rec.log == [error]
+
+
+async def test_app_teardown_error_surfaces_at_container_exit() -> None:
+    """An app-scoped teardown that raises makes the container exit raise it."""
+    error = RuntimeError("teardown")
+
+    async def resource() -> AsyncIterator[None]:
+        yield
+        raise error
+
+    async def root(r: None = Depends(resource, scope="app")) -> None: ...
+
+    with pytest.raises(RuntimeError) as info:
+        async with Container() as container:
+            await container.call(root)
+    assert info.value is error
+
+
 async def test_app_scoped_dependency_may_use_the_container() -> None:
     """An app-scoped dependable may take the Container by type (it lives as long)."""
 
