@@ -13,7 +13,7 @@ from collections.abc import (
     MutableMapping,
 )
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, Final, TypeVar, overload
 
 import anyio
 from anyio import CancelScope, CapacityLimiter
@@ -21,6 +21,7 @@ from anyio.abc import TaskGroup
 
 from ._errors import DeclarationError, DependencyError, UsageError
 from ._introspect import Callee, introspect, qualname
+from ._lowlevel import cancel_scope_marker
 from ._markers import Dependency, as_marker
 from ._plan import Node, Plan, compile_plan
 from ._scheduler import Run, check_inputs
@@ -142,7 +143,7 @@ class Container:
         tb: TracebackType | None,
     ) -> bool | None:
         self._state = _CLOSED
-        final = await teardown(exc, self._exits)
+        final = await teardown(exc, cancel_scope_marker(), self._exits)
         self._app_memo.clear()
         tg = self._tg
         assert tg is not None
@@ -154,7 +155,7 @@ class Container:
         return None
 
     async def _reset_app(self) -> None:
-        final = await teardown(None, self._exits)
+        final = await teardown(None, cancel_scope_marker(), self._exits)
         self._app_memo.clear()
         if final is not None:
             raise final
@@ -330,7 +331,7 @@ class Container:
         scope = Scope(self)
         scope._state = 1  # open, owned by this call: same task, closed below
         check_inputs(plan, values, scope._context)
-        run = Run(plan, scope, values, True)
+        run = Run(plan, scope, values, True, owns_scope=True)
         try:
             # Function-scoped teardowns first, then the private scope's.
             result: T = await _run_and_teardown(run, run.exits, scope._exits)
@@ -435,34 +436,45 @@ async def _host_generator(
     permit: tuple[CapacityLimiter, object] | None,
     box: _Box,
 ) -> None:
+    """A helper task: set up one async generator, then wait to tear it down.
+
+    Everything happens inside one cancel scope, so a cancel scope the generator holds
+    across its ``yield`` nests properly. The scope may be cancelled only while the
+    setup runs (the caller gave up); once set up, only the container's shutdown can
+    interrupt the wait for the teardown.
+    """
     from ._scheduler import _no_yield
 
     host = Host()
-    record: Exit | None = None
-    with CancelScope() as scope:
-        box.scope = scope
-        if box.abandoned:
-            scope.cancel()
-        try:
-            gen = node.call(**kwargs)
+    try:
+        with CancelScope() as scope:
+            box.scope = scope
+            if box.abandoned:
+                scope.cancel()
+            baseline = cancel_scope_marker()
             try:
-                box.value = await gen.__anext__()
-            except StopAsyncIteration:
-                raise _no_yield(node.name) from None
+                gen = node.call(**kwargs)
+                try:
+                    value = await gen.__anext__()
+                except StopAsyncIteration:
+                    raise _no_yield(node.name) from None
+            except BaseException as exc:
+                if permit is not None:
+                    permit[0].release_on_behalf_of(permit[1])
+                box.error = exc
+                raise
             record = Exit(node.kind, gen, node.name, host=host, permit=permit)
             exits.append(record)
-        except BaseException as exc:
-            if permit is not None:
-                permit[0].release_on_behalf_of(permit[1])
-            box.error = exc
-            if not isinstance(exc, anyio.get_cancelled_exc_class()):
-                box.ready.set()
-                return
+            box.value = value
+            box.scope = None  # set up: from now on nobody may cancel it
             box.ready.set()
-            raise
-    box.ready.set()
-    if record is not None:
-        try:
-            await host.serve([record])
-        finally:
-            host.dead = True
+            try:
+                await host.serve([record], baseline)
+            finally:
+                host.dead = True
+    except BaseException as exc:
+        if isinstance(exc, anyio.get_cancelled_exc_class()):
+            raise  # the container is shutting down
+        # Anything else was reported through the box: never fail the container.
+    finally:
+        box.ready.set()

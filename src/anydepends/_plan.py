@@ -18,7 +18,15 @@ from ._errors import CycleError, DeclarationError, LifetimeError
 from ._introspect import EMPTY, Callee, CallKind, ParamKind, introspect, qualname
 from ._markers import Dependency
 
-__all__ = ["MEMO_APP", "MEMO_RUN", "MEMO_SCOPE", "Node", "Plan", "compile_plan"]
+__all__ = [
+    "MEMO_APP",
+    "MEMO_RUN",
+    "MEMO_SCOPE",
+    "Node",
+    "Plan",
+    "PlanState",
+    "compile_plan",
+]
 
 T = TypeVar("T")
 
@@ -81,6 +89,24 @@ class Node:
         return _LIFETIME_OF_MEMO[self.memo]
 
 
+class PlanState:
+    """What the scheduler learns about a plan as it runs it (the only mutable part).
+
+    ``eager``: open the run's cancel scope before the first dependency, so a
+    dependency the calling task is running can be cancelled when a sibling fails even
+    if it holds a cancel scope of its own. True for the first call of a plan whose
+    dependencies can overlap, and for good once a call really ran concurrently; plans
+    that never wait with work ready run with no scope at all.
+    """
+
+    __slots__ = ("concurrent_seen", "eager", "fast")
+
+    def __init__(self, may_overlap: bool) -> None:
+        self.eager = may_overlap
+        self.concurrent_seen = False
+        self.fast: Any = None  # the generated straight-line runner, once built
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Plan(Generic[T]):
     """An immutable execution plan for one root callable and one override set.
@@ -97,6 +123,9 @@ class Plan(Generic[T]):
     has_app_nodes: bool
     dependencies: tuple[Dependency, ...] = ()  # run for their effect, before the root's
     origin: object = field(default=None, compare=False, repr=False)  # the plan cache
+    state: PlanState = field(
+        default_factory=lambda: PlanState(True), compare=False, repr=False
+    )
 
     @property
     def root_node(self) -> Node:
@@ -221,16 +250,23 @@ class _Compiler:
         """Compile one ``Depends`` declaration met at *path*; return its node index."""
         original = marker.dependency
         assert original is not None
+        # The key counts scopes if the declared graph uses them (FastAPI computes it
+        # from the original); what runs sees them if the replacement's graph does too.
         uses = bool(marker.own_scopes) or self.uses_scopes(original, path)
         own = tuple(s for s in marker.own_scopes if s not in visible)
-        node_visible = (*visible, *own) if uses else ()
+        replacement = self._override(original)
+        sees = uses or (
+            replacement is not original and self.uses_scopes(replacement, path)
+        )
+        node_visible = (*visible, *own) if sees else ()
         lifetime = marker.scope
         orig_kind = self.callee(original, path).kind
         if lifetime is None and orig_kind.is_generator:
             lifetime_key = "request"
         else:
             lifetime_key = lifetime or ""
-        key = (_key_part(original), tuple(sorted(set(node_visible))), lifetime_key)
+        key_scopes = tuple(sorted(set(node_visible))) if uses else ()
+        key = (_key_part(original), key_scopes, lifetime_key)
         memo = {"app": MEMO_APP, "function": MEMO_RUN}.get(lifetime or "", MEMO_SCOPE)
         self._check_lifetime(marker, memo, path, parent_memo, parent_kind, param)
         if marker.use_cache:
@@ -263,8 +299,7 @@ class _Compiler:
                 hint="break the cycle: one of these must not depend on the other"
                 " (pass the value in, or split the dependable)",
             )
-        call = self._override(original)
-        callee = self.callee(call, path)
+        callee = self.callee(replacement, path)
         self.stack.append(part)
         index = self.instantiate(
             callee, original, marker, node_visible, key, path, memo
@@ -487,4 +522,13 @@ def compile_plan(
         has_app_nodes=any(n.memo == MEMO_APP for n in nodes),
         dependencies=dependencies,
         origin=origin,
+        state=PlanState(_may_overlap(nodes)),
+    )
+
+
+def _may_overlap(nodes: tuple[Node, ...]) -> bool:
+    """Whether two dependencies could run at once: the topological order is not
+    unique, i.e. some node does not depend on the one just before it."""
+    return any(
+        nodes[i - 1].index not in nodes[i].deps for i in range(1, len(nodes) - 1)
     )

@@ -22,6 +22,7 @@ dependencies really failed.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Coroutine
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final
 
@@ -82,6 +83,7 @@ class Run:
         "concurrent",
         "container",
         "context",
+        "eager",
         "exits",
         "extra_failures",
         "failure",
@@ -90,6 +92,7 @@ class Run:
         "main_cs",
         "memos",
         "nodes",
+        "owns_scope",
         "plan",
         "ready",
         "remaining",
@@ -110,6 +113,7 @@ class Run:
         scope: Scope,
         values: dict[str, Any],
         inline_request_gens: bool,
+        owns_scope: bool = False,
     ) -> None:
         container = scope.container
         self.plan = plan
@@ -129,6 +133,8 @@ class Run:
         self.failure: BaseException | None = None
         self.extra_failures: list[BaseException] = []
         self.main_cs: CancelScope | None = None
+        self.eager = False
+        self.owns_scope = owns_scope
         self.runner_scopes: list[CancelScope] = []
         self.working = 0
         self.idle: anyio.Event | None = None
@@ -140,13 +146,58 @@ class Run:
     # -- the entry point ------------------------------------------------------------
     async def execute(self) -> Any:
         """Resolve every dependency, then call the root; return its result."""
-        nodes = self.nodes
         if self.scope._memo or self.plan.has_app_nodes:
             self.skip = self._cache_hits()
+        if self.plan.state.eager and not self.sequential:
+            self.main_cs = CancelScope()
+            self.main_cs.__enter__()
+            self.eager = True
+        self.start_marker = cancel_scope_marker()
+        await self._resolve(self._loop(0))
+        return await self.call_root()
+
+    async def _resolve(self, resolution: Coroutine[Any, Any, None]) -> None:
+        """Await *resolution*, then close a cancel scope opened in the middle of it.
+
+        A scope opened mid-run covers resolution only: generators the calling task
+        sets up while it is open are hosted by helper tasks (``_setup_async_gen``), so
+        it never pins the task's scope stack. The eager scope, opened before the first
+        dependency, closes after the call's own teardowns instead (:meth:`leave`).
+        """
+        if self.eager:
+            await resolution
+            return
+        try:
+            await resolution
+        except BaseException as exc:
+            self._exit_main_scope(exc)
+            raise
+        self._exit_main_scope(None)
+
+    def _exit_main_scope(self, exc: BaseException | None) -> bool:
+        main_cs = self.main_cs
+        if main_cs is None:
+            return False
+        self.main_cs = None
+        if exc is None:
+            return bool(main_cs.__exit__(None, None, None))
+        return bool(main_cs.__exit__(type(exc), exc, exc.__traceback__))
+
+    def leave(self, exc: BaseException | None) -> None:
+        """After the call's own teardowns: close the eager scope; learn from the run
+        whether the next call of this plan should open one."""
+        state = self.plan.state
+        if self.concurrent:
+            state.concurrent_seen = True
+        state.eager = state.concurrent_seen
+        if self.eager:
+            self._exit_main_scope(exc)
+
+    async def _loop(self, start: int) -> None:
+        """Run the nodes from *start* on inline, until one waits with work ready."""
+        nodes = self.nodes
         skip = self.skip
-        if not self.sequential:
-            self.start_marker = cancel_scope_marker()
-        for node in nodes[:-1]:
+        for node in nodes[start:-1]:
             if skip is not None and node.index in skip:
                 continue
             coro = self.exec_node(node, None)
@@ -161,7 +212,75 @@ class Run:
             break
         if self.concurrent:
             await self._finish_concurrent()
+
+    async def resume(
+        self,
+        i: int,
+        coro: Any,
+        pending: Any,
+        exit_kind: CallKind | None,
+        gen: Any,
+        start_marker: object,
+    ) -> Any:
+        """Take over from generated code whose node *i* suspended (or, with *coro*
+        None, needs the general path from node *i* on); return the root's result.
+
+        Nodes before *i* are in ``results`` but not in the memo (the generated path
+        owns a private memo and never needs it): record them first.
+        """
+        nodes = self.nodes
+        memos = self.memos
+        results = self.results
+        for node in nodes[:i]:
+            memo = memos[node.memo]
+            key = node.key
+            if node.use_cache or key not in memo:
+                memo[key] = results[node.index]
+        self.start_marker = start_marker
+        if coro is None:
+            await self._resolve(self._loop(i))
+        else:
+            await self._resolve(self._resume_at(i, coro, pending, exit_kind, gen))
         return await self.call_root()
+
+    async def _resume_at(
+        self, i: int, coro: Any, pending: Any, exit_kind: CallKind | None, gen: Any
+    ) -> None:
+        finish = self._finish_raw(self.nodes[i], coro, pending, exit_kind, gen)
+        if not self.sequential and self._begin_concurrency(i):
+            try:
+                await finish
+            except BaseException as exc:
+                self._main_failed(exc)
+            await self._finish_concurrent()
+            return
+        await finish
+        await self._loop(i + 1)
+
+    async def _finish_raw(
+        self,
+        node: Node,
+        coro: Any,
+        pending: Any,
+        exit_kind: CallKind | None,
+        gen: Any,
+    ) -> None:
+        """Finish a node the generated code started, then record it like exec_node."""
+        try:
+            value = await Drive(coro, pending)
+        except StopAsyncIteration:
+            raise _no_yield(node.name) from None
+        if exit_kind is not None:
+            self._exit_list(node).append(
+                Exit(exit_kind, gen, node.name, thread=node.thread)
+            )
+        self.results[node.index] = value
+        memo = self.memos[node.memo]
+        key = node.key
+        if node.use_cache or key not in memo:
+            memo[key] = value
+        if self.concurrent:
+            self._complete(node.index)
 
     def _cache_hits(self) -> set[int]:
         """Nodes not needed because a dependent is already memoised (no re-run)."""
@@ -322,10 +441,15 @@ class Run:
         host: Host | None,
         permit: tuple[Any, object] | None,
     ) -> Any:
-        if host is None and (
-            node.memo == MEMO_APP
-            or self.main_cs is not None
+        if (
+            host is not None  # a runner task, which ends before the teardown
+            or node.memo == MEMO_APP
             or (node.memo == MEMO_SCOPE and not self.inline_request_gens)
+            or (
+                self.main_cs is not None
+                # the eager scope closes after this call's own teardowns
+                and not (self.eager and (node.memo == MEMO_RUN or self.owns_scope))
+            )
         ):
             # Its teardown must run in the task that set it up, and that cannot be
             # this one: host it in a helper task that waits for the teardown.
@@ -333,18 +457,11 @@ class Run:
                 node, kwargs, self._exit_list(node), permit
             )
         gen = node.call(**kwargs)
-        before = cancel_scope_marker()
         try:
             value = await gen.__anext__()
         except StopAsyncIteration:
             raise _no_yield(node.name) from None
-        record = Exit(_ASYNC_GEN, gen, node.name, host=host, permit=permit)
-        # A cancel scope held across the yield pins this task's scope stack: its
-        # teardown then must not nest a shield of ours inside it.
-        record.holds_scope = cancel_scope_marker() is not before
-        self._exit_list(node).append(record)
-        if host is not None:
-            host.mine.append(record)
+        self._exit_list(node).append(Exit(_ASYNC_GEN, gen, node.name, permit=permit))
         return value
 
     # -- claims shared with other runs -----------------------------------------------
@@ -385,7 +502,8 @@ class Run:
         self.remaining = remaining
         self.ready = ready
         self.concurrent = True
-        if cancel_scope_marker() is self.start_marker:
+        self.plan.state.concurrent_seen = True
+        if self.main_cs is None and cancel_scope_marker() is self.start_marker:
             # Nothing left a cancel scope open in this task, so ours nests correctly
             # under whatever the suspended dependency opens from now on.
             self.main_cs = CancelScope()
@@ -440,30 +558,27 @@ class Run:
             await Drive(coro, pending)
 
     async def _runner(self) -> None:
-        host = Host()
+        """A runner task: drain the ready queue; report every failure to the run."""
+        cancelled = self.cancelled_exc
         try:
             with CancelScope() as scope:
                 self.runner_scopes.append(scope)
                 if self.failure is not None:
                     scope.cancel()
                 try:
-                    await self.work(host)
+                    await self.work(_IN_RUNNER)
                 except BaseException as exc:
-                    if not (
-                        isinstance(exc, self.cancelled_exc) and scope.cancel_called
-                    ):
+                    if not (isinstance(exc, cancelled) and scope.cancel_called):
                         self.fail(exc)
-                        if isinstance(exc, self.cancelled_exc):
-                            host.dead = True
-                            raise  # not ours: the container is shutting down
-                    else:
-                        raise
+                    raise  # ours is swallowed by the scope; others go on below
+        except BaseException as exc:
+            if isinstance(exc, cancelled):
+                raise  # the container is shutting down
+            # Already reported: never let a dependency's error fail the container.
         finally:
             self.working -= 1
             if not self.working and self.idle is not None:
                 self.idle.set()
-        if host.mine:
-            await host.serve(host.mine)
 
     def fail(self, exc: BaseException) -> None:
         """Record a failure; the first one cancels everything still running."""
@@ -494,10 +609,6 @@ class Run:
                 while self.working:
                     event = self.idle = anyio.Event()
                     await event.wait()
-        main_cs = self.main_cs
-        if main_cs is not None:
-            self.main_cs = None
-            main_cs.__exit__(None, None, None)
         failure = self.failure
         if failure is not None:
             if self.extra_failures:
@@ -505,6 +616,9 @@ class Run:
                 msg = f"{len(errors)} dependencies failed at once"
                 raise BaseExceptionGroup(msg, errors)
             raise failure
+
+
+_IN_RUNNER: Final = Host()  # passed as ``host`` by runner tasks
 
 
 def _first_value(gen: Any, name: str) -> Any:

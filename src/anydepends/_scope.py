@@ -7,7 +7,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, TypeVar, overload
 
 from ._errors import UsageError
-from ._lowlevel import current_task
+from ._lowlevel import cancel_scope_marker, current_task
 from ._scheduler import Run, check_inputs
 from ._teardown import Exit, teardown
 
@@ -34,6 +34,7 @@ class Scope:
 
     __slots__ = (
         "__weakref__",
+        "_baseline",
         "_context",
         "_exits",
         "_host",
@@ -52,6 +53,7 @@ class Scope:
         if context:
             self._context.update(context)
         self._host: object = None
+        self._baseline: object = None
         self._state = _NEW
 
     async def __aenter__(self) -> Scope:
@@ -60,6 +62,7 @@ class Scope:
             raise UsageError(msg, hint="open a new one with container.scope()")
         self.container._check_open()
         self._host = current_task()
+        self._baseline = cancel_scope_marker()
         self._state = _OPEN
         return self
 
@@ -70,7 +73,7 @@ class Scope:
         tb: TracebackType | None,
     ) -> None:
         self._state = _CLOSED
-        final = await teardown(exc, self._exits)
+        final = await teardown(exc, self._baseline, self._exits)
         self._memo.clear()
         if final is not None and final is not exc:
             raise final
@@ -110,11 +113,13 @@ async def _run_and_teardown(run: Run, *exits: list[Exit]) -> Any:
     try:
         result = await run.execute()
     except BaseException as exc:
-        final = await teardown(exc, *exits)
+        final = await teardown(exc, run.start_marker, *exits)
+        run.leave(final)
         if final is exc or final is None:
             raise
         raise final from exc
-    final = await teardown(None, *exits)
+    final = await teardown(None, run.start_marker, *exits)
+    run.leave(final)
     if final is not None:
         raise final
     return result

@@ -30,15 +30,14 @@ __all__ = ["Exit", "Host", "close_generator", "teardown"]
 class Host:
     """A helper task's side of the protocol: generators it must close itself."""
 
-    __slots__ = ("dead", "mine", "pending", "wake")
+    __slots__ = ("dead", "pending", "wake")
 
     def __init__(self) -> None:
-        self.mine: list[Exit] = []  # set up in this host's task
         self.pending: list[Exit] = []  # signalled, not yet closed
         self.wake: anyio.Event | None = None
         self.dead = False  # the host task is gone: close in the caller instead
 
-    async def serve(self, exits: list[Exit]) -> None:
+    async def serve(self, exits: list[Exit], baseline: object) -> None:
         """Close each of *exits* when signalled (in signal order), then return."""
         remaining = len(exits)
         while remaining:
@@ -47,7 +46,7 @@ class Host:
                 await self.wake.wait()
                 continue
             record = self.pending.pop(0)
-            record.result = await close_generator(record, record.thrown)
+            record.result = await close_generator(record, record.thrown, baseline)
             remaining -= 1
             assert record.done is not None
             record.done.set()
@@ -60,7 +59,6 @@ class Exit:
         "closed",
         "done",
         "gen",
-        "holds_scope",
         "host",
         "kind",
         "name",
@@ -81,7 +79,6 @@ class Exit:
     ) -> None:
         self.kind = kind
         self.thread = thread
-        self.holds_scope = False
         self.gen = gen
         self.name = name
         self.host = host
@@ -91,14 +88,20 @@ class Exit:
         self.result: BaseException | None = None
         self.done: anyio.Event | None = None
 
-    async def close(self, exc: BaseException | None) -> BaseException | None:
-        """Tear down once; return the exception later teardowns must see."""
+    async def close(
+        self, exc: BaseException | None, baseline: object
+    ) -> BaseException | None:
+        """Tear down once; return the exception later teardowns must see.
+
+        *baseline* identifies the cancel scope that was innermost in this task before
+        any setup ran (see :func:`close_generator`).
+        """
         if self.closed:
             return exc
         self.closed = True
         host = self.host
         if host is None or host.dead:
-            return await close_generator(self, exc)
+            return await close_generator(self, exc, baseline)
         self.thrown = exc
         self.done = anyio.Event()
         host.pending.append(self)
@@ -110,23 +113,24 @@ class Exit:
 
 
 async def close_generator(
-    record: Exit, exc: BaseException | None
+    record: Exit, exc: BaseException | None, baseline: object
 ) -> BaseException | None:
     """Finish the generator of *record*, throwing *exc* in; return what follows."""
     try:
         if record.kind is CallKind.ASYNC_GEN:
-            return await _close_async(record, exc)
+            return await _close_async(record, exc, baseline)
         if record.thread:
             # A fresh limiter per exit, as FastAPI does: teardowns never wait for the
             # shared thread pool, so they cannot deadlock behind setups.
             close: Any = _close_sync
-            return await to_thread.run_sync(
-                close,
-                record.gen,
-                exc,
-                record.name,
-                limiter=CapacityLimiter(1),
-            )
+            with CancelScope(shield=True):  # our own wait: nothing of theirs is open
+                return await to_thread.run_sync(
+                    close,
+                    record.gen,
+                    exc,
+                    record.name,
+                    limiter=CapacityLimiter(1),
+                )
         return _close_sync(
             cast(Generator[Any, None, None], record.gen), exc, record.name
         )
@@ -136,23 +140,26 @@ async def close_generator(
             limiter.release_on_behalf_of(borrower)
 
 
-async def _close_async(record: Exit, exc: BaseException | None) -> BaseException | None:
+async def _close_async(
+    record: Exit, exc: BaseException | None, baseline: object
+) -> BaseException | None:
     """Finish an async generator, shielded from cancellation once it waits.
 
-    The shield is entered only if the teardown really suspends, and only when no
-    cancel scope of the generator's own is open (ours would nest inside it and break
-    the task's scope stack): most teardowns finish without waiting and cost no scope.
+    The shield is entered only if the teardown really suspends, and only when the
+    task's innermost cancel scope is still *baseline*, the one from before any setup:
+    then no cancel scope of a generator's is open (held across its ``yield``, or
+    opened in this teardown), and ours nests correctly under whatever it opens next.
+    Most teardowns finish without waiting and cost no scope at all.
     """
     gen = cast(AsyncGenerator[Any, None], record.gen)
     step = gen.__anext__() if exc is None else gen.athrow(exc)
-    before = cancel_scope_marker()
     try:
         try:
             pending = step.send(None)
         except StopIteration:
             pass  # athrow/__anext__ returned: the generator yielded again
         else:
-            if not record.holds_scope and cancel_scope_marker() is before:
+            if cancel_scope_marker() is baseline:
                 with CancelScope(shield=True):
                     await Drive(step, pending)
             else:
@@ -215,7 +222,7 @@ def _swallowed(name: str, exc: BaseException) -> BaseException:
 
 
 async def teardown(
-    exc: BaseException | None, *lists: list[Exit]
+    exc: BaseException | None, baseline: object, *lists: list[Exit]
 ) -> BaseException | None:
     """Close each list in turn, each in reverse order; return the final exception.
 
@@ -224,5 +231,5 @@ async def teardown(
     """
     for exits in lists:
         while exits:
-            exc = await exits.pop().close(exc)
+            exc = await exits.pop().close(exc, baseline)
     return exc
