@@ -59,6 +59,13 @@ class DependencyError(Exception):
         self.hint = hint
         super().__init__(self._render())
 
+    def located(self, parameter: str) -> DependencyError:
+        """Name the declaring *parameter*, if the error does not name one yet."""
+        if self.parameter is None:
+            self.parameter = parameter
+            self.args = (self._render(),)
+        return self
+
     def _render(self) -> str:
         lines = [self.summary]
         if self.path:

@@ -10,11 +10,12 @@ scheduler never introspects.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Generic, TypeVar
 
-from ._errors import CycleError, DeclarationError, LifetimeError
+from ._errors import CycleError, DeclarationError, DependencyError, LifetimeError
 from ._introspect import EMPTY, Callee, CallKind, ParamKind, introspect, qualname
 from ._markers import Dependency
 
@@ -34,6 +35,8 @@ T = TypeVar("T")
 MEMO_SCOPE: Final = 0  # the Scope: request lifetime (the default)
 MEMO_RUN: Final = 1  # the call: scope="function"
 MEMO_APP: Final = 2  # the Container: scope="app"
+
+_RECURSION_LIMIT: Final = 40_000
 
 _LIFETIME_OF_MEMO: Final = {
     MEMO_SCOPE: "request",
@@ -67,12 +70,15 @@ class Node:
     path: tuple[str, ...]  # the first path at which the compiler met it
     alias: bool = False  # reads the memo a preceding use_cache=False twin seeded
     # Derived, for the scheduler's hot path: 0 = await call(...), 1 = call(...) inline,
-    # 2 = anything else (threads, generators, limits); extra = not only node arguments.
+    # 2 = anything else (threads, generators, limits), 3 = an alias (the twin's value
+    # when the memo has none); extra = not only node arguments.
     mode: int = field(init=False)
     extra: bool = field(init=False)
 
     def __post_init__(self) -> None:
-        if self.limit is None and self.kind is CallKind.ASYNC:
+        if self.alias:
+            mode = 3
+        elif self.limit is None and self.kind is CallKind.ASYNC:
             mode = 0
         elif self.limit is None and self.kind is CallKind.SYNC and not self.thread:
             mode = 1
@@ -213,9 +219,12 @@ class _Compiler:
                 break
             if p.kind is ParamKind.DEPENDENCY:
                 assert p.marker is not None and p.marker.dependency is not None
-                uses = bool(p.marker.own_scopes) or self.uses_scopes(
-                    p.marker.dependency, (*path, callee.name)
-                )
+                try:
+                    uses = bool(p.marker.own_scopes) or self.uses_scopes(
+                        p.marker.dependency, (*path, callee.name)
+                    )
+                except DependencyError as exc:
+                    raise exc.located(p.name) from exc.__cause__
         self.uses_memo[part] = uses
         return uses
 
@@ -248,6 +257,22 @@ class _Compiler:
         param: str,
     ) -> int:
         """Compile one ``Depends`` declaration met at *path*; return its node index."""
+        try:
+            return self._declaration(
+                marker, visible, path, parent_memo, parent_kind, param
+            )
+        except DependencyError as exc:
+            raise exc.located(param) from exc.__cause__
+
+    def _declaration(
+        self,
+        marker: Dependency,
+        visible: tuple[str, ...],
+        path: tuple[str, ...],
+        parent_memo: int,
+        parent_kind: CallKind,
+        param: str,
+    ) -> int:
         original = marker.dependency
         assert original is not None
         # The key counts scopes if the declared graph uses them (FastAPI computes it
@@ -273,6 +298,13 @@ class _Compiler:
             found = self.cached.get(key)
             if found is not None:
                 return found
+            twin = self.nocache_first.get(key)
+            if twin is not None:
+                # FastAPI's order: an earlier use_cache=False twin seeded the memo, so
+                # this declaration is a cache hit and never runs its own subtree.
+                index = self._alias(twin, key)
+                self.cached[key] = index
+                return index
         part = _key_part(original)
         if marker.use_cache and isinstance(part, tuple):
             msg = f"{qualname(original)} is unhashable, so it cannot key the cache"
@@ -310,6 +342,32 @@ class _Compiler:
         else:
             self.nocache_first.setdefault(key, index)
         return index
+
+    def _alias(self, twin: int, key: Hashable) -> int:
+        """A node that reads the memo *twin* seeds (or, failing that, its value)."""
+        source = self.nodes[twin]
+        node = Node(
+            index=len(self.nodes),
+            call=source.call,
+            original=source.original,
+            kind=source.kind,
+            name=source.name,
+            key=key,
+            use_cache=True,
+            memo=source.memo,
+            deps=(twin,),
+            args=(),
+            values=(),
+            contexts=(),
+            scope_args=(),
+            scopes=source.scopes,
+            thread=source.thread,
+            limit=None,
+            path=source.path,
+            alias=True,
+        )
+        self.nodes.append(node)
+        return node.index
 
     def _override(self, original: Callable[..., Any]) -> Callable[..., Any]:
         overrides = self.config.overrides
@@ -426,12 +484,6 @@ class _Compiler:
                     values.append((p.name, p.default))
                     if p.default is EMPTY:
                         self.required.setdefault(p.name, []).append(" -> ".join(here))
-        alias_of = None
-        if marker.use_cache and key in self.nocache_first:
-            # FastAPI's order: an earlier use_cache=False twin seeds the memo; this
-            # cached declaration must read that value, so it runs after the twin.
-            alias_of = self.nocache_first[key]
-            deps.append(alias_of)
         thread = callee.kind in (CallKind.SYNC, CallKind.SYNC_GEN) and (
             self.config.sync_to_thread
             if marker.sync_to_thread is None
@@ -460,7 +512,6 @@ class _Compiler:
             thread=thread,
             limit=limit,
             path=here,
-            alias=alias_of is not None,
         )
         self.nodes.append(node)
         return node.index
@@ -507,7 +558,23 @@ def compile_plan(
     compiler = _Compiler(
         _Config(overrides, context_types, sync_to_thread, introspected)
     )
-    compiler.root(root, dependencies)
+    # The walk recurses once per level of the graph: make room for deep chains (pure
+    # Python recursion costs no C stack on 3.11+), and report what is still too deep.
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, _RECURSION_LIMIT))
+    try:
+        compiler.root(root, dependencies)
+    except RecursionError:
+        msg = f"the dependency graph of {qualname(root)} is too deep to compile"
+        raise DeclarationError(
+            msg,
+            path=(qualname(root),),
+            callable=qualname(root),
+            hint=f"chains longer than about {_RECURSION_LIMIT // 8} dependencies are"
+            " not supported; flatten the chain",
+        ) from None
+    finally:
+        sys.setrecursionlimit(limit)
     nodes = tuple(compiler.nodes)
     dependents: list[list[int]] = [[] for _ in nodes]
     for node in nodes:

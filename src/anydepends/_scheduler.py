@@ -328,6 +328,8 @@ class Run:
                 value = await node.call(**kwargs)
             elif mode == 1:
                 value = node.call(**kwargs)
+            elif mode == 3:
+                value = results[node.deps[0]]
             else:
                 value = await self._invoke(node, kwargs, host)
         except BaseException:

@@ -15,7 +15,7 @@ have a :class:`Host`: the owner signals it and waits, and the host closes them.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Generator
-from typing import Any, cast
+from typing import Any, Final, cast
 
 import anyio
 from anyio import CancelScope, CapacityLimiter, to_thread
@@ -124,16 +124,20 @@ async def close_generator(
             # shared thread pool, so they cannot deadlock behind setups.
             close: Any = _close_sync
             with CancelScope(shield=True):  # our own wait: nothing of theirs is open
-                return await to_thread.run_sync(
+                result = await to_thread.run_sync(
                     close,
                     record.gen,
                     exc,
                     record.name,
                     limiter=CapacityLimiter(1),
                 )
-        return _close_sync(
-            cast(Generator[Any, None, None], record.gen), exc, record.name
-        )
+        else:
+            gen = cast(Generator[Any, None, None], record.gen)
+            result = _close_sync(gen, exc, record.name)
+        if result is _SWALLOWED:
+            assert exc is not None
+            return _swallowed(record.name, exc)
+        return cast("BaseException | None", result)
     finally:
         if record.permit is not None:
             limiter, borrower = record.permit
@@ -173,9 +177,14 @@ async def _close_async(
     return _yielded_twice(record.name)
 
 
+_SWALLOWED: Final = object()
+
+
 def _close_sync(
     gen: Generator[Any, None, None], exc: BaseException | None, name: str
-) -> BaseException | None:
+) -> object:
+    """Finish a sync generator (maybe in a worker thread): the exception that
+    follows, ``None``, or ``_SWALLOWED``."""
     if exc is None:
         try:
             next(gen)
@@ -188,7 +197,7 @@ def _close_sync(
     try:
         gen.throw(exc)
     except StopIteration:
-        return _swallowed(name, exc)
+        return _SWALLOWED  # converted on the event loop: it needs the backend
     except BaseException as raised:
         return raised
     gen.close()
