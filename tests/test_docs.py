@@ -107,9 +107,11 @@ def test_api_reference_is_complete() -> None:
     import anydepends.testing
 
     api = (DOCS / "api.md").read_text(encoding="utf-8")
-    directive = r"^\.\. auto(?:class|function|exception):: (\w+)$"
-    documented = set(re.findall(directive, api, re.MULTILINE))
-    assert documented == set(anydepends.__all__)
+    directive = r"^\.\. auto(?:class|function|exception):: ([\w.]+)$"
+    documented = {
+        target.rsplit(".", 1)[-1] for target in re.findall(directive, api, re.MULTILINE)
+    }
+    assert set(anydepends.__all__) <= documented
     for name in anydepends.testing.__all__:
         assert name in api
 
