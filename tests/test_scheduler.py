@@ -158,7 +158,8 @@ async def test_a_suspending_chain_needs_no_task() -> None:
 
 async def test_overlap_uses_one_extra_task() -> None:
     """Two overlapping dependencies need one extra task, not one per dependency: the
-    one that suspended first stays in the calling task."""
+    one that suspended first stays in the calling task, and a dependent of the other
+    (ready only once it finished) needs no further task."""
     a_started, b_started = anyio.Event(), anyio.Event()
     ids: dict[str, int] = {}
 
@@ -172,7 +173,7 @@ async def test_overlap_uses_one_extra_task() -> None:
         b_started.set()
         await a_started.wait()
 
-    async def c() -> None:
+    async def c(x: None = Depends(b)) -> None:
         ids["c"] = task_id()
 
     async def root(
