@@ -101,6 +101,37 @@ async def test_a_cache_hit_never_reruns_its_subtree() -> None:
     assert rec.log == ["uncached", "gen+", "parent", "uncached", "gen-"]
 
 
+@pytest.mark.parametrize("sequential", [True, False], ids=["sequential", "concurrent"])
+async def test_a_hit_on_a_seeded_key_never_reruns_its_subtree(sequential: bool) -> None:
+    """A cached declaration whose key a ``use_cache=False`` twin seeded reads the
+    seeded value without resolving its own dependencies again, in one call and in
+    later calls of the scope."""
+    rec = Recorder()
+
+    async def child() -> None:
+        rec("child")
+
+    async def parent(c: None = Depends(child, use_cache=False)) -> int:
+        rec("parent")
+        return len(rec.log)
+
+    async def root(
+        a: int = Depends(parent, use_cache=False), b: int = Depends(parent)
+    ) -> tuple[int, int]:
+        return a, b
+
+    async def later(b: int = Depends(parent)) -> int:
+        return b
+
+    async with (
+        Container(sequential=sequential) as container,
+        container.scope() as scope,
+    ):
+        assert await scope.call(root) == (2, 2)
+        assert await scope.call(later) == 2
+    assert rec.log == ["child", "parent"]
+
+
 async def test_use_cache_false_seeds_an_absent_key() -> None:
     """``[nocache, cached, cached]``: the uncached call seeds the memo, so the cached
     declarations read its value: one call in all (FastAPI)."""
