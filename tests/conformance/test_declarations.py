@@ -725,3 +725,71 @@ async def test_a_deep_chain_and_a_wide_fan_out() -> None:
         case_wide_and_deep,
         expect=[2 + sum(range(1, 41))] + [2 * i for i in range(30)],
     )
+
+
+@conformance_case
+def case_more_callables(m: Markers) -> Case:
+    log = Log()
+
+    class Pager:
+        def __init__(self, size: int, page: int = 1) -> None:
+            log("Pager", "init", size, page)
+            self.size = size
+            self.page = page
+
+    class WithGenCall:
+        """A class whose ``__call__`` is a generator is still just constructed."""
+
+        def __init__(self) -> None:
+            log("WithGenCall", "init")
+
+        def __call__(self) -> Any:
+            log("WithGenCall", "__call__")
+            yield -1
+
+    class AsyncCall:
+        async def __call__(self, k: int, n: int) -> int:
+            log("AsyncCall", "call", k)
+            return k * n
+
+    def gen_body(n: int) -> Any:
+        log("gen_body", "enter")
+        yield n * 3
+        log("gen_body", "exit")
+
+    @functools.wraps(gen_body)
+    def wrapped_gen(*args: Any, **kwargs: Any) -> Any:
+        log("wrapped_gen", "call")
+        return gen_body(*args, **kwargs)
+
+    def root(
+        p: Any = m.Depends(functools.partial(Pager, 3)),
+        w: Any = m.Depends(WithGenCall),
+        a: int = m.Depends(functools.partial(AsyncCall(), 5)),
+        g: int = m.Depends(wrapped_gen),
+    ) -> Any:
+        log("root", "call")
+        return {"p": [p.size, p.page], "w": type(w).__name__, "a": a, "g": g}
+
+    return Case(root, log, values={"n": 2, "page": 4})
+
+
+async def test_partials_of_classes_and_instances_and_wrapped_generators() -> None:
+    """A ``partial`` of a class is its constructor with the bound argument; a class
+    with a generator ``__call__`` is only constructed; a ``partial`` of an instance
+    with ``async def __call__`` is awaited; a ``functools.wraps`` wrapper of a
+    generator function is a ``yield`` dependency (its generator is entered and
+    torn down)."""
+    await check(
+        case_more_callables,
+        expect={"p": [3, 4], "w": "WithGenCall", "a": 10, "g": 6},
+        expect_log=[
+            ("Pager", "init", 3, 4),
+            ("WithGenCall", "init"),
+            ("AsyncCall", "call", 5),
+            ("wrapped_gen", "call"),
+            ("gen_body", "enter"),
+            ("root", "call"),
+            ("gen_body", "exit"),
+        ],
+    )

@@ -573,3 +573,37 @@ async def test_the_key_of_a_scope_using_replacement_is_the_original_key() -> Non
         expect_log=[("repl", "call", ("a",)), ("mid", "call"), ("mid", "call")],
         concurrent=one_shared_value,
     )
+
+
+@conformance_case
+def case_override_annotation_dependency(m: Markers) -> Case:
+    log = Log()
+
+    class Settings:
+        def __init__(self) -> None:
+            log("Settings", "init")
+            self.name = "real"
+
+    class FakeSettings:
+        def __init__(self, name: str = "fake") -> None:
+            log("FakeSettings", "init")
+            self.name = name
+
+    def uses(s: Annotated[Settings, m.Depends()]) -> str:
+        return "uses:" + s.name
+
+    def root(s: Settings = m.Depends(), u: str = m.Depends(uses)) -> Any:
+        return [s.name, u]
+
+    return Case(root, log, values={"name": "given"}, overrides={Settings: FakeSettings})
+
+
+async def test_override_of_a_dependency_taken_from_the_annotation() -> None:
+    """``Depends()`` whose callable comes from the annotation is overridden by that
+    class: the replacement class is constructed once (one cache entry) with its own
+    parameters."""
+    await check(
+        case_override_annotation_dependency,
+        expect=["given", "uses:given"],
+        expect_log=[("FakeSettings", "init")],
+    )
