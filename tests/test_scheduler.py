@@ -535,6 +535,53 @@ async def test_the_caller_gets_the_original_exception_when_concurrent(
     assert cancelled == ["sibling"]
 
 
+class Fatal(BaseException):
+    """A BaseException that is not a cancellation (like KeyboardInterrupt)."""
+
+
+@pytest.mark.parametrize("where", ["inline", "calling task", "runner task"])
+@pytest.mark.parametrize("kind", ["ExceptionGroup", "BaseException"])
+async def test_group_and_base_exceptions_keep_their_identity(
+    where: str, kind: str
+) -> None:
+    """A dependency that raises an ExceptionGroup itself (say from a task group of
+    its own) or a non-Exception BaseException: the caller gets that very object, also
+    when the run was concurrent and the failure cancelled a sibling."""
+    error: BaseException = (
+        ExceptionGroup("from a task group", [ValueError(1), KeyError(2)])
+        if kind == "ExceptionGroup"
+        else Fatal("fatal")
+    )
+    started = anyio.Event()
+
+    async def bad() -> None:
+        if where != "inline":
+            await started.wait()
+        raise error
+
+    async def blocked() -> None:
+        started.set()
+        await anyio.sleep_forever()
+
+    if where == "inline":
+
+        async def root(b: None = Depends(bad)) -> None: ...
+    elif where == "calling task":
+
+        async def root(b: None = Depends(bad), s: None = Depends(blocked)) -> None: ...
+    else:
+
+        async def root(s: None = Depends(blocked), b: None = Depends(bad)) -> None: ...
+
+    with prompt():
+        async with Container() as container:
+            for _ in range(2):  # a plan that went concurrent once may run differently
+                with pytest.raises(BaseException) as info:
+                    await container.call(root)
+                assert info.value is error
+                started = anyio.Event()
+
+
 async def test_a_sibling_holding_its_own_cancel_scope_is_cancelled() -> None:
     """A sibling blocked forever inside a cancel scope of its own (say a
     ``fail_after`` timeout around a wait) is cancelled too when another dependency
