@@ -18,7 +18,13 @@ import asyncio
 from collections.abc import Coroutine, Generator
 from typing import Any
 
-__all__ = ["Drive", "cancel_scope_marker", "current_task"]
+__all__ = [
+    "Drive",
+    "cancel_scope_marker",
+    "current_task",
+    "in_cancelled_scope",
+    "shield_open_scopes",
+]
 
 
 class Drive:
@@ -58,14 +64,19 @@ def current_task() -> object:
     return trio.lowlevel.current_task()
 
 
+_task_states: Any = None  # anyio's asyncio task states, looked up once
+
+
 def cancel_scope_marker() -> object:
     """An object identifying the innermost cancel scope of the running task."""
+    global _task_states
     try:
         if asyncio._get_running_loop() is not None:
-            from anyio._backends import _asyncio
+            if _task_states is None:
+                from anyio._backends import _asyncio
 
-            states: Any = getattr(_asyncio, "_task_states")  # noqa: B009
-            state = states.get(asyncio.current_task())
+                _task_states = getattr(_asyncio, "_task_states")  # noqa: B009
+            state = _task_states.get(asyncio.current_task())
             return None if state is None else state.cancel_scope
         import trio
 
@@ -73,3 +84,56 @@ def cancel_scope_marker() -> object:
         return task._cancel_status
     except Exception:  # pragma: no cover - private state changed shape
         return object()
+
+
+def in_cancelled_scope() -> bool:
+    """Whether the running task would be cancelled at its next checkpoint (trio).
+
+    asyncio delivers cancellation only to a task that waits, so there a shield
+    entered just before the first wait is in time; trio raises at the checkpoint
+    itself. Cheap on asyncio (always ``False``).
+    """
+    if asyncio._get_running_loop() is not None:
+        return False
+    import math
+
+    import anyio
+
+    return anyio.current_effective_deadline() == -math.inf
+
+
+def shield_open_scopes(baseline: object) -> bool:
+    """Shield the outermost cancel scope opened above *baseline* in this task.
+
+    A teardown must not be cancelled from outside; when a generator's own cancel
+    scope is open (held across its ``yield``, or opened by the teardown), no scope of
+    ours can nest inside it, so the scope itself is shielded: its own deadline still
+    applies, only outer cancellation is blocked. Returns ``False`` when no scope is
+    open above *baseline* (then the caller can enter a shield scope of its own).
+    """
+    try:
+        if asyncio._get_running_loop() is not None:
+            state = _task_states.get(asyncio.current_task()) if _task_states else None
+            scope: Any = None if state is None else state.cancel_scope
+            if scope is None or scope is baseline:
+                return False
+            while scope._parent_scope is not baseline:
+                scope = scope._parent_scope
+                if scope is None:
+                    return False
+            scope.shield = True
+            return True
+        import trio
+
+        status: Any = trio.lowlevel.current_task()
+        status = status._cancel_status
+        if status is baseline:
+            return False
+        while status.parent is not baseline:
+            status = status.parent
+            if status is None:
+                return False
+        status._scope.shield = True
+        return True
+    except Exception:  # pragma: no cover - private state changed shape
+        return False

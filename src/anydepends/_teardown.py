@@ -22,9 +22,17 @@ from anyio import CancelScope, CapacityLimiter, to_thread
 
 from ._errors import YieldError
 from ._introspect import CallKind
-from ._lowlevel import Drive, cancel_scope_marker
+from ._lowlevel import (
+    Drive,
+    cancel_scope_marker,
+    in_cancelled_scope,
+    shield_open_scopes,
+)
 
 __all__ = ["Exit", "Host", "close_generator", "teardown"]
+
+
+_HOST_DIED: Final = object()
 
 
 class Host:
@@ -40,16 +48,27 @@ class Host:
     async def serve(self, exits: list[Exit], baseline: object) -> None:
         """Close each of *exits* when signalled (in signal order), then return."""
         remaining = len(exits)
-        while remaining:
-            if not self.pending:
-                self.wake = anyio.Event()
-                await self.wake.wait()
-                continue
-            record = self.pending.pop(0)
-            record.result = await close_generator(record, record.thrown, baseline)
-            remaining -= 1
-            assert record.done is not None
-            record.done.set()
+        try:
+            while remaining:
+                if not self.pending:
+                    self.wake = anyio.Event()
+                    await self.wake.wait()
+                    continue
+                record = self.pending[0]
+                record.result = await close_generator(record, record.thrown, baseline)
+                self.pending.pop(0)
+                remaining -= 1
+                assert record.done is not None
+                record.done.set()
+        finally:
+            # Interrupted (the container is shutting down): whoever waits closes the
+            # generator itself, so nothing hangs and nothing is left open.
+            self.dead = True
+            for record in self.pending:
+                record.result = _HOST_DIED
+                assert record.done is not None
+                record.done.set()
+            self.pending.clear()
 
 
 class Exit:
@@ -85,7 +104,7 @@ class Exit:
         self.permit = permit
         self.closed = False
         self.thrown: BaseException | None = None
-        self.result: BaseException | None = None
+        self.result: Any = None
         self.done: anyio.Event | None = None
 
     async def close(
@@ -109,6 +128,9 @@ class Exit:
             host.wake.set()
         with CancelScope(shield=True):
             await self.done.wait()
+        if self.result is _HOST_DIED:
+            self.result = None
+            return await close_generator(self, exc, baseline)
         return self.result
 
 
@@ -147,27 +169,32 @@ async def close_generator(
 async def _close_async(
     record: Exit, exc: BaseException | None, baseline: object
 ) -> BaseException | None:
-    """Finish an async generator, shielded from cancellation once it waits.
+    """Finish an async generator, shielded from outer cancellation.
 
-    The shield is entered only if the teardown really suspends, and only when the
-    task's innermost cancel scope is still *baseline*, the one from before any setup:
-    then no cancel scope of a generator's is open (held across its ``yield``, or
-    opened in this teardown), and ours nests correctly under whatever it opens next.
-    Most teardowns finish without waiting and cost no scope at all.
+    *baseline* is the cancel scope that was innermost in this task before any setup.
+    At the task's baseline a shield scope of ours nests correctly; above it (a
+    generator's scope is open) that scope itself is shielded instead
+    (:func:`shield_open_scopes`). Protection is put in place before the first step
+    when the task is already cancelled (trio raises at the first checkpoint), else
+    only if the teardown really waits: most finish at once and cost no scope at all.
     """
     gen = cast(AsyncGenerator[Any, None], record.gen)
+    guard = _Guard(baseline)
+    if (
+        exc is not None and isinstance(exc, anyio.get_cancelled_exc_class())
+    ) or in_cancelled_scope():
+        guard.protect()
     step = gen.__anext__() if exc is None else gen.athrow(exc)
     try:
         try:
-            pending = step.send(None)
-        except StopIteration:
-            pass  # athrow/__anext__ returned: the generator yielded again
-        else:
-            if cancel_scope_marker() is baseline:
-                with CancelScope(shield=True):
-                    await Drive(step, pending)
+            try:
+                pending = step.send(None)
+            except StopIteration:
+                pass  # athrow/__anext__ returned: the generator yielded again
             else:
-                await Drive(step, pending)
+                await _GuardedDrive(step, pending, guard)
+        finally:
+            guard.release()
     except StopAsyncIteration:
         return None if exc is None else _swallowed(record.name, exc)
     except BaseException as raised:
@@ -175,6 +202,59 @@ async def _close_async(
     with CancelScope(shield=True):
         await gen.aclose()
     return _yielded_twice(record.name)
+
+
+class _Guard:
+    """Keeps one teardown shielded from outer cancellation wherever it waits."""
+
+    __slots__ = ("baseline", "scope")
+
+    def __init__(self, baseline: object) -> None:
+        self.baseline = baseline
+        self.scope: CancelScope | None = None
+
+    def protect(self) -> None:
+        if self.scope is not None:
+            return  # ours is open, and everything the teardown opens is inside it
+        if cancel_scope_marker() is self.baseline:
+            self.scope = CancelScope(shield=True)
+            self.scope.__enter__()
+        else:
+            shield_open_scopes(self.baseline)
+
+    def release(self) -> None:
+        if self.scope is not None:
+            scope, self.scope = self.scope, None
+            scope.__exit__(None, None, None)
+
+
+class _GuardedDrive(Drive):
+    """:class:`Drive` that re-checks the teardown's protection at every wait."""
+
+    __slots__ = ("guard",)
+
+    def __init__(self, coro: Any, first: Any, guard: _Guard) -> None:
+        super().__init__(coro, first)
+        self.guard = guard
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        coro = self.coro
+        pending = self.first
+        guard = self.guard
+        while True:
+            guard.protect()
+            try:
+                sent = yield pending
+            except BaseException as exc:
+                try:
+                    pending = coro.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    pending = coro.send(sent)
+                except StopIteration as stop:
+                    return stop.value
 
 
 _SWALLOWED: Final = object()
