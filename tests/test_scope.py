@@ -101,6 +101,25 @@ async def test_a_cache_hit_never_reruns_its_subtree() -> None:
     assert rec.log == ["uncached", "gen+", "parent", "uncached", "gen-"]
 
 
+@pytest.mark.parametrize("value", [None, 0, "", False, []], ids=repr)
+async def test_falsy_values_are_cached_too(value: Any) -> None:
+    """A dependency whose value is None or falsy is still a cache hit."""
+    calls = 0
+
+    async def dep() -> Any:
+        nonlocal calls
+        calls += 1
+        return value
+
+    async def root(a: Any = Depends(dep), b: Any = Depends(dep)) -> Any:
+        return a
+
+    async with Container() as container, container.scope() as scope:
+        assert await scope.call(root) == value
+        assert await scope.call(root) == value
+    assert calls == 1
+
+
 @pytest.mark.parametrize("sequential", [True, False], ids=["sequential", "concurrent"])
 async def test_a_hit_on_a_seeded_key_never_reruns_its_subtree(sequential: bool) -> None:
     """A cached declaration whose key a ``use_cache=False`` twin seeded reads the
