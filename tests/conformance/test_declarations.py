@@ -6,11 +6,12 @@ fastapi-semantics.md sections 2.1, 2.2 and 2.6; design.md Semantics 1 and 2.
 
 import functools
 import importlib.util
+import itertools
 import threading
 from pathlib import Path
 from typing import Annotated, Any
 
-from .harness import Case, Log, Markers, check, conformance_case
+from .harness import Case, Log, Markers, Outcome, check, conformance_case
 
 # ------------------------------------------------------------------- markers
 
@@ -793,3 +794,62 @@ async def test_partials_of_classes_and_instances_and_wrapped_generators() -> Non
             ("gen_body", "exit"),
         ],
     )
+
+
+@conformance_case
+def case_depends_options_with_annotation(m: Markers) -> Case:
+    log = Log()
+    counter = itertools.count(1)
+
+    class Pager:
+        def __init__(self) -> None:
+            self.n = next(counter)
+            log("Pager", "init")
+
+    def root(
+        a: Annotated[Pager, m.Depends(use_cache=False)],
+        b: Annotated[Pager, m.Depends()],
+        c: Pager = m.Depends(use_cache=False),
+        d: Pager = m.Depends(dependency=Pager),
+    ) -> Any:
+        return [a.n, b.n, c.n, d.n]
+
+    return Case(root, log)
+
+
+async def test_depends_options_without_a_callable() -> None:
+    """``Depends(use_cache=False)`` with no callable takes the annotation and keeps
+    its option: ``[nocache, cached, nocache, cached]`` of one class gives
+    ``[1, 1, 2, 1]`` (the first uncached call seeds the cache; concurrently, the
+    first to be stored)."""
+
+    def first_stored(outcome: Outcome) -> None:
+        a, b, c, d = outcome.result
+        assert a != c and b == d and b in (a, c), outcome
+        assert outcome.log == [("Pager", "init")] * 2, outcome
+
+    await check(
+        case_depends_options_with_annotation,
+        expect=[1, 1, 2, 1],
+        expect_log=[("Pager", "init")] * 2,
+        concurrent=first_stored,
+    )
+
+
+@conformance_case
+def case_sync_root_thread(m: Markers) -> Case:
+    log = Log()
+
+    async def loop_thread() -> int:
+        return threading.get_ident()
+
+    def root(loop: int = m.Depends(loop_thread)) -> Any:
+        return {"root in worker thread": threading.get_ident() != loop}
+
+    return Case(root, log)
+
+
+async def test_a_sync_root_runs_in_a_worker_thread() -> None:
+    """A sync root (FastAPI: a sync endpoint) runs in a worker thread by default,
+    like every other sync callable."""
+    await check(case_sync_root_thread, expect={"root in worker thread": True})

@@ -418,3 +418,61 @@ async def test_security_use_cache_false() -> None:
         expect=[["a"], ["a"], ["a"]],
         expect_log=[("g", "call", ("a",)), ("g", "call", ("a",))],
     )
+
+
+@conformance_case
+def case_security_scopes_everywhere(m: Markers) -> Case:
+    log = Log()
+
+    class ScopedClass:
+        def __init__(self, ss: m.SecurityScopes) -> None:
+            log("ScopedClass", "init", tuple(ss.scopes))
+            self.scopes = ss.scopes
+
+    class ScopedCall:
+        async def __call__(self, ss: m.SecurityScopes) -> Any:
+            log("ScopedCall", "call", tuple(ss.scopes))
+            return ss.scopes
+
+    class MyScopes(m.SecurityScopes):  # type: ignore[misc,name-defined]
+        pass
+
+    def subclassed(ss: MyScopes) -> Any:
+        log("subclassed", "call", tuple(ss.scopes))
+        return ss.scopes
+
+    def not_scopes() -> str:
+        log("not_scopes", "call")
+        return "a dependency"
+
+    def root(
+        c: Annotated[ScopedClass, m.Security(scopes=["cls"])],
+        i: Any = m.Security(ScopedCall(), scopes=["inst"]),
+        s: Any = m.Security(subclassed, scopes=["sub"]),
+        d: Annotated[m.SecurityScopes, m.Depends(not_scopes)] = None,
+    ) -> Any:
+        return {"class": c.scopes, "instance": i, "subclass": s, "dep": d}
+
+    return Case(root, log)
+
+
+async def test_security_scopes_in_classes_instances_and_subclasses() -> None:
+    """``SecurityScopes`` is injected into a constructor (``Security()`` taking the
+    class from the annotation), into an instance's ``async __call__`` and for a
+    subclass annotation; ``Annotated[SecurityScopes, Depends(f)]`` is a dependency
+    (the marker wins over the injected type)."""
+    await check(
+        case_security_scopes_everywhere,
+        expect={
+            "class": ["cls"],
+            "instance": ["inst"],
+            "subclass": ["sub"],
+            "dep": "a dependency",
+        },
+        expect_log=[
+            ("ScopedClass", "init", ("cls",)),
+            ("ScopedCall", "call", ("inst",)),
+            ("subclassed", "call", ("sub",)),
+            ("not_scopes", "call"),
+        ],
+    )
