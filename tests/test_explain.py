@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import pytest
 
 from anydepends import Container, Depends, Plan, Scope, Security, SecurityScopes
-from anydepends._explain import ancestors, can_overlap, overlaps, width
+from anydepends._explain import ancestors, can_overlap, key_text, overlaps, width
 
 # -- dependables -----------------------------------------------------------------------
 
@@ -322,3 +322,17 @@ async def test_rendering_is_deterministic(method: str) -> None:
     """The same plan renders to the same text every time (docs compare it)."""
     plan = await compiled(rich)
     assert getattr(plan, method)() == getattr(plan, method)()
+
+
+async def twice_same(
+    a: Annotated[int, Depends(base)], b: Annotated[int, Depends(base)]
+) -> int:
+    return a + b
+
+
+async def test_one_edge_per_dependency_pair() -> None:
+    """Two parameters fed by one node make one edge, labelled with both names."""
+    plan = await compiled(twice_same)
+    assert "    n0 -->|a, b| n1" in plan.to_mermaid().splitlines()
+    assert '    n0 -> n1 [label="a, b"];' in plan.to_dot().splitlines()
+    assert key_text(plan.root_node) == "None"

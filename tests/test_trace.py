@@ -634,3 +634,64 @@ async def test_real_trace_renders() -> None:
     ET.fromstring(trace.to_svg())
     assert "resources" in trace.timeline()
     assert "<table>" in trace.to_html()
+
+
+async def setup_fails() -> AsyncIterator[int]:
+    raise Boom("async setup")
+    yield 1  # pragma: no cover - never reached
+
+
+def sync_setup_fails() -> Iterator[int]:
+    raise Boom("sync setup")
+    yield 1  # pragma: no cover - never reached
+
+
+async def converts() -> AsyncIterator[int]:
+    try:
+        yield 1
+    except Boom as exc:
+        raise KeyError("converted") from exc
+
+
+def sync_converts() -> Iterator[int]:
+    try:
+        yield 1
+    except Boom as exc:
+        raise KeyError("converted") from exc
+
+
+async def uses_setup_fails(x: Annotated[int, Depends(setup_fails)]) -> int:
+    return x
+
+
+async def uses_sync_setup_fails(x: Annotated[int, Depends(sync_setup_fails)]) -> int:
+    return x
+
+
+async def uses_converts(x: Annotated[int, Depends(converts)]) -> None:
+    raise Boom("converted below")
+
+
+def uses_sync_converts(x: Annotated[int, Depends(sync_converts)]) -> None:
+    raise Boom("converted below")
+
+
+@pytest.mark.parametrize(
+    ("root", "message"),
+    [(uses_setup_fails, "async setup"), (uses_sync_setup_fails, "sync setup")],
+    ids=["async", "sync"],
+)
+async def test_failing_generator_setup(root: Any, message: str) -> None:
+    """A generator that raises before its yield fails the call, as without tracing."""
+    async with Container() as container:
+        with pytest.raises(Boom, match=message):
+            await container.trace(root)
+
+
+@pytest.mark.parametrize("root", [uses_converts, uses_sync_converts])
+async def test_teardown_may_raise_another_exception(root: Any) -> None:
+    """What a teardown raises instead of the thrown exception reaches the caller."""
+    async with Container() as container:
+        with pytest.raises(KeyError, match="converted") as info:
+            await container.trace(root)
+    assert isinstance(info.value.__cause__, Boom)
