@@ -62,7 +62,7 @@ pygments_dark_style = "monokai"
 
 # Public names whose class lives in a private module and is not re-exported (yet):
 # docstrings say :class:`Trace`, the reference documents anydepends._trace.Trace.
-_ALIASES = {"Trace": "anydepends._trace.Trace", "Span": "anydepends._trace.Span"}
+_ALIASES = {"Trace": "anydepends.Trace", "Span": "anydepends.Span"}
 
 
 def _resolve_alias(app: Any, env: Any, node: Any, contnode: Any) -> Any:

@@ -21,6 +21,7 @@ from ._introspect import CallKind
 from ._markers import Dependency, Depends, Security, SecurityDependency, SecurityScopes
 from ._plan import Node, Plan
 from ._scope import Scope
+from ._trace import Span, Trace
 
 __all__ = [
     "CallKind",
@@ -40,6 +41,8 @@ __all__ = [
     "Security",
     "SecurityDependency",
     "SecurityScopes",
+    "Span",
+    "Trace",
     "UsageError",
     "YieldError",
 ]

@@ -181,7 +181,14 @@ class Run:
         self.main_cs = None
         if exc is None:
             return bool(main_cs.__exit__(None, None, None))
-        return bool(main_cs.__exit__(type(exc), exc, exc.__traceback__))
+        try:
+            return bool(main_cs.__exit__(type(exc), exc, exc.__traceback__))
+        except BaseException as raised:
+            # trio's scope splits a group to strip its own Cancelled, re-raising a
+            # copy even when it removed nothing: the caller must get the original.
+            if raised is exc or _same_group(raised, exc):
+                return False
+            raise
 
     def leave(self, exc: BaseException | None) -> None:
         """After the call's own teardowns: close the eager scope; learn from the run
@@ -621,6 +628,19 @@ class Run:
 
 
 _IN_RUNNER: Final = Host()  # passed as ``host`` by runner tasks
+
+
+def _same_group(a: BaseException, b: BaseException) -> bool:
+    """Whether *a* is a copy of the exception group *b* with the same members."""
+    return (
+        isinstance(a, BaseExceptionGroup)
+        and isinstance(b, BaseExceptionGroup)
+        and len(a.exceptions) == len(b.exceptions)
+        and all(
+            x is y or _same_group(x, y)
+            for x, y in zip(a.exceptions, b.exceptions, strict=True)
+        )
+    )
 
 
 def _first_value(gen: Any, name: str) -> Any:

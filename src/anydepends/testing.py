@@ -59,10 +59,6 @@ class Spy:
         return self.wrapper(**kwargs)
 
     @property
-    def __signature__(self) -> inspect.Signature:
-        return inspect.signature(self.fn)
-
-    @property
     def __wrapped__(self) -> Callable[..., Any]:
         return self.wrapper
 
