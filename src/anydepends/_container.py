@@ -19,6 +19,7 @@ import anyio
 from anyio import CancelScope, CapacityLimiter
 from anyio.abc import TaskGroup
 
+from ._codegen import build_runner
 from ._errors import DeclarationError, DependencyError, UsageError
 from ._introspect import Callee, introspect, qualname
 from ._lowlevel import cancel_scope_marker
@@ -124,6 +125,7 @@ class Container:
         self._limiters: dict[object, CapacityLimiter] = {}
         self._tg: TaskGroup | None = None
         self._state = _NEW
+        self._context: dict[type, Any] = {Container: self}
 
     # -- lifetime ---------------------------------------------------------------------
     async def __aenter__(self) -> Container:
@@ -324,7 +326,35 @@ class Container:
         """
         if self._state != _OPEN:
             self._check_open()
-        return await self._call_plan(self._plan_for(fn), values)
+        plan = self._plan_for(fn)
+        state = plan.state
+        runner = state.fast
+        if runner is None or state.eager:
+            if not state.fast_built and not state.eager:
+                state.fast_built = True
+                state.fast = build_runner(self, plan)
+            return await self._call_plan(plan, values)
+        if plan.required_values:
+            check_inputs(plan, values, self._context)
+        # The generated runner: nodes inline, no memo, no scope object unless it
+        # hands over to the general scheduler (see _codegen).
+        results: list[Any] = [None] * len(plan.nodes)
+        function_exits: list[Exit] = []
+        request_exits: list[Exit] = []
+        start = cancel_scope_marker()
+        try:
+            result = await runner(results, values, function_exits, request_exits, start)
+        except BaseException as exc:
+            if function_exits or request_exits:
+                final = await teardown(exc, start, function_exits, request_exits)
+                if final is not exc and final is not None:
+                    raise final from exc
+            raise
+        if function_exits or request_exits:
+            final = await teardown(None, start, function_exits, request_exits)
+            if final is not None:
+                raise final
+        return result
 
     async def _call_plan(self, plan: Plan[T], values: dict[str, Any]) -> T:
         """Run *plan* in a fresh private scope, closed before this returns."""

@@ -190,6 +190,15 @@ def introspect(call: Callable[..., Any], path: tuple[str, ...] = ()) -> Callee:
 def _param(p: inspect.Parameter, owner: str, path: tuple[str, ...]) -> Param:
     """Classify one parameter (fastapi-semantics section 2.2, in that order)."""
     annotation: Any = p.annotation
+    if as_marker(annotation) is not None:
+        msg = f"{owner}.{p.name} uses a dependency marker as its annotation"
+        raise DeclarationError(
+            msg,
+            path=path,
+            callable=owner,
+            parameter=p.name,
+            hint=f"write {p.name}: Annotated[T, Depends(f)] or {p.name}=Depends(f)",
+        )
     annotated_marker: Dependency | None = None
     if get_origin(annotation) is Annotated:
         args = get_args(annotation)

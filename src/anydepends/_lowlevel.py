@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Coroutine, Generator
 from typing import Any
 
@@ -65,18 +66,28 @@ def current_task() -> object:
 
 
 _task_states: Any = None  # anyio's asyncio task states, looked up once
+# The last asyncio task asked about, and its anyio state: a worker task asks again and
+# again, and the weak-keyed lookup costs more than the rest of a small call.
+_last_task: Any = None
+_last_state: Any = None
 
 
 def cancel_scope_marker() -> object:
     """An object identifying the innermost cancel scope of the running task."""
-    global _task_states
+    global _task_states, _last_task, _last_state
     try:
         if asyncio._get_running_loop() is not None:
-            if _task_states is None:
-                from anyio._backends import _asyncio
+            task = asyncio.current_task()
+            if _last_task is not None and _last_task() is task:
+                state = _last_state
+            else:
+                if _task_states is None:
+                    from anyio._backends import _asyncio
 
-                _task_states = getattr(_asyncio, "_task_states")  # noqa: B009
-            state = _task_states.get(asyncio.current_task())
+                    _task_states = getattr(_asyncio, "_task_states")  # noqa: B009
+                state = _task_states.get(task)
+                _last_task = None if task is None else weakref.ref(task)
+                _last_state = state
             return None if state is None else state.cancel_scope
         import trio
 
@@ -95,11 +106,15 @@ def in_cancelled_scope() -> bool:
     """
     if asyncio._get_running_loop() is not None:
         return False
-    import math
+    import trio
 
-    import anyio
+    try:
+        task: Any = trio.lowlevel.current_task()
+        return bool(task._cancel_status.effectively_cancelled)
+    except AttributeError:  # pragma: no cover - private state changed shape
+        import math
 
-    return anyio.current_effective_deadline() == -math.inf
+        return trio.current_effective_deadline() == -math.inf
 
 
 def shield_open_scopes(baseline: object) -> bool:
@@ -113,8 +128,7 @@ def shield_open_scopes(baseline: object) -> bool:
     """
     try:
         if asyncio._get_running_loop() is not None:
-            state = _task_states.get(asyncio.current_task()) if _task_states else None
-            scope: Any = None if state is None else state.cancel_scope
+            scope: Any = cancel_scope_marker()
             if scope is None or scope is baseline:
                 return False
             while scope._parent_scope is not baseline:

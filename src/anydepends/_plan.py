@@ -105,12 +105,13 @@ class PlanState:
     that never wait with work ready run with no scope at all.
     """
 
-    __slots__ = ("concurrent_seen", "eager", "fast")
+    __slots__ = ("concurrent_seen", "eager", "fast", "fast_built")
 
     def __init__(self, may_overlap: bool) -> None:
         self.eager = may_overlap
         self.concurrent_seen = False
         self.fast: Any = None  # the generated straight-line runner, once built
+        self.fast_built = False
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -225,8 +225,6 @@ class Run:
         i: int,
         coro: Any,
         pending: Any,
-        exit_kind: CallKind | None,
-        gen: Any,
         start_marker: object,
     ) -> Any:
         """Take over from generated code whose node *i* suspended (or, with *coro*
@@ -247,13 +245,11 @@ class Run:
         if coro is None:
             await self._resolve(self._loop(i))
         else:
-            await self._resolve(self._resume_at(i, coro, pending, exit_kind, gen))
+            await self._resolve(self._resume_at(i, coro, pending))
         return await self.call_root()
 
-    async def _resume_at(
-        self, i: int, coro: Any, pending: Any, exit_kind: CallKind | None, gen: Any
-    ) -> None:
-        finish = self._finish_raw(self.nodes[i], coro, pending, exit_kind, gen)
+    async def _resume_at(self, i: int, coro: Any, pending: Any) -> None:
+        finish = self._finish_raw(self.nodes[i], coro, pending)
         if not self.sequential and self._begin_concurrency(i):
             try:
                 await finish
@@ -264,24 +260,11 @@ class Run:
         await finish
         await self._loop(i + 1)
 
-    async def _finish_raw(
-        self,
-        node: Node,
-        coro: Any,
-        pending: Any,
-        exit_kind: CallKind | None,
-        gen: Any,
-    ) -> None:
-        """Finish a node the generated code started, then record it like exec_node."""
-        try:
-            value = await Drive(coro, pending)
-        except StopAsyncIteration:
-            raise _no_yield(node.name) from None
-        if exit_kind is not None:
-            self._exit_list(node).append(
-                Exit(exit_kind, gen, node.name, thread=node.thread)
-            )
-        self.results[node.index] = value
+    async def _finish_raw(self, node: Node, coro: Any, pending: Any) -> None:
+        """Finish a node through the generated code that started it (which stores
+        its value and registers its teardown), then record it like exec_node."""
+        await Drive(coro, pending)
+        value = self.results[node.index]
         memo = self.memos[node.memo]
         key = node.key
         if node.use_cache or key not in memo:

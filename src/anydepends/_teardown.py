@@ -179,26 +179,31 @@ async def _close_async(
     only if the teardown really waits: most finish at once and cost no scope at all.
     """
     gen = cast(AsyncGenerator[Any, None], record.gen)
-    guard = _Guard(baseline)
+    guard: _Guard | None = None
     if (
         exc is not None and isinstance(exc, anyio.get_cancelled_exc_class())
     ) or in_cancelled_scope():
+        guard = _Guard(baseline)
         guard.protect()
     step = gen.__anext__() if exc is None else gen.athrow(exc)
     try:
         try:
-            try:
-                pending = step.send(None)
-            except StopIteration:
-                pass  # athrow/__anext__ returned: the generator yielded again
-            else:
-                await _GuardedDrive(step, pending, guard)
-        finally:
-            guard.release()
+            pending = step.send(None)
+        except StopIteration:
+            yielded_again = True  # athrow/__anext__ returned a value
+        else:
+            if guard is None:
+                guard = _Guard(baseline)
+            await _GuardedDrive(step, pending, guard)
+            yielded_again = True
     except StopAsyncIteration:
         return None if exc is None else _swallowed(record.name, exc)
     except BaseException as raised:
         return raised
+    finally:
+        if guard is not None:
+            guard.release()
+    assert yielded_again
     with CancelScope(shield=True):
         await gen.aclose()
     return _yielded_twice(record.name)
@@ -320,5 +325,15 @@ async def teardown(
     """
     for exits in lists:
         while exits:
-            exc = await exits.pop().close(exc, baseline)
+            record = exits.pop()
+            if record.host is None and record.permit is None and record.kind is _AGEN:
+                # The common case, without the layers of Exit.close.
+                if not record.closed:
+                    record.closed = True
+                    exc = await _close_async(record, exc, baseline)
+            else:
+                exc = await record.close(exc, baseline)
     return exc
+
+
+_AGEN: Final = CallKind.ASYNC_GEN
