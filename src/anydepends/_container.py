@@ -114,7 +114,17 @@ class Container:
         self.dependencies: tuple[Dependency, ...] = _markers(dependencies)
         self.sync_to_thread = sync_to_thread
         self.sequential = sequential
-        self.context_types: tuple[type, ...] = (Container, Scope, *context_types)
+        extra_types = tuple(context_types)
+        for ctx in extra_types:
+            if not isinstance(ctx, type):
+                msg = f"Container(context_types=[...]) got {ctx!r}, which is not a type"
+                raise DeclarationError(
+                    msg,
+                    callable=repr(ctx),
+                    hint="list the classes whose instances are injected by type, e.g."
+                    " context_types=[Request]",
+                )
+        self.context_types: tuple[type, ...] = (Container, Scope, *extra_types)
         self.overrides = Overrides(self)
         self._plans_by_overrides: dict[frozenset[Any], dict[Any, Plan[Any]]] = {}
         self._plans: dict[Any, Plan[Any]] = {}

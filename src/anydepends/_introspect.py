@@ -142,6 +142,18 @@ def _signature(call: Callable[..., Any], path: tuple[str, ...]) -> inspect.Signa
             callable=qualname(call),
             hint="depend on a function, class or callable object with a signature",
         ) from exc
+    except Exception as exc:  # an annotation string that raises or is not Python
+        msg = (
+            f"cannot evaluate the annotations of {qualname(call)}:"
+            f" {type(exc).__name__}: {exc}"
+        )
+        raise DeclarationError(
+            msg,
+            path=path,
+            callable=qualname(call),
+            hint="fix the annotation: string annotations are evaluated in the"
+            " defining module's namespace",
+        ) from exc
 
 
 def introspect(call: Callable[..., Any], path: tuple[str, ...] = ()) -> Callee:

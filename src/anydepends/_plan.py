@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Hashable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final, Generic, TypeVar
 
 from ._errors import CycleError, DeclarationError, DependencyError, LifetimeError
@@ -69,6 +69,9 @@ class Node:
     limit: tuple[object, int] | None  # (token, max_concurrency) of the declaration
     path: tuple[str, ...]  # the first path at which the compiler met it
     alias: bool = False  # reads the memo a preceding use_cache=False twin seeded
+    # use_cache=False seeds an absent key; only the first such twin in a plan does, so
+    # concurrency cannot change which value a later cached declaration reads.
+    seeds: bool = True
     # Derived, for the scheduler's hot path: 0 = await call(...), 1 = call(...) inline,
     # 2 = anything else (threads, generators, limits), 3 = an alias (the twin's value
     # when the memo has none); extra = not only node arguments.
@@ -340,8 +343,10 @@ class _Compiler:
         self.stack.pop()
         if marker.use_cache:
             self.cached[key] = index
+        elif key in self.nocache_first:
+            self.nodes[index] = replace(self.nodes[index], seeds=False)
         else:
-            self.nocache_first.setdefault(key, index)
+            self.nocache_first[key] = index
         return index
 
     def _alias(self, twin: int, key: Hashable) -> int:
@@ -577,6 +582,7 @@ def compile_plan(
     finally:
         sys.setrecursionlimit(limit)
     nodes = tuple(compiler.nodes)
+    _check_permits(nodes, qualname(root))
     dependents: list[list[int]] = [[] for _ in nodes]
     for node in nodes:
         for dep in node.deps:
@@ -592,6 +598,33 @@ def compile_plan(
         origin=origin,
         state=PlanState(_may_overlap(nodes)),
     )
+
+
+def _check_permits(nodes: tuple[Node, ...], root: str) -> None:
+    """A yield dependency holds its ``max_concurrency`` permit until its teardown,
+    after the call: a call that needs more permits of one declaration than it has
+    would wait for itself forever."""
+    by_token: dict[int, list[Node]] = {}
+    for node in nodes:
+        if node.limit is not None:
+            by_token.setdefault(id(node.limit[0]), []).append(node)
+    for users in by_token.values():
+        total = users[0].limit[1] if users[0].limit is not None else 0
+        holders = [n for n in users if n.kind.is_generator]
+        if len(holders) > total or (len(holders) == total and len(users) > total):
+            msg = (
+                f"{root} needs {len(users)} permits of a max_concurrency={total}"
+                f" declaration of {users[0].name}, and {len(holders)} of them are"
+                " held by yield dependencies until the call's teardown: it would wait"
+                " for itself forever"
+            )
+            raise DeclarationError(
+                msg,
+                path=users[-1].path,
+                callable=users[-1].name,
+                hint="raise max_concurrency, let the uses share one cached value"
+                " (use_cache=True), or use separate Depends objects",
+            )
 
 
 def _may_overlap(nodes: tuple[Node, ...]) -> bool:

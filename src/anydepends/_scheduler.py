@@ -239,7 +239,7 @@ class Run:
         for node in nodes[:i]:
             memo = memos[node.memo]
             key = node.key
-            if node.use_cache or key not in memo:
+            if node.use_cache or (node.seeds and key not in memo):
                 memo[key] = results[node.index]
         self.start_marker = start_marker
         if coro is None:
@@ -267,7 +267,7 @@ class Run:
         value = self.results[node.index]
         memo = self.memos[node.memo]
         key = node.key
-        if node.use_cache or key not in memo:
+        if node.use_cache or (node.seeds and key not in memo):
             memo[key] = value
         if self.concurrent:
             self._complete(node.index)
@@ -332,7 +332,7 @@ class Run:
             memo[key] = value
             if self.waiters:
                 self._wake(key)
-        elif key is not None and key not in memo:
+        elif node.seeds and key is not None and key not in memo:
             memo[key] = value  # use_cache=False seeds an absent key (FastAPI)
         results[i] = value
         if self.concurrent:

@@ -94,9 +94,12 @@ class Scope:
             MissingValuesError: before anything runs, if required values are missing.
             UsageError: if the scope is not open.
         """
-        if self._state != _OPEN:
-            state = "not entered yet" if self._state == _NEW else "closed"
-            msg = f"scope.call() on a scope that is {state}"
+        if self._state != _OPEN or self.container._state != _OPEN:
+            if self._state == _OPEN:
+                msg = "scope.call() on a scope whose container is closed"
+            else:
+                state = "not entered yet" if self._state == _NEW else "closed"
+                msg = f"scope.call() on a scope that is {state}"
             raise UsageError(
                 msg,
                 callable=getattr(fn, "__qualname__", repr(fn)),

@@ -366,33 +366,6 @@ async def test_functools_partial() -> None:
 
 
 @conformance_case
-def case_partial_keyword_bound(m: Markers) -> Case:
-    log = Log()
-
-    def scaled(factor: int, n: int) -> int:
-        log("scaled", "call", factor)
-        return factor * n
-
-    def root(
-        a: int = m.Depends(functools.partial(scaled, factor=3)),
-    ) -> Any:
-        return {"a": a}
-
-    return Case(root, log, values={"n": 2, "factor": 5})
-
-
-async def test_functools_partial_keyword_bound_argument_is_a_default() -> None:
-    """A keyword bound by ``functools.partial`` stays in the signature as a default
-    (``inspect.signature``), so FastAPI fills it from a request input of that name:
-    ``partial(scaled, factor=3)`` with ``factor=5`` supplied computes ``5 * n``."""
-    await check(
-        case_partial_keyword_bound,
-        expect={"a": 10},
-        expect_log=[("scaled", "call", 5)],
-    )
-
-
-@conformance_case
 def case_wraps(m: Markers) -> Case:
     log = Log()
 

@@ -6,6 +6,7 @@ FastAPI's behaviour is pinned, and anydepends' documented behaviour is checked i
 the sequential and the concurrent container.
 """
 
+import functools
 from typing import Annotated, Any
 
 import anyio
@@ -486,3 +487,32 @@ async def test_a_failure_cancels_running_siblings() -> None:
         ("failing", "raise"),
         ("opened", "exit", "OSError", "failed while a sibling runs"),
     ]
+
+
+# ------------------------------------- keyword-bound partial arguments (Semantics 2)
+
+
+def case_partial_keyword_bound(m: Markers) -> Case:
+    log = Log()
+
+    def scaled(factor: int, n: int) -> int:
+        log("scaled", "call", factor)
+        return factor * n
+
+    def root(a: int = m.Depends(functools.partial(scaled, factor=3))) -> Any:
+        return {"a": a}
+
+    return Case(root, log, values={"n": 2, "factor": 5})
+
+
+async def test_partial_keyword_bound_arguments_are_never_injected() -> None:
+    """A keyword bound by ``functools.partial`` stays in FastAPI's signature as a
+    default, so a request input of that name replaces it (``partial(scaled,
+    factor=3)`` with ``factor=5`` computes ``5 * n``). anydepends never injects a
+    bound argument (design.md Semantics 2): the partial keeps ``factor=3``."""
+    fastapi = await run_fastapi(case_partial_keyword_bound(FASTAPI))
+    assert fastapi.result == {"a": 10}
+    assert fastapi.log == [("scaled", "call", 5)]
+    for outcome in await _anydepends_both(case_partial_keyword_bound):
+        assert outcome.result == {"a": 6}, outcome
+        assert outcome.log == [("scaled", "call", 3)], outcome
