@@ -13,7 +13,7 @@ from collections.abc import (
     MutableMapping,
 )
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Final, TypeVar, cast, overload
 
 import anyio
 from anyio import CancelScope, CapacityLimiter
@@ -116,7 +116,7 @@ class Container:
         self.sequential = sequential
         extra_types = tuple(context_types)
         for ctx in extra_types:
-            if not isinstance(ctx, type):
+            if not isinstance(cast(object, ctx), type):
                 msg = f"Container(context_types=[...]) got {ctx!r}, which is not a type"
                 raise DeclarationError(
                     msg,
@@ -182,9 +182,21 @@ class Container:
             )
 
     # -- plans ------------------------------------------------------------------------
+    @overload
+    def compile(
+        self,
+        fn: Callable[..., Coroutine[Any, Any, T]],
+        /,
+        *,
+        dependencies: Iterable[Any] = (),
+    ) -> Plan[T]: ...
+    @overload
     def compile(
         self, fn: Callable[..., T], /, *, dependencies: Iterable[Any] = ()
-    ) -> Plan[T]:
+    ) -> Plan[T]: ...
+    def compile(
+        self, fn: Callable[..., Any], /, *, dependencies: Iterable[Any] = ()
+    ) -> Plan[Any]:
         """Build (or return the cached) plan for *fn* under the current overrides.
 
         Args:
@@ -290,9 +302,17 @@ class Container:
             self._overrides_changed()
 
     # -- calls ------------------------------------------------------------------------
+    @overload
     def inject(
-        self, fn: Callable[..., Coroutine[Any, Any, T]] | Callable[..., T], /
-    ) -> Callable[..., Coroutine[Any, Any, T]]:
+        self, fn: Callable[..., Coroutine[Any, Any, T]], /
+    ) -> Callable[..., Coroutine[Any, Any, T]]: ...
+    @overload
+    def inject(
+        self, fn: Callable[..., T], /
+    ) -> Callable[..., Coroutine[Any, Any, T]]: ...
+    def inject(
+        self, fn: Callable[..., Any], /
+    ) -> Callable[..., Coroutine[Any, Any, Any]]:
         """Decorate *fn*: calling the result resolves *fn*'s dependencies and calls it.
 
         The result takes only *fn*'s values (by name, or positionally in signature
@@ -322,12 +342,14 @@ class Container:
         return Scope(self, context)
 
     @overload
+    async def call(self, fn: Plan[T], /, **values: Any) -> T: ...
+    @overload
     async def call(
         self, fn: Callable[..., Coroutine[Any, Any, T]], /, **values: Any
     ) -> T: ...
     @overload
     async def call(self, fn: Callable[..., T], /, **values: Any) -> T: ...
-    async def call(self, fn: Callable[..., Any], /, **values: Any) -> Any:
+    async def call(self, fn: Callable[..., Any] | Plan[Any], /, **values: Any) -> Any:
         """Call *fn* in a fresh scope, closed (and torn down) before this returns.
 
         Raises:
@@ -380,7 +402,13 @@ class Container:
             scope._memo.clear()
         return result
 
-    async def trace(self, fn: Callable[..., T], /, **values: Any) -> Trace[T]:
+    @overload
+    async def trace(
+        self, fn: Callable[..., Coroutine[Any, Any, T]], /, **values: Any
+    ) -> Trace[T]: ...
+    @overload
+    async def trace(self, fn: Callable[..., T], /, **values: Any) -> Trace[T]: ...
+    async def trace(self, fn: Callable[..., Any], /, **values: Any) -> Trace[Any]:
         """Call *fn* like :meth:`call`, recording when each dependency ran.
 
         Returns a :class:`Trace` with the result and per-dependency start and end

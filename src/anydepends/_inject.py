@@ -81,7 +81,7 @@ def _values_signature(plan: Plan[Any], fn: Callable[..., Any]) -> inspect.Signat
 
 
 def inject(
-    container: Container, fn: Callable[..., Coroutine[Any, Any, T]] | Callable[..., T]
-) -> Callable[..., Coroutine[Any, Any, T]]:
+    container: Container, fn: Callable[..., Any]
+) -> Callable[..., Coroutine[Any, Any, Any]]:
     """Wrap *fn* so calling it resolves its dependencies with *container*."""
-    return cast(Callable[..., Coroutine[Any, Any, T]], Injected(container, fn))
+    return cast(Callable[..., Coroutine[Any, Any, Any]], Injected(container, fn))

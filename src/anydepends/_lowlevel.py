@@ -91,8 +91,8 @@ def cancel_scope_marker() -> object:
             return None if state is None else state.cancel_scope
         import trio
 
-        task: Any = trio.lowlevel.current_task()
-        return task._cancel_status
+        trio_task: Any = trio.lowlevel.current_task()
+        return trio_task._cancel_status
     except Exception:  # pragma: no cover - private state changed shape
         return object()
 

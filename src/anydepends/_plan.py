@@ -125,7 +125,7 @@ class Plan(Generic[T]):
     root is the last node. Build one with :meth:`Container.compile`.
     """
 
-    root: Callable[..., T]
+    root: Callable[..., Any]  # returns T, or a coroutine of T
     nodes: tuple[Node, ...]
     dependents: tuple[tuple[int, ...], ...]
     required_values: Mapping[str, tuple[str, ...]]  # value name -> where needed
@@ -551,7 +551,7 @@ class _Compiler:
 
 
 def compile_plan(
-    root: Callable[..., T],
+    root: Callable[..., Any],
     *,
     overrides: Mapping[Any, Callable[..., Any]],
     context_types: tuple[type, ...],
@@ -559,7 +559,7 @@ def compile_plan(
     introspected: dict[Any, Callee],
     dependencies: tuple[Dependency, ...] = (),
     origin: object = None,
-) -> Plan[T]:
+) -> Plan[Any]:
     """Compile *root* into a :class:`Plan`; raise a ``DependencyError`` if broken."""
     compiler = _Compiler(
         _Config(overrides, context_types, sync_to_thread, introspected)

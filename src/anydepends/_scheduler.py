@@ -615,14 +615,12 @@ _IN_RUNNER: Final = Host()  # passed as ``host`` by runner tasks
 
 def _same_group(a: BaseException, b: BaseException) -> bool:
     """Whether *a* is a copy of the exception group *b* with the same members."""
-    return (
-        isinstance(a, BaseExceptionGroup)
-        and isinstance(b, BaseExceptionGroup)
-        and len(a.exceptions) == len(b.exceptions)
-        and all(
-            x is y or _same_group(x, y)
-            for x, y in zip(a.exceptions, b.exceptions, strict=True)
-        )
+    if not (isinstance(a, BaseExceptionGroup) and isinstance(b, BaseExceptionGroup)):
+        return False
+    ours: tuple[BaseException, ...] = getattr(a, "exceptions")  # noqa: B009
+    theirs: tuple[BaseException, ...] = getattr(b, "exceptions")  # noqa: B009
+    return len(ours) == len(theirs) and all(
+        x is y or _same_group(x, y) for x, y in zip(ours, theirs, strict=True)
     )
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar, overload
 
 from ._errors import UsageError
 from ._lowlevel import cancel_scope_marker, current_task
+from ._plan import Plan
 from ._scheduler import Run, check_inputs
 from ._teardown import Exit, teardown
 
@@ -79,12 +80,14 @@ class Scope:
             raise final
 
     @overload
+    async def call(self, fn: Plan[T], /, **values: Any) -> T: ...
+    @overload
     async def call(
         self, fn: Callable[..., Coroutine[Any, Any, T]], /, **values: Any
     ) -> T: ...
     @overload
     async def call(self, fn: Callable[..., T], /, **values: Any) -> T: ...
-    async def call(self, fn: Callable[..., Any], /, **values: Any) -> Any:
+    async def call(self, fn: Callable[..., Any] | Plan[Any], /, **values: Any) -> Any:
         """Resolve *fn*'s dependencies in this scope, call it and return its result.
 
         Function-scoped ``yield`` dependencies are torn down before this returns;

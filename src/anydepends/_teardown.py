@@ -128,10 +128,11 @@ class Exit:
             host.wake.set()
         with CancelScope(shield=True):
             await self.done.wait()
-        if self.result is _HOST_DIED:
+        result = self.result
+        if result is _HOST_DIED:
             self.result = None
             return await close_generator(self, exc, baseline)
-        return self.result
+        return cast("BaseException | None", result)
 
 
 async def close_generator(
@@ -145,6 +146,7 @@ async def close_generator(
             # A fresh limiter per exit, as FastAPI does: teardowns never wait for the
             # shared thread pool, so they cannot deadlock behind setups.
             close: Any = _close_sync
+            result: object = None
             with CancelScope(shield=True):  # our own wait: nothing of theirs is open
                 result = await to_thread.run_sync(
                     close,
