@@ -613,12 +613,12 @@ class Run:
 _IN_RUNNER: Final = Host()  # passed as ``host`` by runner tasks
 
 
-def _same_group(a: BaseException, b: BaseException) -> bool:
+def _same_group(a: object, b: object) -> bool:
     """Whether *a* is a copy of the exception group *b* with the same members."""
-    if not (isinstance(a, BaseExceptionGroup) and isinstance(b, BaseExceptionGroup)):
+    ours: tuple[object, ...] | None = getattr(a, "exceptions", None)
+    theirs: tuple[object, ...] | None = getattr(b, "exceptions", None)
+    if ours is None or theirs is None:
         return False
-    ours: tuple[BaseException, ...] = getattr(a, "exceptions")  # noqa: B009
-    theirs: tuple[BaseException, ...] = getattr(b, "exceptions")  # noqa: B009
     return len(ours) == len(theirs) and all(
         x is y or _same_group(x, y) for x, y in zip(ours, theirs, strict=True)
     )
