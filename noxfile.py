@@ -85,8 +85,15 @@ def docs(session: nox.Session) -> None:
     """Build the documentation with warnings as errors."""
     session.install("-e", ".", *_group("docs"))
     session.run(
-        "sphinx-build", "-n", "-T", "-W", "--keep-going", "-b", "html",
-        "docs", "docs/_build/html",
+        "sphinx-build",
+        "-n",
+        "-T",
+        "-W",
+        "--keep-going",
+        "-b",
+        "html",
+        "docs",
+        "docs/_build/html",
     )
 
 
@@ -97,8 +104,13 @@ def bench(session: nox.Session) -> None:
     Pass ``-- --full`` for the long run; every other argument goes to the runner.
     """
     session.install(".", *_group("bench"))
-    session.run("python", "-m", "benchmarks", *session.posargs,
-                env={"PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "0")})
+    session.run(
+        "python",
+        "-m",
+        "benchmarks",
+        *session.posargs,
+        env={"PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "0")},
+    )
 
 
 if __name__ == "__main__":
