@@ -14,6 +14,7 @@ import gc
 import warnings
 from typing import Any
 
+import anyio
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -145,3 +146,32 @@ async def test_cache_hit_on_a_seeded_key_does_not_rerun_its_subtree(
     async with Container(sequential=sequential) as container:
         await container.call(root)
     assert calls == ["b", "a", "root"]
+
+
+@pytest.mark.parametrize("sequential", [True, False], ids=["sequential", "concurrent"])
+async def test_repeated_calls_never_inject_none(sequential: bool) -> None:
+    """Found by the fault-injection property test: an app-scoped dependency with an
+    uncached app-scoped child, a dependency that waits, and a request-scoped use of
+    that child, called three times in a row. Every call must get the real values (a
+    cache hit reads the memo; it never hands out ``None``)."""
+
+    async def zero() -> str:
+        return "zero"
+
+    async def waits() -> str:
+        await anyio.lowlevel.checkpoint()
+        return "waits"
+
+    async def three(c: str = Depends(zero, scope="app", use_cache=False)) -> str:
+        return "three"
+
+    async def root(
+        x: str = Depends(waits),
+        y: str = Depends(three, scope="app"),
+        z: str = Depends(zero),
+    ) -> tuple[str, str, str]:
+        return x, y, z
+
+    async with Container(sequential=sequential) as container:
+        results = [await container.call(root) for _ in range(3)]
+    assert results == [("waits", "three", "zero")] * 3
