@@ -25,12 +25,14 @@ to the ``iid`` of the value it received, so a run's whole data flow can be read 
 from __future__ import annotations
 
 import asyncio
+import gc
 import inspect
 import itertools
 import os
 import random
 import threading
 import time
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -1035,9 +1037,21 @@ def cancel_trials(
     A failed (or hung: 5 s for a trial that takes milliseconds) trial is recorded
     with its seed and the batch goes on, up to *max_failures*, so one run shows how
     widespread a failure is; a trial that breaks its event loop cannot spoil the
-    next ones.
+    next ones. Any warning (an unawaited coroutine, an unclosed generator...) is a
+    failure too.
     """
     stats = TrialStats()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _run_trials(backend, first_seed, count, max_failures, stats)
+        gc.collect()
+    stats.failures.extend(f"warning: {w.message}" for w in caught)
+    return stats
+
+
+def _run_trials(
+    backend: str, first_seed: int, count: int, max_failures: int, stats: TrialStats
+) -> None:
     for seed in range(first_seed, first_seed + count):
         stats.seed = seed
         try:
@@ -1056,4 +1070,3 @@ def cancel_trials(
             stats.failures.append(first)
             if len(stats.failures) >= max_failures:
                 break
-    return stats

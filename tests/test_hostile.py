@@ -245,8 +245,8 @@ def h_raising_annotation(x: "1 / 0") -> Any:  # type: ignore[valid-type]
     "annotation-raises",
     'an annotation whose evaluation raises (`x: "1 / 0"`)',
     DeclarationError,
-    "annotation",
-    "annotation",
+    "cannot evaluate the annotations of",
+    "fix the annotation",
     ("h_raising_annotation",),
 )
 async def _() -> Any:
@@ -261,8 +261,8 @@ def h_bad_syntax_annotation(x: "int[") -> Any:  # type: ignore[valid-type]  # no
     "annotation-syntax-error",
     'an annotation string that is not Python (`x: "int["`)',
     DeclarationError,
-    "annotation",
-    "annotation",
+    "cannot evaluate the annotations of",
+    "fix the annotation",
     ("h_bad_syntax_annotation",),
 )
 async def _() -> Any:
@@ -548,9 +548,9 @@ def h_self_deadlock(a: int = h_limited, b: int = h_limited) -> int:
     "max-concurrency-self-deadlock",
     "one call needs two permits of a `max_concurrency=1` yield dependency (permits"
     " are held until teardown, so the second wait could never end)",
-    DependencyError,
-    "max_concurrency",
-    "max_concurrency",
+    DeclarationError,
+    "needs 2 permits of a max_concurrency=1 declaration",
+    "raise max_concurrency",
     ("h_self_deadlock", "h_limited_gen"),
 )
 async def _() -> Any:
@@ -951,9 +951,9 @@ async def _() -> Any:
 @hostile(
     "context-type-not-a-type",
     "`Container(context_types=[42])`: something that is not a type",
-    DependencyError,
-    "42",
-    "context_types",
+    DeclarationError,
+    "got 42, which is not a type",
+    "context_types=[Request]",
     (),
 )
 async def _() -> Any:
@@ -1058,7 +1058,7 @@ async def outliving_gen() -> AsyncIterator[int]:
     "scope-outlives-container",
     "calling a scope that is still open after its container exited",
     UsageError,
-    "closed",
+    "on a scope whose container is closed",
     "async with",
     ("h_outlive",),
 )

@@ -30,9 +30,11 @@ from anydepends import Container
 from .reliability_support import (
     BACKENDS,
     GENERATORS,
+    Decl,
     GraphSpec,
     Injected,
     InjectedBase,
+    NodeSpec,
     Op,
     Recorder,
     Reference,
@@ -157,8 +159,6 @@ async def test_fault_in_each_node_of_a_chain_in_turn(
     """A fixed chain of four ``yield`` dependencies (plus a plain one between them),
     with the fault at each node in turn: the same invariants, deterministically, for
     each lifetime and generator kind."""
-    from .reliability_support import Decl, NodeSpec
-
     nodes = (
         NodeSpec(kind),
         NodeSpec("async", (Decl(0, True, lifetime),)),
