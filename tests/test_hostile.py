@@ -1179,3 +1179,45 @@ def test_partial_and_wraps_are_not_hostile() -> None:
         return x + y
 
     Container().compile(root)
+
+
+async def test_scope_closed_with_a_call_in_flight_leaks_nothing() -> None:
+    """Closing a scope while another task's ``scope.call`` is still setting up a
+    request-scoped ``yield`` dependency: whatever the in-flight call gets (its value,
+    or a :class:`UsageError`), a setup that completes is torn down exactly once,
+    at the latest when the container exits; nothing is left open."""
+    log: list[str] = []
+    setup_started = anyio.Event()
+    release = anyio.Event()
+
+    async def conn() -> AsyncIterator[str]:
+        setup_started.set()
+        await release.wait()
+        log.append("setup")
+        try:
+            yield "conn"
+        finally:
+            log.append("teardown")
+
+    async def handler(c: str = Depends(conn)) -> str:
+        return c
+
+    outcome: list[object] = []
+    with anyio.fail_after(5):
+        async with Container() as container, anyio.create_task_group() as tg:
+            scope = container.scope()
+            await scope.__aenter__()
+
+            async def in_flight() -> None:
+                try:
+                    outcome.append(await scope.call(handler))
+                except UsageError as exc:
+                    outcome.append(exc)
+
+            tg.start_soon(in_flight)
+            await setup_started.wait()
+            await scope.__aexit__(None, None, None)  # the call is still running
+            release.set()
+    assert len(outcome) == 1
+    assert outcome[0] == "conn" or isinstance(outcome[0], UsageError), outcome
+    assert log.count("setup") == log.count("teardown"), log
