@@ -6,7 +6,7 @@ wait, on asyncio or trio.
 
 from __future__ import annotations
 
-from ._container import Container, Overrides
+from ._container import Container
 from ._errors import (
     CycleError,
     DeclarationError,
@@ -19,6 +19,7 @@ from ._errors import (
 )
 from ._introspect import CallKind
 from ._markers import Dependency, Depends, Security, SecurityDependency, SecurityScopes
+from ._overrides import Overrides
 from ._plan import Node, Plan
 from ._scope import Scope
 from ._trace import Span, Trace

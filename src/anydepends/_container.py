@@ -8,79 +8,37 @@ from collections.abc import (
     Coroutine,
     Generator,
     Iterable,
-    Iterator,
     Mapping,
-    MutableMapping,
 )
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, TypeVar, cast, overload
 
 import anyio
-from anyio import CancelScope, CapacityLimiter
+from anyio import CapacityLimiter
 from anyio.abc import TaskGroup
 
 from ._codegen import build_runner
 from ._errors import DeclarationError, DependencyError, UsageError
+from ._hosting import hosted_setup
 from ._introspect import Callee, introspect, qualname
 from ._lowlevel import cancel_scope_marker
 from ._markers import Dependency, as_marker
+from ._overrides import Overrides
 from ._plan import Node, Plan, compile_plan
 from ._scheduler import Run, check_inputs
 from ._scope import Scope, _run_and_teardown
-from ._teardown import Exit, Host, teardown
+from ._teardown import Exit, teardown
 
 if TYPE_CHECKING:
     from ._trace import Trace
 
-__all__ = ["Container", "Overrides"]
+__all__ = ["Container"]
 
 T = TypeVar("T")
 
 _NEW: Final = 0
 _OPEN: Final = 1
 _CLOSED: Final = 2
-
-
-class Overrides(MutableMapping[Callable[..., Any], Callable[..., Any]]):
-    """``original -> replacement``, like FastAPI's ``app.dependency_overrides``.
-
-    Read at call time; setting a replacement validates it at once, and every distinct
-    override set gets its own cached plans, so overrides never cost introspection per
-    call.
-    """
-
-    __slots__ = ("_container", "_data")
-
-    def __init__(self, container: Container) -> None:
-        self._container = container
-        self._data: dict[Callable[..., Any], Callable[..., Any]] = {}
-
-    def __getitem__(self, original: Callable[..., Any]) -> Callable[..., Any]:
-        return self._data[original]
-
-    def __setitem__(
-        self, original: Callable[..., Any], replacement: Callable[..., Any]
-    ) -> None:
-        self._container._validate_override(original, replacement)
-        self._data[original] = replacement
-        self._container._overrides_changed()
-
-    def __delitem__(self, original: Callable[..., Any]) -> None:
-        del self._data[original]
-        self._container._overrides_changed()
-
-    def __iter__(self) -> Iterator[Callable[..., Any]]:
-        return iter(self._data)
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def get(self, original: Any, default: Any = None) -> Any:
-        """The replacement for *original*, or *default* (dict semantics)."""
-        return self._data.get(original, default)
-
-    def __repr__(self) -> str:
-        return f"Overrides({self._data!r})"
 
 
 class Container:
@@ -441,18 +399,7 @@ class Container:
         permit: tuple[CapacityLimiter, object] | None,
     ) -> Any:
         """Set up an async generator in a helper task that also tears it down."""
-        box = _Box()
-        self._spawn(lambda: _host_generator(node, kwargs, exits, permit, box))
-        try:
-            await box.ready.wait()
-        except BaseException:
-            box.abandon()
-            with CancelScope(shield=True):
-                await box.ready.wait()
-            raise
-        if box.error is not None:
-            raise box.error
-        return box.value
+        return await hosted_setup(self._spawn, node, kwargs, exits, permit)
 
 
 class _WithDependencies:
@@ -477,72 +424,3 @@ def _markers(dependencies: Iterable[Any]) -> tuple[Dependency, ...]:
             )
         result.append(marker)
     return tuple(result)
-
-
-class _Box:
-    """What a helper task reports about the setup it ran."""
-
-    __slots__ = ("abandoned", "error", "ready", "scope", "value")
-
-    def __init__(self) -> None:
-        self.ready = anyio.Event()
-        self.value: Any = None
-        self.error: BaseException | None = None
-        self.scope: CancelScope | None = None
-        self.abandoned = False
-
-    def abandon(self) -> None:
-        self.abandoned = True
-        if self.scope is not None:
-            self.scope.cancel()
-
-
-async def _host_generator(
-    node: Node,
-    kwargs: dict[str, Any],
-    exits: list[Exit],
-    permit: tuple[CapacityLimiter, object] | None,
-    box: _Box,
-) -> None:
-    """A helper task: set up one async generator, then wait to tear it down.
-
-    Everything happens inside one cancel scope, so a cancel scope the generator holds
-    across its ``yield`` nests properly. The scope may be cancelled only while the
-    setup runs (the caller gave up); once set up, only the container's shutdown can
-    interrupt the wait for the teardown.
-    """
-    from ._scheduler import _no_yield
-
-    host = Host()
-    try:
-        with CancelScope() as scope:
-            box.scope = scope
-            if box.abandoned:
-                scope.cancel()
-            baseline = cancel_scope_marker()
-            try:
-                gen = node.call(**kwargs)
-                try:
-                    value = await gen.__anext__()
-                except StopAsyncIteration:
-                    raise _no_yield(node.name) from None
-            except BaseException as exc:
-                if permit is not None:
-                    permit[0].release_on_behalf_of(permit[1])
-                box.error = exc
-                raise
-            record = Exit(node.kind, gen, node.name, host=host, permit=permit)
-            exits.append(record)
-            box.value = value
-            box.scope = None  # set up: from now on nobody may cancel it
-            box.ready.set()
-            try:
-                await host.serve([record], baseline)
-            finally:
-                host.dead = True
-    except BaseException as exc:
-        if isinstance(exc, anyio.get_cancelled_exc_class()):
-            raise  # the container is shutting down
-        # Anything else was reported through the box: never fail the container.
-    finally:
-        box.ready.set()

@@ -194,8 +194,6 @@ class Run:
         """After the call's own teardowns: close the eager scope; learn from the run
         whether the next call of this plan should open one."""
         state = self.plan.state
-        if self.concurrent:
-            state.concurrent_seen = True
         state.eager = state.concurrent_seen
         if self.eager:
             self._exit_main_scope(exc)
@@ -241,6 +239,10 @@ class Run:
             key = node.key
             if node.use_cache or (node.seeds and key not in memo):
                 memo[key] = results[node.index]
+        if self.plan.has_app_nodes:
+            # Dependencies of app-scoped values already made must not run.
+            first = i if coro is None else i + 1  # node i itself may not have started
+            self.skip = {j for j in self._cache_hits() if j >= first}
         self.start_marker = start_marker
         if coro is None:
             await self._resolve(self._loop(i))
@@ -494,7 +496,10 @@ class Run:
         self.remaining = remaining
         self.ready = ready
         self.concurrent = True
-        self.plan.state.concurrent_seen = True
+        if nodes[suspended].memo != MEMO_APP:
+            # Creating an app-scoped value happens once: it says nothing about
+            # whether later calls of this plan will wait.
+            self.plan.state.concurrent_seen = True
         if self.main_cs is None and cancel_scope_marker() is self.start_marker:
             # Nothing left a cancel scope open in this task, so ours nests correctly
             # under whatever the suspended dependency opens from now on.
