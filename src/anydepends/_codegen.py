@@ -115,7 +115,9 @@ class _Generator:
         if self.sequential:
             self.emit("await Drive(c, p)", 2)
             self.emit("if S[2]:", 2)
-            self.emit("return await BAIL(R, values, EF, ER, start, S[0], None, None)", 3)
+            self.emit(
+                "return await BAIL(R, values, EF, ER, start, S[0], None, None)", 3
+            )
         else:
             self.emit("S[1] = True", 2)
             self.emit("return await BAIL(R, values, EF, ER, start, S[0], c, p)", 2)

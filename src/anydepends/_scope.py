@@ -111,7 +111,25 @@ class Scope:
         plan = self.container._plan_for(fn)
         check_inputs(plan, values, self._context)
         run = Run(plan, self, values, current_task() is self._host)
-        return await _run_and_teardown(run, run.exits)
+        try:
+            result = await _run_and_teardown(run, run.exits)
+        finally:
+            if self._state == _CLOSED and self._exits:
+                await self._late_teardown(run)
+        if self._state == _CLOSED:
+            msg = "the scope was closed while this call was running"
+            raise UsageError(
+                msg,
+                callable=getattr(fn, "__qualname__", repr(fn)),
+                hint="close a scope only after the calls made in it have returned",
+            )
+        return result
+
+    async def _late_teardown(self, run: Run) -> None:
+        """Tear down what a call set up in this scope after the scope had closed."""
+        final = await teardown(None, run.start_marker, self._exits)
+        if final is not None:
+            raise final
 
 
 async def _run_and_teardown(run: Run, *exits: list[Exit]) -> Any:
