@@ -114,9 +114,9 @@ class Scope:
         try:
             result = await _run_and_teardown(run, run.exits)
         finally:
-            if self._state == _CLOSED and self._exits:
+            if self._closed() and self._exits:
                 await self._late_teardown(run)
-        if self._state == _CLOSED:
+        if self._closed():
             msg = "the scope was closed while this call was running"
             raise UsageError(
                 msg,
@@ -124,6 +124,10 @@ class Scope:
                 hint="close a scope only after the calls made in it have returned",
             )
         return result
+
+    def _closed(self) -> bool:
+        """Whether the scope has exited (another task may close it during a call)."""
+        return self._state == _CLOSED
 
     async def _late_teardown(self, run: Run) -> None:
         """Tear down what a call set up in this scope after the scope had closed."""
