@@ -86,8 +86,9 @@ def cancel_scope_marker() -> object:
 
                     _task_states = getattr(_asyncio, "_task_states")  # noqa: B009
                 state = _task_states.get(task)
-                _last_task = None if task is None else weakref.ref(task)
-                _last_state = state
+                if state is not None:  # anyio creates it at the task's first scope
+                    _last_task = weakref.ref(task)
+                    _last_state = state
             return None if state is None else state.cancel_scope
         import trio
 

@@ -189,23 +189,43 @@ async def _close_async(
         guard.protect()
     step = gen.__anext__() if exc is None else gen.athrow(exc)
     try:
-        try:
-            pending = step.send(None)
-        except StopIteration:
-            yielded_again = True  # athrow/__anext__ returned a value
-        else:
-            if guard is None:
-                guard = _Guard(baseline)
-            await _GuardedDrive(step, pending, guard)
-            yielded_again = True
+        pending = step.send(None)
+    except StopAsyncIteration:
+        result = None if exc is None else _swallowed(record.name, exc)
+    except StopIteration:
+        result = await _yielded_again(record)
+    except BaseException as raised:
+        result = raised
+    else:
+        return await _finish_close(
+            record, exc, step, pending, guard or _Guard(baseline)
+        )
+    if guard is not None:
+        guard.release()
+    return result
+
+
+async def _finish_close(
+    record: Exit,
+    exc: BaseException | None,
+    step: Any,
+    pending: Any,
+    guard: _Guard,
+) -> BaseException | None:
+    """Drive a teardown that waits to its end, protected at every wait."""
+    try:
+        await _GuardedDrive(step, pending, guard)
     except StopAsyncIteration:
         return None if exc is None else _swallowed(record.name, exc)
     except BaseException as raised:
         return raised
     finally:
-        if guard is not None:
-            guard.release()
-    assert yielded_again
+        guard.release()
+    return await _yielded_again(record)
+
+
+async def _yielded_again(record: Exit) -> BaseException:
+    gen = cast(AsyncGenerator[Any, None], record.gen)
     with CancelScope(shield=True):
         await gen.aclose()
     return _yielded_twice(record.name)
@@ -328,13 +348,31 @@ async def teardown(
     for exits in lists:
         while exits:
             record = exits.pop()
-            if record.host is None and record.permit is None and record.kind is _AGEN:
-                # The common case, without the layers of Exit.close.
-                if not record.closed:
-                    record.closed = True
-                    exc = await _close_async(record, exc, baseline)
-            else:
+            if record.host is not None or record.permit is not None:
                 exc = await record.close(exc, baseline)
+            elif record.closed:
+                continue
+            elif record.kind is not _AGEN:
+                exc = await record.close(exc, baseline)
+            elif exc is None and not in_cancelled_scope():
+                # The common case, stepped here: a clean teardown that does not wait.
+                record.closed = True
+                step = cast(AsyncGenerator[Any, None], record.gen).__anext__()
+                try:
+                    pending = step.send(None)
+                except StopAsyncIteration:
+                    continue
+                except StopIteration:
+                    exc = await _yielded_again(record)
+                except BaseException as raised:
+                    exc = raised
+                else:
+                    exc = await _finish_close(
+                        record, None, step, pending, _Guard(baseline)
+                    )
+            else:
+                record.closed = True
+                exc = await _close_async(record, exc, baseline)
     return exc
 
 
