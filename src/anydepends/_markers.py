@@ -8,6 +8,7 @@ markers.
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, Final, Literal
@@ -309,6 +310,16 @@ def is_security_scopes_type(annotation: object) -> bool:
     oauth2 = sys.modules.get("fastapi.security.oauth2")
     theirs = getattr(oauth2, "SecurityScopes", None)
     return theirs is not None and issubclass(annotation, theirs)
+
+
+def is_security_scheme(call: object) -> bool:
+    """Whether *call* is a FastAPI security scheme instance (``OAuth2PasswordBearer()``
+    and the like), which FastAPI >= 0.124 counts as using security scopes."""
+    base = sys.modules.get("fastapi.security.base")
+    scheme = getattr(base, "SecurityBase", None)
+    while isinstance(call, functools.partial):
+        call = call.func
+    return scheme is not None and isinstance(call, scheme)
 
 
 def _name(obj: object) -> str:

@@ -17,7 +17,7 @@ from typing import Any, Final, Generic, TypeVar
 
 from ._errors import CycleError, DeclarationError, DependencyError, LifetimeError
 from ._introspect import EMPTY, Callee, CallKind, ParamKind, introspect, qualname
-from ._markers import Dependency
+from ._markers import Dependency, is_security_scheme
 
 __all__ = [
     "MEMO_APP",
@@ -217,7 +217,7 @@ class _Compiler:
             return known
         self.uses_memo[part] = False  # provisional: breaks cycles
         callee = self.callee(call, path)
-        uses = callee.declares_scopes
+        uses = callee.declares_scopes or is_security_scheme(call)
         for p in callee.params:
             if uses:
                 break

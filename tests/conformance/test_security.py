@@ -476,3 +476,38 @@ async def test_security_scopes_in_classes_instances_and_subclasses() -> None:
             ("not_scopes", "call"),
         ],
     )
+
+
+@conformance_case
+def case_security_scheme_instance_uses_scopes(m: Markers) -> Case:
+    from fastapi.security import OAuth2PasswordBearer
+
+    log = Log()
+
+    class Scheme(OAuth2PasswordBearer):
+        async def __call__(self) -> str:  # type: ignore[override]
+            log("scheme", "call")
+            return "token"
+
+    scheme = Scheme(tokenUrl="token")
+
+    def parent(t: str = m.Depends(scheme)) -> str:
+        return t
+
+    def root(
+        a: str = m.Security(parent, scopes=["read"]), b: str = m.Depends(scheme)
+    ) -> Any:
+        return [a, b]
+
+    return Case(root, log)
+
+
+async def test_a_security_scheme_instance_counts_as_using_scopes() -> None:
+    """FastAPI >= 0.124 counts a ``SecurityBase`` instance (``OAuth2PasswordBearer``)
+    as using scopes: under ``Security(parent, ["read"])`` and used directly it has
+    two cache keys, so it is called twice."""
+    await check(
+        case_security_scheme_instance_uses_scopes,
+        expect=["token", "token"],
+        expect_log=[("scheme", "call"), ("scheme", "call")],
+    )
