@@ -116,6 +116,8 @@ def _compile_table(data: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
                 limit = f"> {data['budget_s']:g} s"
                 if p.get("estimate"):
                     limit += " (est.)"
+                if p.get("error"):
+                    limit = "cannot build"
                 cells.append(limit if p["timeout"] else "-")
             else:
                 cells.append(

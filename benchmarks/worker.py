@@ -148,6 +148,11 @@ def _compile(
             except BuildTimeout:
                 stopped = True
                 break
+            except Exception as exc:  # a library that cannot build this size at all
+                stopped = True
+                row["error"] = f"{type(exc).__name__}: {exc}"[:200]
+                times.clear()
+                break
             if times[-1] > budget / 4:  # one slow build is enough at this size
                 break
         if times and not stopped:

@@ -138,7 +138,7 @@ class Run:
         self.runner_scopes: list[CancelScope] = []
         self.working = 0
         self.idle: anyio.Event | None = None
-        self.ready: deque[int] = deque()
+        self.ready: deque[int] = _NOT_CONCURRENT  # a fresh deque once concurrent
         self.remaining: list[int] = []
         self.start_marker: object = None
         self.cancelled_exc: type[BaseException] = anyio.get_cancelled_exc_class()
@@ -616,6 +616,10 @@ class Run:
 
 
 _IN_RUNNER: Final = Host()  # passed as ``host`` by runner tasks
+# Shared by every run that never goes concurrent (most): never appended to, since
+# only a concurrent run queues work, and it gets its own deque first. Saves ~600 B
+# per in-flight call.
+_NOT_CONCURRENT: Final[deque[int]] = deque()
 
 
 def _same_group(a: object, b: object) -> bool:
