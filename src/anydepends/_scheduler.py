@@ -148,7 +148,10 @@ class Run:
         """Resolve every dependency, then call the root; return its result."""
         if self.scope._memo or self.plan.has_app_nodes:
             self.skip = self._cache_hits()
-        if self.plan.state.eager and not self.sequential:
+        state = self.plan.state
+        if state.eager and not self.sequential:
+            # One call at a time learns: calls starting meanwhile run lean.
+            state.eager = False
             self.main_cs = CancelScope()
             self.main_cs.__enter__()
             self.eager = True
