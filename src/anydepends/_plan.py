@@ -583,6 +583,7 @@ def compile_plan(
         sys.setrecursionlimit(limit)
     nodes = tuple(compiler.nodes)
     _check_permits(nodes, qualname(root))
+    _check_indirect_lifetimes(nodes)
     dependents: list[list[int]] = [[] for _ in nodes]
     for node in nodes:
         for dep in node.deps:
@@ -598,6 +599,42 @@ def compile_plan(
         origin=origin,
         state=PlanState(_may_overlap(nodes)),
     )
+
+
+def _check_indirect_lifetimes(nodes: tuple[Node, ...]) -> None:
+    """A request-scoped ``yield`` dependency may not reach a function-scoped one
+    through plain dependencies either: that one is torn down when the call returns,
+    before its indirect dependent (Semantics 6). FastAPI checks direct edges only."""
+    below: list[Node | None] = [None] * len(nodes)
+    for node in nodes:
+        found: Node | None = None
+        for dep in node.deps:
+            child = nodes[dep]
+            if child.memo == MEMO_RUN and child.kind.is_generator:
+                found = child
+            else:
+                found = below[dep]
+            if found is not None:
+                break
+        below[node.index] = found
+        if (
+            found is not None
+            and node.memo == MEMO_SCOPE
+            and node.kind.is_generator
+            and not node.alias
+        ):
+            msg = (
+                f"request-scoped yield dependency {node.name} depends (through"
+                f" {' -> '.join(found.path[len(node.path) - 1 :]) or found.name})"
+                f' on {found.name}, which has scope="function" and is torn down first'
+            )
+            raise LifetimeError(
+                msg,
+                path=found.path,
+                callable=node.name,
+                hint=f'give {node.name} scope="function" too, or drop'
+                f' scope="function" from {found.name}',
+            )
 
 
 def _check_permits(nodes: tuple[Node, ...], root: str) -> None:

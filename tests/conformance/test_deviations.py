@@ -516,3 +516,42 @@ async def test_partial_keyword_bound_arguments_are_never_injected() -> None:
     for outcome in await _anydepends_both(case_partial_keyword_bound):
         assert outcome.result == {"a": 6}, outcome
         assert outcome.log == [("scaled", "call", 3)], outcome
+
+
+# ------------------------- a request generator reaching a function-scoped one (S. 7)
+
+
+def case_indirect_function_scope(m: Markers) -> Case:
+    log = Log()
+
+    async def fgen() -> Any:
+        with logged(log, "fgen"):
+            yield "f"
+
+    def plain(f: str = m.Depends(fgen, scope="function")) -> str:
+        log("plain", "call")
+        return "plain+" + f
+
+    async def rgen(p: str = m.Depends(plain)) -> Any:
+        with logged(log, "rgen"):
+            yield "rgen+" + p
+
+    def root(r: str = m.Depends(rgen)) -> Any:
+        log("root", "call")
+        return r
+
+    return Case(root, log)
+
+
+async def test_a_request_generator_may_not_reach_a_function_scoped_one() -> None:
+    """FastAPI's scope rule looks at direct children only: a request-scoped generator
+    over a plain dependency over a ``scope="function"`` generator is accepted, and the
+    function-scoped one is torn down *before* the generator that indirectly uses it.
+    anydepends checks the whole path and refuses the graph before anything runs."""
+    fastapi = await run_fastapi(case_indirect_function_scope(FASTAPI))
+    assert fastapi.result == "rgen+plain+f"
+    assert fastapi.log.index(("fgen", "exit")) < fastapi.log.index(("rgen", "exit"))
+    for outcome in await _anydepends_both(case_indirect_function_scope):
+        assert outcome.exc is not None, outcome
+        assert type(outcome.exc).__name__ == "LifetimeError", outcome
+        assert outcome.log == [], outcome

@@ -81,48 +81,6 @@ async def test_allowed_scope_combinations() -> None:
     )
 
 
-@conformance_case
-def case_indirect_function_scope(m: Markers) -> Case:
-    log = Log()
-
-    async def fgen() -> Any:
-        with logged(log, "fgen"):
-            yield "f"
-
-    def plain(f: str = m.Depends(fgen, scope="function")) -> str:
-        log("plain", "call")
-        return "plain+" + f
-
-    async def rgen(p: str = m.Depends(plain)) -> Any:
-        with logged(log, "rgen"):
-            yield "rgen+" + p
-
-    def root(r: str = m.Depends(rgen)) -> Any:
-        log("root", "call")
-        return r
-
-    return Case(root, log)
-
-
-async def test_request_generator_over_a_plain_dependency_on_function_scope() -> None:
-    """FastAPI's scope rule looks at direct children only: a request-scoped
-    generator over a plain dependency over an explicit ``scope="function"``
-    generator is accepted, and the function-scoped one is torn down first (before
-    the request-scoped generator that indirectly used it)."""
-    await check(
-        case_indirect_function_scope,
-        expect="rgen+plain+f",
-        expect_log=[
-            ("fgen", "enter"),
-            ("plain", "call"),
-            ("rgen", "enter"),
-            ("root", "call"),
-            ("fgen", "exit"),
-            ("rgen", "exit"),
-        ],
-    )
-
-
 def case_request_over_function(m: Markers) -> Case:
     log = Log()
 
