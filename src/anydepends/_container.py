@@ -289,15 +289,31 @@ class Container:
             context: Objects injected by type into dependables of calls in this scope,
                 keyed by one of the container's ``context_types``.
         """
-        if context:
-            for ctx in context:
-                if ctx not in self.context_types:
-                    msg = f"{ctx!r} is not one of this container's context types"
-                    raise UsageError(
-                        msg,
-                        hint="register it: Container(context_types=[...])",
-                    )
+        self._check_context(context)
         return Scope(self, context)
+
+    def _check_context(self, context: Mapping[type, Any] | None) -> None:
+        for ctx in context or ():
+            if ctx not in self.context_types:
+                msg = f"{ctx!r} is not one of this container's context types"
+                raise UsageError(
+                    msg,
+                    hint="register it: Container(context_types=[...])",
+                )
+
+    async def call_in(
+        self, context: Mapping[type, Any], fn: Callable[..., Any], /, **values: Any
+    ) -> Any:
+        """Like :meth:`call`, with *context* objects injected by type for this call.
+
+        ``await container.call_in({Request: request}, handler, user_id=1)`` is
+        ``async with container.scope(context={Request: request}) as s:
+        await s.call(handler, user_id=1)`` in one step.
+        """
+        if self._state != _OPEN:
+            self._check_open()
+        self._check_context(context)
+        return await self._call_plan(self._plan_for(fn), values, context)
 
     @overload
     async def call(self, fn: Plan[T], /, **values: Any) -> T: ...
@@ -346,9 +362,14 @@ class Container:
                 raise final
         return result
 
-    async def _call_plan(self, plan: Plan[T], values: dict[str, Any]) -> T:
+    async def _call_plan(
+        self,
+        plan: Plan[T],
+        values: dict[str, Any],
+        context: Mapping[type, Any] | None = None,
+    ) -> T:
         """Run *plan* in a fresh private scope, closed before this returns."""
-        scope = Scope(self)
+        scope = Scope(self, context)
         scope._state = 1  # open, owned by this call: same task, closed below
         check_inputs(plan, values, scope._context)
         run = Run(plan, scope, values, True, owns_scope=True)

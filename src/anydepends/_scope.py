@@ -97,6 +97,14 @@ class Scope:
             MissingValuesError: before anything runs, if required values are missing.
             UsageError: if the scope is not open.
         """
+        return await self._call(fn, values, self._context)
+
+    async def _call(
+        self,
+        fn: Callable[..., Any] | Plan[Any],
+        values: dict[str, Any],
+        context: dict[type, Any],
+    ) -> Any:
         if self._state != _OPEN or self.container._state != _OPEN:
             if self._state == _OPEN:
                 msg = "scope.call() on a scope whose container is closed"
@@ -109,8 +117,9 @@ class Scope:
                 hint="use `async with container.scope() as scope:` and call inside it",
             )
         plan = self.container._plan_for(fn)
-        check_inputs(plan, values, self._context)
+        check_inputs(plan, values, context)
         run = Run(plan, self, values, current_task() is self._host)
+        run.context = context
         try:
             result = await _run_and_teardown(run, run.exits)
         finally:
@@ -124,6 +133,18 @@ class Scope:
                 hint="close a scope only after the calls made in it have returned",
             )
         return result
+
+    async def call_in(
+        self, context: Mapping[type, Any], fn: Callable[..., Any], /, **values: Any
+    ) -> Any:
+        """Like :meth:`call`, with extra *context* objects for this one call.
+
+        They are added to (and override) the scope's own context objects. Values the
+        scope memoises are shared by later calls: a request-scoped dependency that
+        took a context object keeps the one of the call that computed it.
+        """
+        self.container._check_context(context)
+        return await self._call(fn, values, {**self._context, **context})
 
     def _closed(self) -> bool:
         """Whether the scope has exited (another task may close it during a call)."""
