@@ -226,12 +226,12 @@ def h_unresolvable(x: "Annotated[int, Depends(nowhere)]") -> Any:  # type: ignor
     "unresolvable-annotation-hides-marker",
     "a string annotation holding `Depends(...)` that cannot be evaluated (a name"
     " imported under `TYPE_CHECKING`, a type local to a function under"
-    " `from __future__ import annotations`): like FastAPI, the parameter falls back"
-    " to a plain value",
-    MissingValuesError,
-    "missing value(s) for",
-    "pass them by name",
-    ("h_unresolvable", "'x'"),
+    " `from __future__ import annotations`): FastAPI silently makes the parameter a"
+    " plain value; anydepends refuses it",
+    DeclarationError,
+    "declares a dependency but could not be evaluated",
+    "module level",
+    ("h_unresolvable", "x"),
 )
 async def _() -> Any:
     return await call_in_container(h_unresolvable)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 import functools
 import inspect
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Final, cast, get_args, get_origin
@@ -22,6 +23,7 @@ from ._markers import Dependency, as_marker, is_security_scopes_type
 __all__ = ["CallKind", "Callee", "Param", "ParamKind", "introspect", "qualname"]
 
 EMPTY: Final = inspect.Parameter.empty
+_MARKER_CALL: Final = re.compile(r"\b(?:Depends|Security)\s*\(")
 
 
 class CallKind(enum.IntEnum):
@@ -230,6 +232,25 @@ def _param(p: inspect.Parameter, owner: str, path: tuple[str, ...]) -> Param:
             hint="keep one: either Annotated[T, Depends(f)] or = Depends(f)",
         )
     marker = annotated_marker or default_marker
+    if (
+        marker is None
+        and isinstance(annotation, str)
+        and _MARKER_CALL.search(annotation)
+    ):
+        # FastAPI silently treats the parameter as a plain input; that hides a
+        # dependency behind a confusing "missing value" later.
+        msg = (
+            f"the annotation of {owner}.{p.name} ({annotation!r}) declares a"
+            " dependency but could not be evaluated"
+        )
+        raise DeclarationError(
+            msg,
+            path=path,
+            callable=owner,
+            parameter=p.name,
+            hint="import the names it uses at module level (not only under"
+            f" TYPE_CHECKING), or write the marker as a default: {p.name}=Depends(f)",
+        )
     if marker is not None:
         if marker.dependency is None:
             marker = _from_annotation(marker, annotation, owner, p.name, path)
