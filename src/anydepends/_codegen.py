@@ -189,16 +189,21 @@ class _Generator:
             self.emit("try:")
             self.emit(f"R[{i}] = await g.__anext__()", 2)
             self.emit("except StopAsyncIteration:")
-            self.emit(f"raise no_yield({name}) from None", 2)
-            self.emit(f"{exits}.append(Exit(ASYNC_GEN, g, {name}))")
+            where = self.const(f"P{i}", node.path)
+            self.emit(f"raise no_yield({name}, {where}) from None", 2)
+            self.emit(f"{exits}.append(Exit(ASYNC_GEN, g, {name}, path={where}))")
         elif node.thread:
             self.emit(f"g = {fn}({args})")
             self.emit(f"R[{i}] = await to_thread(first_value, g, {name})")
-            self.emit(f"{exits}.append(Exit(SYNC_GEN, g, {name}, thread=True))")
+            where = self.const(f"P{i}", node.path)
+            self.emit(
+                f"{exits}.append(Exit(SYNC_GEN, g, {name}, thread=True, path={where}))"
+            )
         else:
             self.emit(f"g = {fn}({args})")
             self.emit(f"R[{i}] = first_value(g, {name})")
-            self.emit(f"{exits}.append(Exit(SYNC_GEN, g, {name}))")
+            where = self.const(f"P{i}", node.path)
+            self.emit(f"{exits}.append(Exit(SYNC_GEN, g, {name}, path={where}))")
             return  # cannot suspend
         if not self.sequential:
             self.emit("if S[1]:")

@@ -94,13 +94,15 @@ async def _host_generator(
                 try:
                     value = await gen.__anext__()
                 except StopAsyncIteration:
-                    raise _no_yield(node.name) from None
+                    raise _no_yield(node.name, node.path) from None
             except BaseException as exc:
                 if permit is not None:
                     permit[0].release_on_behalf_of(permit[1])
                 box.error = exc
                 raise
-            record = Exit(node.kind, gen, node.name, host=host, permit=permit)
+            record = Exit(
+                node.kind, gen, node.name, host=host, permit=permit, path=node.path
+            )
             exits.append(record)
             box.value = value
             box.scope = None  # set up: from now on nobody may cancel it

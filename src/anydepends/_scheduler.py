@@ -427,7 +427,14 @@ class Run:
         else:
             value = _first_value(gen, node.name)
         self._exit_list(node).append(
-            Exit(CallKind.SYNC_GEN, gen, node.name, permit=permit, thread=node.thread)
+            Exit(
+                CallKind.SYNC_GEN,
+                gen,
+                node.name,
+                permit=permit,
+                thread=node.thread,
+                path=node.path,
+            )
         )
         return value
 
@@ -457,8 +464,10 @@ class Run:
         try:
             value = await gen.__anext__()
         except StopAsyncIteration:
-            raise _no_yield(node.name) from None
-        self._exit_list(node).append(Exit(_ASYNC_GEN, gen, node.name, permit=permit))
+            raise _no_yield(node.name, node.path) from None
+        self._exit_list(node).append(
+            Exit(_ASYNC_GEN, gen, node.name, permit=permit, path=node.path)
+        )
         return value
 
     # -- claims shared with other runs -----------------------------------------------
@@ -643,8 +652,11 @@ def _first_value(gen: Any, name: str) -> Any:
         raise _no_yield(name) from None
 
 
-def _no_yield(name: str) -> YieldError:
+def _no_yield(name: str, path: tuple[str, ...] = ()) -> YieldError:
     msg = f"yield dependency {name} finished without yielding"
     return YieldError(
-        msg, callable=name, hint="a yield dependency must yield exactly once"
+        msg,
+        path=path,
+        callable=name,
+        hint="a yield dependency must yield exactly once",
     )

@@ -81,6 +81,7 @@ class Exit:
         "host",
         "kind",
         "name",
+        "path",
         "permit",
         "result",
         "thread",
@@ -95,8 +96,10 @@ class Exit:
         host: Host | None = None,
         permit: tuple[CapacityLimiter, object] | None = None,
         thread: bool = False,
+        path: tuple[str, ...] = (),
     ) -> None:
         self.kind = kind
+        self.path = path
         self.thread = thread
         self.gen = gen
         self.name = name
@@ -160,7 +163,9 @@ async def close_generator(
             result = _close_sync(gen, exc, record.name)
         if result is _SWALLOWED:
             assert exc is not None
-            return _swallowed(record.name, exc)
+            return _swallowed(record.name, exc, record.path)
+        if result is _TWICE:
+            return _yielded_twice(record.name, record.path)
         return cast("BaseException | None", result)
     finally:
         if record.permit is not None:
@@ -191,7 +196,7 @@ async def _close_async(
     try:
         pending = step.send(None)
     except StopAsyncIteration:
-        result = None if exc is None else _swallowed(record.name, exc)
+        result = None if exc is None else _swallowed(record.name, exc, record.path)
     except StopIteration:
         result = await _yielded_again(record)
     except BaseException as raised:
@@ -216,7 +221,7 @@ async def _finish_close(
     try:
         await _GuardedDrive(step, pending, guard)
     except StopAsyncIteration:
-        return None if exc is None else _swallowed(record.name, exc)
+        return None if exc is None else _swallowed(record.name, exc, record.path)
     except BaseException as raised:
         return raised
     finally:
@@ -228,7 +233,7 @@ async def _yielded_again(record: Exit) -> BaseException:
     gen = cast(AsyncGenerator[Any, None], record.gen)
     with CancelScope(shield=True):
         await gen.aclose()
-    return _yielded_twice(record.name)
+    return _yielded_twice(record.name, record.path)
 
 
 class _Guard:
@@ -285,13 +290,14 @@ class _GuardedDrive(Drive):
 
 
 _SWALLOWED: Final = object()
+_TWICE: Final = object()
 
 
 def _close_sync(
     gen: Generator[Any, None, None], exc: BaseException | None, name: str
 ) -> object:
     """Finish a sync generator (maybe in a worker thread): the exception that
-    follows, ``None``, or ``_SWALLOWED``."""
+    follows, ``None``, ``_SWALLOWED`` or ``_TWICE``."""
     if exc is None:
         try:
             next(gen)
@@ -300,7 +306,7 @@ def _close_sync(
         except BaseException as raised:
             return raised
         gen.close()
-        return _yielded_twice(name)
+        return _TWICE
     try:
         gen.throw(exc)
     except StopIteration:
@@ -308,19 +314,22 @@ def _close_sync(
     except BaseException as raised:
         return raised
     gen.close()
-    return _yielded_twice(name)
+    return _TWICE
 
 
-def _yielded_twice(name: str) -> YieldError:
+def _yielded_twice(name: str, path: tuple[str, ...] = ()) -> YieldError:
     msg = f"yield dependency {name} yielded more than once"
     return YieldError(
         msg,
+        path=path,
         callable=name,
         hint="a dependency must yield exactly once (use try/finally)",
     )
 
 
-def _swallowed(name: str, exc: BaseException) -> BaseException:
+def _swallowed(
+    name: str, exc: BaseException, path: tuple[str, ...] = ()
+) -> BaseException:
     if isinstance(exc, anyio.get_cancelled_exc_class()):
         return exc  # never turn a cancellation into something else
     msg = (
@@ -329,6 +338,7 @@ def _swallowed(name: str, exc: BaseException) -> BaseException:
     )
     error = YieldError(
         msg,
+        path=path,
         callable=name,
         hint="add a bare `raise` at the end of the except block (FastAPI >= 0.110"
         " requires the same)",
