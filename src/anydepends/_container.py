@@ -130,12 +130,13 @@ class Container:
         if final is not None:
             raise final
 
-    def _check_open(self) -> None:
+    def _check_open(self, fn: object = None) -> None:
         if self._state != _OPEN:
             state = "not entered yet" if self._state == _NEW else "closed"
             msg = f"the container is {state}"
             raise UsageError(
                 msg,
+                callable=None if fn is None else qualname(fn),
                 hint="use `async with Container() as container:` and call inside it",
             )
 
@@ -311,7 +312,7 @@ class Container:
         await s.call(handler, user_id=1)`` in one step.
         """
         if self._state != _OPEN:
-            self._check_open()
+            self._check_open(fn)
         self._check_context(context)
         return await self._call_plan(self._plan_for(fn), values, context)
 
@@ -331,7 +332,7 @@ class Container:
             DependencyError: if *fn*'s graph is broken.
         """
         if self._state != _OPEN:
-            self._check_open()
+            self._check_open(fn)
         plan = self._plan_for(fn)
         state = plan.state
         runner = state.fast
@@ -396,7 +397,7 @@ class Container:
         from ._trace import trace_call
 
         if self._state != _OPEN:
-            self._check_open()
+            self._check_open(fn)
         return await trace_call(self, self._plan_for(fn), values)
 
     # -- helper tasks -----------------------------------------------------------------
