@@ -13,10 +13,17 @@ dependency starts the moment its inputs are ready, and tasks exist only where th
 overlap.
 
 Failure: the first exception ends the run. Runners run inside cancel scopes of their
-own, which the failure cancels; the calling task's current dependency is cancelled too
-when a scope of ours could be nested under it (see ``_lowlevel.cancel_scope_marker``).
+own, which the failure cancels. The calling task's current dependency is cancelled
+through the run's own cancel scope: opened before the first dependency ("eager") on a
+plan's first call and for plans that have really run concurrently, else opened at the
+first suspension when nothing of the dependency's is open (``_lowlevel``). A plan that
+has only ever run inline and then suspends inside a cancel scope of its own is the
+one case where a failing sibling cannot interrupt it (it finishes, then the run fails).
 The caller gets the original exception object; an ``ExceptionGroup`` only when several
 dependencies really failed.
+
+This module is the general path; ``_codegen`` generates the common one for
+``Container.call`` and hands over to :meth:`Run.resume` on the first wait.
 """
 
 from __future__ import annotations
