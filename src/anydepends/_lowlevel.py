@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Coroutine, Generator
+from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 
 __all__ = [
@@ -29,19 +29,32 @@ __all__ = [
 
 
 class Drive:
-    """Awaitable that finishes *coro*, which already yielded *first* to the loop."""
+    """Awaitable that finishes *coro*, which already yielded *first* to the loop.
 
-    __slots__ = ("coro", "first")
+    *before_wait*, if given, runs each time *coro* is about to wait (teardowns use it
+    to keep themselves shielded).
+    """
 
-    def __init__(self, coro: Coroutine[Any, Any, Any], first: Any) -> None:
+    __slots__ = ("before_wait", "coro", "first")
+
+    def __init__(
+        self,
+        coro: Coroutine[Any, Any, Any],
+        first: Any,
+        before_wait: Callable[[], None] | None = None,
+    ) -> None:
         self.coro = coro
         self.first = first
+        self.before_wait = before_wait
 
     def __await__(self) -> Generator[Any, Any, Any]:
         coro = self.coro
         pending = self.first
+        before_wait = self.before_wait
         self.first = None
         while True:
+            if before_wait is not None:
+                before_wait()
             try:
                 sent = yield pending
             except BaseException as exc:  # thrown in by the loop: pass it on

@@ -322,9 +322,7 @@ class Run:
             memo[key] = self  # claim: other runs on this memo wait instead of calling
         try:
             results = self.results
-            kwargs = {name: results[j] for name, j in node.args}
-            if node.extra:
-                self._extra_args(node, kwargs)
+            kwargs = self._arguments(node)
             mode = node.mode
             if mode == 0:
                 value = await node.call(**kwargs)
@@ -350,6 +348,14 @@ class Run:
         if self.concurrent:
             self._complete(i)
 
+    def _arguments(self, node: Node) -> dict[str, Any]:
+        """*node*'s keyword arguments: other nodes' results, then the rest."""
+        results = self.results
+        kwargs = {name: results[j] for name, j in node.args}
+        if node.extra:
+            self._extra_args(node, kwargs)
+        return kwargs
+
     def _extra_args(self, node: Node, kwargs: dict[str, Any]) -> None:
         """Arguments that are not other nodes: values, context objects, scopes."""
         if node.values:
@@ -366,10 +372,7 @@ class Run:
     async def call_root(self) -> Any:
         """Call the root callable with its resolved arguments."""
         node = self.nodes[-1]
-        results = self.results
-        kwargs = {name: results[j] for name, j in node.args}
-        if node.extra:
-            self._extra_args(node, kwargs)
+        kwargs = self._arguments(node)
         mode = node.mode
         if mode == 0:
             return await node.call(**kwargs)

@@ -219,7 +219,7 @@ async def _finish_close(
 ) -> BaseException | None:
     """Drive a teardown that waits to its end, protected at every wait."""
     try:
-        await _GuardedDrive(step, pending, guard)
+        await Drive(step, pending, guard.protect)
     except StopAsyncIteration:
         return None if exc is None else _swallowed(record.name, exc, record.path)
     except BaseException as raised:
@@ -258,35 +258,6 @@ class _Guard:
         if self.scope is not None:
             scope, self.scope = self.scope, None
             scope.__exit__(None, None, None)
-
-
-class _GuardedDrive(Drive):
-    """:class:`Drive` that re-checks the teardown's protection at every wait."""
-
-    __slots__ = ("guard",)
-
-    def __init__(self, coro: Any, first: Any, guard: _Guard) -> None:
-        super().__init__(coro, first)
-        self.guard = guard
-
-    def __await__(self) -> Generator[Any, Any, Any]:
-        coro = self.coro
-        pending = self.first
-        guard = self.guard
-        while True:
-            guard.protect()
-            try:
-                sent = yield pending
-            except BaseException as exc:
-                try:
-                    pending = coro.throw(exc)
-                except StopIteration as stop:
-                    return stop.value
-            else:
-                try:
-                    pending = coro.send(sent)
-                except StopIteration as stop:
-                    return stop.value
 
 
 _SWALLOWED: Final = object()
