@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from anydepends import Container, Depends, MissingContextError, UsageError
+from anydepends import (
+    Container,
+    DeclarationError,
+    Depends,
+    MissingContextError,
+    MissingValuesError,
+    UsageError,
+)
 
 
 class Request:
@@ -50,3 +57,26 @@ async def test_call_in_rejects_unregistered_context_types() -> None:
     async with Container() as container:
         with pytest.raises(UsageError, match="context_types"):
             await container.call_in({Request: Request("/x")}, handler)
+
+
+class LateRequest:
+    """A framework's request object, registered after the container was built."""
+
+
+async def test_context_types_added_later_are_injected_by_type() -> None:
+    """``add_context_types`` makes a type injectable by type after construction, and
+    drops plans compiled before, where the parameter was still a value by name."""
+
+    async def handler(req: LateRequest) -> LateRequest:
+        return req
+
+    request = LateRequest()
+    async with Container() as container:
+        with pytest.raises(MissingValuesError):
+            await container.call(handler)
+        container.add_context_types(LateRequest)
+        container.add_context_types(LateRequest)  # idempotent
+        assert container.context_types.count(LateRequest) == 1
+        assert await container.call_in({LateRequest: request}, handler) is request
+        with pytest.raises(DeclarationError):
+            container.add_context_types(42)  # type: ignore[arg-type]

@@ -72,16 +72,7 @@ class Container:
         self.dependencies: tuple[Dependency, ...] = _markers(dependencies)
         self.sync_to_thread = sync_to_thread
         self.sequential = sequential
-        extra_types = tuple(context_types)
-        for ctx in extra_types:
-            if not isinstance(cast(object, ctx), type):
-                msg = f"Container(context_types=[...]) got {ctx!r}, which is not a type"
-                raise DeclarationError(
-                    msg,
-                    callable=repr(ctx),
-                    hint="list the classes whose instances are injected by type, e.g."
-                    " context_types=[Request]",
-                )
+        extra_types = _context_types(context_types)
         self.context_types: tuple[type, ...] = (Container, Scope, *extra_types)
         self.overrides = Overrides(self)
         self._plans_by_overrides: dict[frozenset[Any], dict[Any, Plan[Any]]] = {}
@@ -293,6 +284,24 @@ class Container:
         self._check_context(context)
         return Scope(self, context)
 
+    def add_context_types(self, *types: type) -> None:
+        """Inject instances of *types* by type from now on, like ``context_types``.
+
+        For integrations that learn their context types after the container was
+        built (a web framework's request object, say). Types already registered are
+        ignored; plans compiled before are dropped, since a parameter annotated with
+        a new context type is no longer a value by name.
+
+        Raises:
+            DeclarationError: if one of *types* is not a class.
+        """
+        new = [t for t in _context_types(types) if t not in self.context_types]
+        if not new:
+            return
+        self.context_types = (*self.context_types, *new)
+        for plans in self._plans_by_overrides.values():
+            plans.clear()
+
     def _check_context(self, context: Mapping[type, Any] | None) -> None:
         for ctx in context or ():
             if ctx not in self.context_types:
@@ -446,3 +455,18 @@ def _markers(dependencies: Iterable[Any]) -> tuple[Dependency, ...]:
             )
         result.append(marker)
     return tuple(result)
+
+
+def _context_types(types: Iterable[type]) -> tuple[type, ...]:
+    """Validate context types: classes whose instances are injected by type."""
+    result = tuple(types)
+    for ctx in result:
+        if not isinstance(cast(object, ctx), type):
+            msg = f"context_types got {ctx!r}, which is not a type"
+            raise DeclarationError(
+                msg,
+                callable=repr(ctx),
+                hint="list the classes whose instances are injected by type, e.g."
+                " context_types=[Request]",
+            )
+    return result
