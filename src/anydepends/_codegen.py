@@ -1,129 +1,298 @@
-"""Generated straight-line runners: a plan's inline path as one Python function.
+"""Code generation: a plan becomes straight-line Python, the only interpreter of plans.
 
-For the common call (a fresh private scope, nothing waiting) the general scheduler
-pays per node for its generality: a coroutine of its own, a memo claim, a keyword
-dict. Here each plan gets one ``async def`` that calls every dependable directly,
-with arguments passed by name from a flat results list, stepping each coroutine once
-(``send(None)``). The memo is private to the call and every cache key is computed
-once by construction, so none is consulted. App-scoped values are read from the
-container's memo; anything else unusual hands over to the general scheduler.
+For each plan (and each of its two *variants*: ``FRESH``, a private scope nobody else
+sees, for ``container.call``; ``HELD``, a :class:`~anydepends.Scope` shared by calls,
+with its ``use_cache`` memo and claims) this module writes:
 
-The moment a dependency really suspends, the runner *bails*: the general scheduler
-takes over the suspended coroutine in the same task (so cancel scopes stay intact)
-and the rest of the plan, concurrently. The source is registered with ``linecache``
-so tracebacks through it show real lines.
+- ``inline(R, V, E)``: every dependency in plan order, awaited natively, then the root.
+  A plan whose dependencies never wait costs one coroutine in all. ``R`` holds results
+  by node index, ``V`` the call's values, ``E`` the call's state (:mod:`._call`).
+- ``root(R, V, E)``: just the root call, for a call that went concurrent.
+- ``n<i>(R, V, E, main)`` per node: node *i* alone, memo logic included, for the
+  concurrent tail (:mod:`._resolution`); ``c<i>``: node *i*'s computation only, for
+  slow paths (a claim another call abandoned, an app-scoped value). Both are generated
+  lazily, the first time a plan needs them, from the *same* per-node templates as
+  ``inline``: one definition of what running a node means.
+
+When ``inline`` suspends, the call's resolution watches where (by line number, so the
+fast path pays nothing for it). If other dependencies are ready it may go concurrent;
+``inline`` then returns :data:`HANDED` right after the dependency it is in, and the
+rest runs through the ``n<i>`` functions. The source is registered with ``linecache``,
+so tracebacks show the generated lines; names are derived from the dependables.
 """
 
 from __future__ import annotations
 
+import itertools
 import linecache
+import re
 from collections.abc import Callable, Coroutine
 from functools import partial
-from itertools import count
 from typing import TYPE_CHECKING, Any, Final
 
 from anyio import to_thread
 
-from ._introspect import EMPTY as _EMPTY
-from ._introspect import CallKind
-from ._lowlevel import Drive
-from ._plan import MEMO_APP, MEMO_RUN, Node, Plan
-from ._scheduler import Run, _first_value, _no_yield
-from ._teardown import Exit
+from ._backend import mark as mark_fn
+from ._codeinfo import UNKNOWN as UNKNOWN_GEN
+from ._codeinfo import gen_info, gen_info_of_code
+from ._errors import MissingValuesError, missing_context, no_yield
+from ._introspect import EMPTY, CallKind
+from ._invoke import (
+    HANDED,
+    MISSING,
+    OWN_FUNCTION,
+    OWN_REQUEST,
+    agen_setup,
+    app_value,
+    first_value,
+    limited,
+    own_scope,
+    thread_gen_setup,
+    unclaim,
+    wait_claim,
+)
+from ._plan import MEMO_APP, MEMO_RUN, MEMO_SCOPE, Node, Plan
+from ._state import CallState
 
 if TYPE_CHECKING:
-    from ._container import Container
+    from ._runtime import Runtime
 
-__all__ = ["FastRunner", "build_runner"]
+__all__ = ["FRESH", "HELD", "Runner", "build_runner"]
 
-FastRunner = Callable[..., Coroutine[Any, Any, Any]]
+FRESH: Final = 0  #: a private scope (container.call): no memo to consult
+HELD: Final = 1  #: a Scope shared by calls: memo, claims
 
-_MISSING: Final = object()
-_counter = count()
+InlineFn = Callable[..., Coroutine[Any, Any, Any]]
 
-
-def build_runner(container: Container, plan: Plan[Any]) -> FastRunner | None:
-    """The generated runner for *plan* in *container*, or ``None`` if it has none.
-
-    Plans with concurrency limits, or that inject the :class:`Scope` (a dependency
-    could then share the private memo), keep the general scheduler.
-    """
-    from ._container import Container as ContainerType
-
-    for node in plan.nodes:
-        if node.limit is not None or any(
-            t is not ContainerType for _, t in node.contexts
-        ):
-            return None
-    return _Generator(container, plan).build()
+_counter = itertools.count()
+_IDENT: Final = re.compile(r"[^0-9a-zA-Z_]+")
 
 
-class _Generator:
-    """Writes the source of one plan's runner.
+class Runner:
+    """One plan's generated code for one variant (see the module docstring)."""
 
-    ``inline`` awaits every dependency natively, in plan order, and is stepped once
-    by ``run``: a plan whose dependencies never wait costs one ``StopIteration`` in
-    all. Before each dependency ``inline`` records its index in ``S[0]``; if it
-    suspends there, ``run`` hands the suspended ``inline`` to the general scheduler
-    (which finishes that one dependency through it, since ``inline`` returns as soon
-    as ``S[1]`` says it was handed over) and the rest of the plan.
-    """
+    __slots__ = (
+        "_emitter",
+        "_node_fns",
+        "inline",
+        "line_node",
+        "may_overlap",
+        "plan",
+        "ready_after",
+        "root",
+        "variant",
+    )
 
-    def __init__(self, container: Container, plan: Plan[Any]) -> None:
-        self.container = container
+    def __init__(self, plan: Plan[Any], variant: int, runtime: Runtime) -> None:
         self.plan = plan
-        self.sequential = container.sequential
-        self.namespace: dict[str, Any] = {
-            "MISSING": _MISSING,
-            "APP": container._app_memo,
-            "Exit": Exit,
-            "partial": partial,
-            "to_thread": to_thread.run_sync,
-            "first_value": _first_value,
-            "no_yield": _no_yield,
-            "ASYNC_GEN": CallKind.ASYNC_GEN,
-            "SYNC_GEN": CallKind.SYNC_GEN,
-            "BAIL": partial(_bail, container, plan),
-            "Drive": Drive,
-            "RUN": Run,
-        }
-        self.lines: list[str] = []
+        self.variant = variant
+        self.ready_after = _ready_after(plan)
+        self.may_overlap = any(self.ready_after)
+        emitter = _Emitter(plan, variant, runtime, self.ready_after)
+        self._emitter = emitter
+        ns = emitter.build_main()
+        self.inline: InlineFn = ns["inline"]
+        self.root: InlineFn = ns["root"]
+        self.line_node: list[int] = emitter.line_node
+        self._node_fns: dict[str, Any] | None = None
 
-    def const(self, name: str, value: Any) -> str:
-        self.namespace[name] = value
+    def _per_node(self) -> dict[str, Any]:
+        found = self._node_fns
+        if found is None:
+            found = self._node_fns = self._emitter.build_per_node()
+        return found
+
+    def node_fn(self, index: int) -> InlineFn:
+        """``n<index>``: node *index* with its memo logic (the concurrent tail)."""
+        fn: InlineFn = self._per_node()[f"n{index}"]
+        return fn
+
+    def compute_fn(self, index: int) -> InlineFn:
+        """``c<index>``: node *index*'s computation only, returning its value."""
+        fn: InlineFn = self._per_node()[f"c{index}"]
+        return fn
+
+    def position(self, lineno: int) -> int:
+        """The node whose code is at *lineno* of ``inline`` (-1 for the prologue)."""
+        line_node = self.line_node
+        return line_node[lineno] if 0 <= lineno < len(line_node) else -1
+
+
+def build_runner(plan: Plan[Any], variant: int, runtime: Runtime) -> Runner:
+    """Generate the code of *plan* for *variant* in a container with *runtime*."""
+    return Runner(plan, variant, runtime)
+
+
+def _ready_after(plan: Plan[Any]) -> list[bool]:
+    """Per node position *i*: could another dependency be ready while *i* runs?
+
+    Running in plan order, when node *i* starts every earlier node is done; a later
+    node (not the root) is ready then if all its dependencies come before *i*. A
+    suffix minimum of each node's last dependency answers it for every *i* at once.
+    """
+    nodes = plan.nodes
+    last = len(nodes) - 1
+    result = [False] * len(nodes)
+    lowest = last  # min over later non-root nodes of their highest dependency
+    for i in range(last - 1, -1, -1):
+        result[i] = lowest < i
+        deps = nodes[i].deps
+        lowest = min(lowest, max(deps) if deps else -1)
+    return result
+
+
+class _Emitter:
+    """Writes the source of one plan's runner (see :class:`Runner`)."""
+
+    def __init__(
+        self, plan: Plan[Any], variant: int, runtime: Runtime, ready_after: list[bool]
+    ) -> None:
+        self.plan = plan
+        self.variant = variant
+        self.runtime = runtime
+        self.ready_after = ready_after
+        self.ns: dict[str, Any] = {
+            "MISSING": MISSING,
+            "MISSING_T": type(MISSING),
+            "HANDED": HANDED,
+            "partial": partial,
+            "RUN_SYNC": to_thread.run_sync,
+            "FIRST": first_value,
+            "AGEN": agen_setup,
+            "THREAD_GEN": thread_gen_setup,
+            "LIMITED": limited,
+            "APP_VALUE": app_value,
+            "WAIT_CLAIM": wait_claim,
+            "UNCLAIM": unclaim,
+            "OWN": own_scope,
+            "GEN_INFO": gen_info_of_code,
+            "APP": runtime.app_memo,
+            "APP_EXITS": runtime.app_exits,
+            "CLAIM": CallState,
+        }
+        self.names: dict[int, str] = {}
+        self.line_node: list[int] = []
+        self.hittable = self._hittable()
+        self.need = self._need_terms()
+        nodes = plan.nodes
+        self.has_fn_gens = any(
+            n.memo == MEMO_RUN and n.kind.is_generator for n in nodes[:-1]
+        )
+        self.has_req_gens = any(
+            n.memo == MEMO_SCOPE and n.kind.is_generator for n in nodes[:-1]
+        )
+        # FRESH: a request generator after a function one must check where it is.
+        first_fn_gen = next(
+            (
+                n.index
+                for n in nodes[:-1]
+                if n.memo == MEMO_RUN and n.kind.is_generator and not n.alias
+            ),
+            len(nodes),
+        )
+        self.first_fn_gen = first_fn_gen
+        self.level_needed = variant == FRESH and any(
+            n.memo == MEMO_SCOPE and n.kind.is_generator and n.index > first_fn_gen
+            for n in nodes[:-1]
+        )
+        self.uses_context = any(n.contexts for n in nodes)
+
+    # -- names -----------------------------------------------------------------------
+    def const(self, prefix: str, obj: Any, node: Node | None = None) -> str:
+        key = id(obj)
+        found = self.names.get(key)
+        if found is not None and self.ns.get(found) is obj:
+            return found
+        short = ""
+        if node is not None:
+            short = _IDENT.sub("_", node.name.rsplit(".", 1)[-1])[:24].strip("_")
+            short = f"_{short}" if short else ""
+        name = f"{prefix}{'' if node is None else node.index}{short}"
+        while name in self.ns and self.ns[name] is not obj:
+            name += "_"
+        self.ns[name] = obj
+        self.names[key] = name
         return name
 
-    def emit(self, line: str, depth: int = 1) -> None:
-        self.lines.append("    " * depth + line)
+    # -- static analysis ---------------------------------------------------------------
+    def _hittable(self) -> set[int]:
+        """Nodes whose memo may already hold a value when the call starts, and that
+        have dependencies a hit would make unnecessary."""
+        found: set[int] = set()
+        for node in self.plan.nodes[:-1]:
+            if not node.use_cache or not node.deps:
+                continue
+            if node.memo == MEMO_APP or (
+                node.memo == MEMO_SCOPE and self.variant == HELD
+            ):
+                found.add(node.index)
+        return found
 
-    def build(self) -> FastRunner:
+    def _need_terms(self) -> dict[int, list[str]]:
+        """For each node that a memo hit can make unnecessary: the terms whose
+        disjunction says whether it runs (FastAPI deviation: a hit never re-runs its
+        subtree). Nodes that always run are absent."""
+        plan = self.plan
+        nodes = plan.nodes
+        hittable = self.hittable
+        terms: dict[int, list[str]] = {}
+        if not hittable:
+            return terms
+        for node in reversed(nodes[:-1]):
+            x = node.index
+            parts: list[str] = []
+            always = False
+            for d in plan.dependents[x]:
+                d_cond = f"N[{d}]" if d in terms else None
+                hit = f"not h{d}" if d in hittable else None
+                if d_cond is None and hit is None:
+                    always = True
+                    break
+                parts.append(" and ".join(p for p in (d_cond, hit) if p))
+            if not always and parts:
+                terms[x] = parts
+        return terms
+
+    # -- whole functions ------------------------------------------------------------
+    def build_main(self) -> dict[str, Any]:
         nodes = self.plan.nodes
-        self.lines.append("async def inline(R, values, EF, ER, S):")
+        lines: list[str] = ["async def inline(R, V, E):"]
+        owner: list[int] = [-1]
+        self._prologue(lines, owner, inline=True)
         for node in nodes[:-1]:
-            self.node(node)
-        self.emit("return")
-        self.lines.append("")
-        self.lines.append("async def run(R, values, EF, ER, start):")
-        self.emit("S = [-1, False, False]  # current node, handed over, app miss")
-        self.emit("c = inline(R, values, EF, ER, S)")
-        self.emit("try:")
-        self.emit("p = c.send(None)", 2)
-        self.emit("except StopIteration:")
-        self.emit("if S[2]:", 2)
-        self.emit("return await BAIL(R, values, EF, ER, start, S[0], None, None)", 3)
-        self.emit("else:")
-        if self.sequential:
-            self.emit("await Drive(c, p)", 2)
-            self.emit("if S[2]:", 2)
-            self.emit(
-                "return await BAIL(R, values, EF, ER, start, S[0], None, None)", 3
-            )
-        else:
-            self.emit("S[1] = True", 2)
-            self.emit("return await BAIL(R, values, EF, ER, start, S[0], c, p)", 2)
-        self.root(nodes[-1])
-        source = "\n".join(self.lines) + "\n"
-        filename = f"<anydepends plan {next(_counter)}: {nodes[-1].name}>"
+            start = len(lines)
+            self._node(lines, node, inline=True, depth=1)
+            owner.extend([node.index] * (len(lines) - start))
+        start = len(lines)
+        lines.extend(self._root_call(nodes[-1], depth=1))
+        owner.extend([nodes[-1].index] * (len(lines) - start))
+        lines.append("")
+        lines.append("async def root(R, V, E):")
+        owner.extend([-1, -1])
+        self._prologue(lines, owner, inline=False)
+        lines.extend(self._root_call(nodes[-1], depth=1))
+        # Line numbers are 1-based: line_node[k] is the node of line k.
+        self.line_node = [-1, *owner]
+        return self._compile(lines, "plan")
+
+    def build_per_node(self) -> dict[str, Any]:
+        lines: list[str] = []
+        for node in self.plan.nodes[:-1]:
+            lines.append(f"async def n{node.index}(R, V, E, main):")
+            self._prologue(lines, None, inline=False)
+            self._node(lines, node, inline=False, depth=1)
+            lines.append("")
+            lines.append(f"async def c{node.index}(R, V, E, main):")
+            self._prologue(lines, None, inline=False)
+            lines.extend(self._compute(node, "v", inline=False, depth=1))
+            lines.append("    return v")
+            lines.append("")
+        return self._compile(lines, "nodes")
+
+    def _compile(self, lines: list[str], what: str) -> dict[str, Any]:
+        source = "\n".join(lines) + "\n"
+        root = self.plan.nodes[-1].name
+        filename = f"<anydepends {what} {next(_counter)}: {root}>"
         code = compile(source, filename, "exec")
         linecache.cache[filename] = (
             len(source),
@@ -131,120 +300,296 @@ class _Generator:
             source.splitlines(True),
             filename,
         )
-        exec(code, self.namespace)
-        runner: FastRunner = self.namespace["run"]
-        return runner
+        namespace = dict(self.ns)
+        exec(code, namespace)
+        return namespace
 
-    def arguments(self, node: Node) -> str:
-        i = node.index
-        parts = [f"{name}=R[{j}]" for name, j in node.args]
-        for name, default in node.values:
-            if default is _EMPTY:
-                parts.append(f"{name}=values[{name!r}]")
-            else:
-                default_name = self.const(f"D{i}_{name}", default)
-                parts.append(f"{name}=values.get({name!r}, {default_name})")
-        for name, _ in node.contexts:
-            # Only the container can be injected here (see build_runner).
-            parts.append(f"{name}={self.const('CONTAINER', self.container)}")
-        for name, cls in node.scope_args:
-            scopes = self.const(f"S{i}", node.scopes)
-            make = self.const(f"SS{i}_{name}", cls)
-            parts.append(f"{name}={make}(scopes=list({scopes}))")
-        return ", ".join(parts)
+    def _prologue(
+        self, lines: list[str], owner: list[int] | None, inline: bool
+    ) -> None:
+        start = len(lines)
+        pad = "    "
+        if self.variant == HELD:
+            lines.append(f"{pad}M = E.memo")
+        if self.has_fn_gens:
+            lines.append(f"{pad}XF = E.xf" + (" = []" if inline else ""))
+        if self.has_req_gens:
+            new = inline and self.variant == FRESH
+            lines.append(f"{pad}XR = E.xr" + (" = []" if new else ""))
+        if self.uses_context:
+            lines.append(f"{pad}CTX = E.context")
+        if inline:
+            self._checks(lines)
+            self._need_prologue(lines)
+        if owner is not None:
+            owner.extend([-1] * (len(lines) - start))
 
-    def node(self, node: Node) -> None:
+    def _checks(self, lines: list[str]) -> None:
+        """Before anything runs: every required value and context object present."""
+        plan = self.plan
+        required = list(plan.required_values)
+        if required:
+            missing = self.const("MISSING_VALUES", _missing_values_raiser(plan))
+            cond = " or ".join(f"{name!r} not in V" for name in required)
+            lines.append(f"    if {cond}:")
+            lines.append(f"        {missing}(V)")
+        if plan.context_types:
+            check = self.const("MISSING_CONTEXT", _missing_context_raiser(plan))
+            types = [self.const("T", t) for t in plan.context_types]
+            cond = " or ".join(f"{t} not in CTX" for t in types)
+            lines.append(f"    if {cond}:")
+            lines.append(f"        {check}(CTX)")
+
+    def _need_prologue(self, lines: list[str]) -> None:
+        if not self.need:
+            return
+        size = len(self.plan.nodes)
+        all_true = self.const("ALL_NEEDED", [True] * size)
+        memos = []
+        if any(self.plan.nodes[d].memo == MEMO_APP for d in self.hittable):
+            memos.append("APP")
+        if any(self.plan.nodes[d].memo == MEMO_SCOPE for d in self.hittable):
+            memos.append("M")
+        lines.append(f"    if {' or '.join(memos)}:")
+        lines.append(f"        N = E.need = [True] * {size}")
+        for d in sorted(self.hittable, reverse=True):
+            node = self.plan.nodes[d]
+            memo = "APP" if node.memo == MEMO_APP else "M"
+            key = self.const("K", node.key, node)
+            cls = f"{memo}.get({key}, MISSING).__class__"
+            lines.append(f"        c = {cls}")
+            lines.append(f"        h{d} = c is not MISSING_T and c is not CLAIM")
+        for x in sorted(self.need, reverse=True):
+            cond = " or ".join(f"({t})" for t in self.need[x])
+            lines.append(f"        N[{x}] = {cond}")
+        lines.append("    else:")
+        lines.append(f"        N = {all_true}")
+
+    # -- one node ---------------------------------------------------------------------
+    def _node(self, lines: list[str], node: Node, inline: bool, depth: int) -> None:
+        pad = "    " * depth
         i = node.index
-        self.emit(f"# {i}: {node.name} ({node.kind.name.lower()}, {node.lifetime})")
-        fn = self.const(f"F{i}", node.call)
-        name = self.const(f"N{i}", node.name)
-        self.emit(f"S[0] = {i}")
-        if node.memo == MEMO_APP:
-            if node.use_cache:
-                key = self.const(f"K{i}", node.key)
-                self.emit(f"v = APP.get({key}, MISSING)")
-                self.emit("if v is MISSING or v.__class__ is RUN:")
-                self.emit("S[2] = True", 2)
-                self.emit("return", 2)
-                self.emit(f"R[{i}] = v")
-            else:
-                self.emit("S[2] = True")
-                self.emit("return")
-            return
-        if node.mode == 3:
-            self.emit(f"R[{i}] = R[{node.deps[0]}]")
-            return
-        args = self.arguments(node)
-        exits = "EF" if node.memo == MEMO_RUN else "ER"
-        kind = node.kind
-        if kind is CallKind.ASYNC:
-            self.emit(f"R[{i}] = await {fn}({args})")
-        elif kind is CallKind.SYNC and not node.thread:
-            self.emit(f"R[{i}] = {fn}({args})")
-            return  # cannot suspend
-        elif kind is CallKind.SYNC:
-            self.emit(f"R[{i}] = await to_thread(partial({fn}, {args}))")
-        elif kind is CallKind.ASYNC_GEN:
-            self.emit(f"g = {fn}({args})")
-            self.emit("try:")
-            self.emit(f"R[{i}] = await g.__anext__()", 2)
-            self.emit("except StopAsyncIteration:")
-            where = self.const(f"P{i}", node.path)
-            self.emit(f"raise no_yield({name}, {where}) from None", 2)
-            self.emit(f"{exits}.append(Exit(ASYNC_GEN, g, {name}, path={where}))")
-        elif node.thread:
-            self.emit(f"g = {fn}({args})")
-            self.emit(f"R[{i}] = await to_thread(first_value, g, {name})")
-            where = self.const(f"P{i}", node.path)
-            self.emit(
-                f"{exits}.append(Exit(SYNC_GEN, g, {name}, thread=True, path={where}))"
+        lines.append(
+            f"{pad}# {i}: {node.name} ({node.kind.name.lower()}, {node.lifetime})"
+        )
+        if inline and i in self.need:
+            lines.append(f"{pad}if N[{i}]:")
+            depth += 1
+            pad += "    "
+        body = self._memo_logic(node, inline, depth)
+        lines.extend(body)
+        if inline and self.ready_after[i] and self._can_wait(node):
+            lines.append(f"{pad}if E.handed:")
+            lines.append(f"{pad}    return HANDED")
+
+    def _can_wait(self, node: Node) -> bool:
+        return not (
+            node.kind is CallKind.SYNC
+            and not node.thread
+            and node.limit is None
+            and node.memo != MEMO_APP
+            and not (
+                self.variant == HELD and node.memo == MEMO_SCOPE and node.use_cache
             )
-        else:
-            self.emit(f"g = {fn}({args})")
-            self.emit(f"R[{i}] = first_value(g, {name})")
-            where = self.const(f"P{i}", node.path)
-            self.emit(f"{exits}.append(Exit(SYNC_GEN, g, {name}, path={where}))")
-            return  # cannot suspend
-        if not self.sequential:
-            self.emit("if S[1]:")
-            self.emit("return  # handed over: the scheduler runs the rest", 2)
+        )
 
-    def root(self, node: Node) -> None:
+    def _memo_logic(self, node: Node, inline: bool, depth: int) -> list[str]:
+        pad = "    " * depth
         i = node.index
-        self.emit(f"# root: {node.name}")
-        fn = self.const(f"F{i}", node.call)
-        args = self.arguments(node)
+        target = f"R[{i}]"
+        main = "True" if inline else "main"
+        n = self.const("N", node, node)
+        if node.memo == MEMO_APP:
+            if node.use_cache and not node.alias:
+                key = self.const("K", node.key, node)
+                return [
+                    f"{pad}v = APP.get({key}, MISSING)",
+                    f"{pad}if v.__class__ is MISSING_T or v.__class__ is CLAIM:",
+                    f"{pad}    v = await APP_VALUE(E, {n}, {main})",
+                    f"{pad}{target} = v",
+                ]
+            return [f"{pad}{target} = await APP_VALUE(E, {n}, {main})"]
+        if node.alias:
+            twin = node.deps[0]
+            if self.variant == FRESH or node.memo != MEMO_SCOPE:
+                return [f"{pad}{target} = R[{twin}]"]
+            key = self.const("K", node.key, node)
+            return [
+                f"{pad}v = M.get({key}, MISSING)",
+                f"{pad}if v is MISSING:",
+                f"{pad}    v = R[{twin}]",
+                f"{pad}elif v.__class__ is CLAIM:",
+                f"{pad}    v = await WAIT_CLAIM(E, M, {key}, {n}, {main})",
+                f"{pad}{target} = v",
+            ]
+        if self.variant == HELD and node.memo == MEMO_SCOPE:
+            key = self.const("K", node.key, node)
+            if node.use_cache:
+                return [
+                    f"{pad}v = M.get({key}, MISSING)",
+                    f"{pad}if v is MISSING:",
+                    f"{pad}    M[{key}] = E",
+                    f"{pad}    try:",
+                    *self._compute(node, "v", inline, depth + 2),
+                    f"{pad}    except BaseException:",
+                    f"{pad}        UNCLAIM(E, M, {key})",
+                    f"{pad}        raise",
+                    f"{pad}    M[{key}] = v",
+                    f"{pad}    if E.waiters:",
+                    f"{pad}        E.wake({key})",
+                    f"{pad}elif v.__class__ is CLAIM:",
+                    f"{pad}    v = await WAIT_CLAIM(E, M, {key}, {n}, {main})",
+                    f"{pad}{target} = v",
+                ]
+            lines = self._compute(node, target, inline, depth)
+            if node.seeds and node.key is not None:
+                lines += [
+                    f"{pad}if {key} not in M:",
+                    f"{pad}    M[{key}] = {target}",
+                ]
+            return lines
+        return self._compute(node, target, inline, depth)
+
+    def _compute(self, node: Node, target: str, inline: bool, depth: int) -> list[str]:
+        """Lines that compute *node*'s value into *target* (no memo logic)."""
+        pad = "    " * depth
+        fn = self.const("F", node.call, node)
+        n = self.const("N", node, node)
+        main = "True" if inline else "main"
+        kind = node.kind
+        exits = self._exits(node)
+        if node.limit is not None:
+            kwargs = self._kwargs_dict(node)
+            return [f"{pad}{target} = await LIMITED(E, {n}, {fn}, {kwargs}, {main})"]
+        args = self._args(node)
+        if kind is CallKind.ASYNC:
+            return [f"{pad}{target} = await {fn}({args})"]
+        if kind is CallKind.SYNC:
+            if not node.thread:
+                return [f"{pad}{target} = {fn}({args})"]
+            call = f"partial({fn}, {args})" if args else fn
+            return [f"{pad}{target} = await RUN_SYNC({call})"]
+        if kind is CallKind.SYNC_GEN:
+            if node.thread:
+                return [f"{pad}{target} = await THREAD_GEN({n}, {fn}({args}), {exits})"]
+            return [
+                f"{pad}g = {fn}({args})",
+                f"{pad}{target} = FIRST(g, {n})",
+                f"{pad}{exits}.append(({n}, g))",
+            ]
+        # An async generator: inline where its teardown will find the task as it
+        # left it, else through AGEN (which decides, and may host it).
+        info = gen_info(node.call)
+        if not (inline and self._inline_agen(node)):
+            known = "None" if info is UNKNOWN_GEN else self.const("INFO", info, node)
+            gen = f"{fn}({args})"
+            return [f"{pad}{target} = await AGEN(E, {n}, {gen}, {main}, {known})"]
+        lines: list[str] = []
+        if self.level_needed and node.index == self.first_fn_gen:
+            mark = self.const("MARK", mark_fn)
+            lines.append(f"{pad}E.level = {mark}()")
+        lines.append(f"{pad}g = {fn}({args})")
+        bit = OWN_FUNCTION if node.memo == MEMO_RUN else OWN_REQUEST
+        if info is UNKNOWN_GEN:
+            lines.append(f"{pad}if GEN_INFO(g.ag_code).teardown_waits:")
+            lines.append(f"{pad}    OWN(E, {exits}, {bit})")
+        elif info.teardown_waits:
+            lines.append(f"{pad}OWN(E, {exits}, {bit})")
+        no_yield = self.const("NO_YIELD", _no_yield_raiser(node), node)
+        lines += [
+            f"{pad}try:",
+            f"{pad}    {target} = await g.__anext__()",
+            f"{pad}except StopAsyncIteration:",
+            f"{pad}    {no_yield}()",
+            f"{pad}{exits}.append(({n}, g))",
+        ]
+        return lines
+
+    def _inline_agen(self, node: Node) -> bool:
+        """Whether generated ``inline`` may set this async generator up in place."""
+        if node.memo == MEMO_RUN:
+            return True
+        if node.memo == MEMO_SCOPE and self.variant == FRESH:
+            return node.index < self.first_fn_gen
+        return False
+
+    def _exits(self, node: Node) -> str:
+        if node.memo == MEMO_RUN:
+            return "XF"
+        if node.memo == MEMO_SCOPE:
+            return "XR"
+        return "APP_EXITS"
+
+    def _args(self, node: Node) -> str:
+        return ", ".join(f"{name}={expr}" for name, expr in self._arg_exprs(node))
+
+    def _kwargs_dict(self, node: Node) -> str:
+        items = ", ".join(f"{name!r}: {expr}" for name, expr in self._arg_exprs(node))
+        return "{" + items + "}"
+
+    def _arg_exprs(self, node: Node) -> list[tuple[str, str]]:
+        i = node.index
+        parts = [(name, f"R[{j}]") for name, j in node.args]
+        for name, default in node.values:
+            if default is EMPTY:
+                parts.append((name, f"V[{name!r}]"))
+            else:
+                dflt = self.const(f"D_{_IDENT.sub('_', name)}_", default, node)
+                parts.append((name, f"V.get({name!r}, {dflt})"))
+        for name, ctx in node.contexts:
+            parts.append((name, f"CTX[{self.const('T', ctx)}]"))
+        for name, cls in node.scope_args:
+            scopes = self.const("SCOPES", node.scopes, node)
+            make = self.const("SS", cls)
+            parts.append((name, f"{make}(scopes=list({scopes}))"))
+        del i
+        return parts
+
+    def _root_call(self, node: Node, depth: int) -> list[str]:
+        pad = "    " * depth
+        fn = self.const("F", node.call, node)
+        args = self._args(node)
+        lines = [f"{pad}# root: {node.name}"]
         if node.kind is CallKind.ASYNC:
-            self.emit(f"return await {fn}({args})")
+            lines.append(f"{pad}return await {fn}({args})")
         elif node.thread:
-            self.emit(f"return await to_thread(partial({fn}, {args}))")
+            call = f"partial({fn}, {args})" if args else fn
+            lines.append(f"{pad}return await RUN_SYNC({call})")
         else:
-            self.emit(f"return {fn}({args})")
+            lines.append(f"{pad}return {fn}({args})")
+        return lines
 
 
-async def _bail(
-    container: Container,
-    plan: Plan[Any],
-    results: list[Any],
-    values: dict[str, Any],
-    function_exits: list[Exit],
-    request_exits: list[Exit],
-    start: object,
-    i: int,
-    coro: Any,
-    pending: Any,
-) -> Any:
-    """Hand over to the general scheduler at node *i*: the generated ``inline``
-    (*coro*) suspended in it, or (*coro* ``None``) it must be run from scratch."""
-    from ._scope import Scope
+def _missing_values_raiser(plan: Plan[Any]) -> Callable[[dict[str, Any]], None]:
+    def raise_missing(values: dict[str, Any]) -> None:
+        missing = {
+            name: list(where)
+            for name, where in plan.required_values.items()
+            if name not in values
+        }
+        raise MissingValuesError(missing, plan.root_node.name)
 
-    scope = Scope(container)
-    scope._state = 1
-    scope._exits = request_exits
-    run = Run(plan, scope, values, True, owns_scope=True)
-    run.results = results
-    run.exits = function_exits
-    try:
-        return await run.resume(i, coro, pending, start)
-    finally:
-        run.leave(None)
+    return raise_missing
+
+
+def _missing_context_raiser(plan: Plan[Any]) -> Callable[[dict[type, Any]], None]:
+    def raise_missing(context: dict[type, Any]) -> None:
+        for ctx in plan.context_types:
+            if ctx not in context:
+                users = [
+                    " -> ".join(n.path)
+                    for n in plan.nodes
+                    if any(t is ctx for _, t in n.contexts)
+                ]
+                raise missing_context(
+                    ctx.__qualname__, users, plan.nodes[-1].path, plan.root_node.name
+                )
+
+    return raise_missing
+
+
+def _no_yield_raiser(node: Node) -> Callable[[], None]:
+    def raise_no_yield() -> None:
+        raise no_yield(node.name, node.path) from None
+
+    return raise_no_yield

@@ -1,33 +1,26 @@
-"""Container: the application lifetime, overrides, plan cache and helper tasks."""
+"""Container: the application lifetime, overrides, the plan cache and helper tasks."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import (
-    Callable,
-    Coroutine,
-    Generator,
-    Iterable,
-    Mapping,
-)
+from collections.abc import Callable, Coroutine, Generator, Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, TypeVar, cast, overload
 
 import anyio
-from anyio import CapacityLimiter
-from anyio.abc import TaskGroup
 
-from ._codegen import build_runner
+from ._call import run
 from ._errors import DeclarationError, DependencyError, UsageError
-from ._hosting import hosted_setup
+from ._hosting import close_hosts
 from ._introspect import Callee, introspect, qualname
-from ._lowlevel import cancel_scope_marker
 from ._markers import Dependency, as_marker
 from ._overrides import Overrides
-from ._plan import Node, Plan, compile_plan
-from ._scheduler import Run, check_inputs
-from ._scope import Scope, _run_and_teardown
-from ._teardown import Exit, teardown
+from ._plan import Plan, compile_plan
+from ._plancache import Entry, PlanCache
+from ._runtime import Runtime
+from ._scope import Scope
+from ._state import CallState
+from ._teardown import teardown
 
 if TYPE_CHECKING:
     from ._trace import Trace
@@ -74,15 +67,10 @@ class Container:
         self.sequential = sequential
         extra_types = _context_types(context_types)
         self.context_types: tuple[type, ...] = (Container, Scope, *extra_types)
-        self.overrides = Overrides(self)
-        self._plans_by_overrides: dict[frozenset[Any], dict[Any, Plan[Any]]] = {}
-        self._plans: dict[Any, Plan[Any]] = {}
-        self._plans_by_overrides[frozenset()] = self._plans
+        self.overrides = Overrides(self._validate_override, self._overrides_changed)
+        self._runtime = Runtime(sequential=sequential, sync_to_thread=sync_to_thread)
+        self._plans = PlanCache(self._compile, self._runtime, Scope)
         self._introspected: dict[Any, Callee] = {}
-        self._app_memo: dict[Any, Any] = {}
-        self._exits: list[Exit] = []
-        self._limiters: dict[object, CapacityLimiter] = {}
-        self._tg: TaskGroup | None = None
         self._state = _NEW
         self._context: dict[type, Any] = {Container: self}
 
@@ -93,7 +81,8 @@ class Container:
             raise UsageError(msg, hint="create a new Container()")
         tg = anyio.create_task_group()
         await tg.__aenter__()
-        self._tg = tg
+        self._runtime.tg = tg
+        self._runtime.open = True
         self._state = _OPEN
         return self
 
@@ -104,11 +93,16 @@ class Container:
         tb: TracebackType | None,
     ) -> bool | None:
         self._state = _CLOSED
-        final = await teardown(exc, cancel_scope_marker(), self._exits)
-        self._app_memo.clear()
-        tg = self._tg
+        rt = self._runtime
+        rt.open = False
+        final = await teardown(rt.app_exits, exc)
+        rt.app_memo.clear()
+        # Hosts whose owners never asked (scopes nobody closed) tear down now.
+        await close_hosts(rt.hosts)
+        tg = rt.tg
         assert tg is not None
-        # Helper tasks still parked belong to scopes nobody closed: stop them.
+        # Helper tasks still parked belong to scopes nobody closed, runners to calls
+        # still running: stop them (those calls get a UsageError).
         tg.cancel_scope.cancel()
         await tg.__aexit__(None, None, None)
         if final is not None and final is not exc:
@@ -116,8 +110,9 @@ class Container:
         return None
 
     async def _reset_app(self) -> None:
-        final = await teardown(None, cancel_scope_marker(), self._exits)
-        self._app_memo.clear()
+        rt = self._runtime
+        final = await teardown(rt.app_exits, None)
+        rt.app_memo.clear()
         if final is not None:
             raise final
 
@@ -161,48 +156,46 @@ class Container:
         """
         extra = _markers(dependencies)
         if not extra:
-            return self._plan_for(fn)
-        key = (_WithDependencies, fn, extra)
-        plan = self._plans.get(key)
-        if plan is None:
-            plan = self._plans[key] = self._compile(fn, extra)
-        return plan
+            return self._entry_for(fn).plan
+        return self._plans.entry((_WithDependencies, fn, extra), fn, extra).plan
 
-    def _plan_for(self, fn: Callable[..., T] | Plan[T]) -> Plan[T]:
+    def _entry_for(self, fn: Callable[..., Any] | Plan[Any]) -> Entry:
+        """The cache entry that runs *fn* (a root callable or a plan)."""
+        plans = self._plans
+        try:
+            found = plans.current.get(fn)
+        except TypeError:  # an unhashable root: compiled every time, never cached
+            return plans.new_entry(fn, ())
+        if found is not None:
+            return found
         if isinstance(fn, Plan):
-            given: Plan[T] = fn  # pyright: ignore[reportUnknownVariableType]
-            if given.origin is self._plans:
-                return given
+            given: Plan[Any] = fn  # pyright: ignore[reportUnknownVariableType]
+            entry = plans.of_plan(given)
+            if entry is not None:
+                return entry
             # Compiled under another override set (or container): recompile.
             extra = given.dependencies[len(self.dependencies) :]
-            return self.compile(given.root, dependencies=extra)
-        try:
-            cached: Plan[T] | None = self._plans.get(fn)
-        except TypeError:  # an unhashable root: compile every time, never cache
-            return self._compile(fn)
-        if cached is None:
-            cached = self._plans[fn] = self._compile(fn)
-        return cached
+            if extra:
+                return plans.entry(
+                    (_WithDependencies, given.root, extra), given.root, extra
+                )
+            return self._entry_for(given.root)
+        return plans.entry(fn, fn, ())
 
     def _compile(
-        self, fn: Callable[..., T], extra: tuple[Dependency, ...] = ()
-    ) -> Plan[T]:
+        self, fn: Callable[..., Any], extra: tuple[Dependency, ...]
+    ) -> Plan[Any]:
         return compile_plan(
             fn,
-            overrides=self.overrides._data,
+            overrides=self.overrides.snapshot(),
             context_types=self.context_types,
             sync_to_thread=self.sync_to_thread,
             introspected=self._introspected,
             dependencies=(*self.dependencies, *extra),
-            origin=self._plans,
         )
 
     def _overrides_changed(self) -> None:
-        key = frozenset((k, id(v)) for k, v in self.overrides._data.items())
-        plans = self._plans_by_overrides.get(key)
-        if plans is None:
-            plans = self._plans_by_overrides[key] = {}
-        self._plans = plans
+        self._plans.switch(self.overrides.snapshot())
 
     def _validate_override(
         self, original: Callable[..., Any], replacement: Callable[..., Any]
@@ -237,19 +230,31 @@ class Container:
 
         On exit the previous state comes back: the outer override, or none.
         """
-        data = self.overrides._data
-        had = original in data
-        previous = data.get(original)
-        self.overrides[original] = replacement
+        overrides = self.overrides
+        had = original in overrides
+        previous = overrides.get(original)
+        overrides[original] = replacement
         try:
             yield
         finally:
-            if had:
-                assert previous is not None
-                data[original] = previous
-            else:
-                data.pop(original, None)
-            self._overrides_changed()
+            overrides.restore(original, previous, had)
+
+    def add_context_types(self, *types: type) -> None:
+        """Inject instances of *types* by type from now on, like ``context_types``.
+
+        For integrations that learn their context types after the container was
+        built (a web framework's request object, say). Types already registered are
+        ignored; plans compiled before are dropped, since a parameter annotated with
+        a new context type is no longer a value by name.
+
+        Raises:
+            DeclarationError: if one of *types* is not a class.
+        """
+        new = [t for t in _context_types(types) if t not in self.context_types]
+        if not new:
+            return
+        self.context_types = (*self.context_types, *new)
+        self._plans.clear()
 
     # -- calls ------------------------------------------------------------------------
     @overload
@@ -284,23 +289,13 @@ class Container:
         self._check_context(context)
         return Scope(self, context)
 
-    def add_context_types(self, *types: type) -> None:
-        """Inject instances of *types* by type from now on, like ``context_types``.
-
-        For integrations that learn their context types after the container was
-        built (a web framework's request object, say). Types already registered are
-        ignored; plans compiled before are dropped, since a parameter annotated with
-        a new context type is no longer a value by name.
-
-        Raises:
-            DeclarationError: if one of *types* is not a class.
-        """
-        new = [t for t in _context_types(types) if t not in self.context_types]
-        if not new:
-            return
-        self.context_types = (*self.context_types, *new)
-        for plans in self._plans_by_overrides.values():
-            plans.clear()
+    def _scope_context(
+        self, scope: Scope, extra: Mapping[type, Any] | None
+    ) -> dict[type, Any]:
+        context: dict[type, Any] = {Container: self, Scope: scope}
+        if extra:
+            context.update(extra)
+        return context
 
     def _check_context(self, context: Mapping[type, Any] | None) -> None:
         for ctx in context or ():
@@ -323,7 +318,9 @@ class Container:
         if self._state != _OPEN:
             self._check_open(fn)
         self._check_context(context)
-        return await self._call_plan(self._plan_for(fn), values, context)
+        return await self._call(
+            self._entry_for(fn), values, {**self._context, **context}
+        )
 
     @overload
     async def call(self, fn: Plan[T], /, **values: Any) -> T: ...
@@ -342,54 +339,28 @@ class Container:
         """
         if self._state != _OPEN:
             self._check_open(fn)
-        plan = self._plan_for(fn)
-        state = plan.state
-        runner = state.fast
-        if runner is None or state.eager:
-            if not state.fast_built and not state.eager:
-                state.fast_built = True
-                state.fast = build_runner(self, plan)
-            return await self._call_plan(plan, values)
-        if plan.required_values:
-            check_inputs(plan, values, self._context)
-        # The generated runner: nodes inline, no memo, no scope object unless it
-        # hands over to the general scheduler (see _codegen).
-        results: list[Any] = [None] * len(plan.nodes)
-        function_exits: list[Exit] = []
-        request_exits: list[Exit] = []
-        start = cancel_scope_marker()
         try:
-            result = await runner(results, values, function_exits, request_exits, start)
-        except BaseException as exc:
-            if function_exits or request_exits:
-                final = await teardown(exc, start, function_exits, request_exits)
-                if final is not exc and final is not None:
-                    raise final from exc
-            raise
-        if function_exits or request_exits:
-            final = await teardown(None, start, function_exits, request_exits)
-            if final is not None:
-                raise final
-        return result
+            entry = self._plans.current.get(fn)
+        except TypeError:
+            entry = None
+        if entry is None:
+            entry = self._entry_for(fn)
+        runner = entry.fresh
+        if runner is None or entry.uses_scope:
+            return await self._call(entry, values, self._context)
+        return await run(CallState(runner, values, self._context, self._runtime))
 
-    async def _call_plan(
-        self,
-        plan: Plan[T],
-        values: dict[str, Any],
-        context: Mapping[type, Any] | None = None,
-    ) -> T:
-        """Run *plan* in a fresh private scope, closed before this returns."""
-        scope = Scope(self, context)
-        scope._state = 1  # open, owned by this call: same task, closed below
-        check_inputs(plan, values, scope._context)
-        run = Run(plan, scope, values, True, owns_scope=True)
-        try:
-            # Function-scoped teardowns first, then the private scope's.
-            result: T = await _run_and_teardown(run, run.exits, scope._exits)
-        finally:
-            scope._state = 2
-            scope._memo.clear()
-        return result
+    async def _call(
+        self, entry: Entry, values: dict[str, Any], context: dict[type, Any]
+    ) -> Any:
+        """Run *entry* in a fresh private scope, closed before this returns."""
+        if entry.uses_scope:
+            # The plan injects the Scope itself: give it a real one.
+            extra = {t: v for t, v in context.items() if t is not Container}
+            async with Scope(self, extra) as scope:
+                return await scope._run(entry, values, None, entry.plan.root)
+        state = CallState(entry.fresh_runner(), values, context, self._runtime)
+        return await run(state)
 
     @overload
     async def trace(
@@ -403,34 +374,15 @@ class Container:
         Returns a :class:`Trace` with the result and per-dependency start and end
         times, renderable as a text timeline or an SVG chart with the critical path.
         """
-        from ._trace import trace_call
+        from ._trace import Recording
 
         if self._state != _OPEN:
             self._check_open(fn)
-        return await trace_call(self, self._plan_for(fn), values)
-
-    # -- helper tasks -----------------------------------------------------------------
-    def _spawn(self, fn: Callable[[], Coroutine[Any, Any, None]]) -> None:
-        tg = self._tg
-        assert tg is not None
-        tg.start_soon(fn)
-
-    def _limiter(self, limit: tuple[object, int]) -> CapacityLimiter:
-        token, total = limit
-        limiter = self._limiters.get(token)
-        if limiter is None:
-            limiter = self._limiters[token] = CapacityLimiter(total)
-        return limiter
-
-    async def _hosted_setup(
-        self,
-        node: Node,
-        kwargs: dict[str, Any],
-        exits: list[Exit],
-        permit: tuple[CapacityLimiter, object] | None,
-    ) -> Any:
-        """Set up an async generator in a helper task that also tears it down."""
-        return await hosted_setup(self._spawn, node, kwargs, exits, permit)
+        plan = self._entry_for(fn).plan
+        recording = Recording(plan)
+        entry = Entry(recording.plan, self._runtime, Scope)
+        result = await self._call(entry, values, self._context)
+        return recording.finish(result)
 
 
 class _WithDependencies:

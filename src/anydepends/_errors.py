@@ -121,3 +121,76 @@ class YieldError(DependencyError, RuntimeError):
 
 class UsageError(DependencyError, RuntimeError):
     """The API was used out of order: a closed scope, a container not entered, ..."""
+
+
+# -- factories: one place for each message ------------------------------------------
+
+
+def no_yield(name: str, path: Sequence[str] = ()) -> YieldError:
+    """A ``yield`` dependency that finished without yielding."""
+    msg = f"yield dependency {name} finished without yielding"
+    return YieldError(
+        msg, path=path, callable=name, hint="a yield dependency must yield exactly once"
+    )
+
+
+def yielded_twice(name: str, path: Sequence[str] = ()) -> YieldError:
+    """A ``yield`` dependency that yielded a second time at its teardown."""
+    msg = f"yield dependency {name} yielded more than once"
+    return YieldError(
+        msg,
+        path=path,
+        callable=name,
+        hint="a dependency must yield exactly once (use try/finally)",
+    )
+
+
+def swallowed(name: str, exc: BaseException, path: Sequence[str] = ()) -> YieldError:
+    """A ``yield`` dependency that caught *exc* at its yield and did not re-raise."""
+    msg = (
+        f"yield dependency {name} caught {type(exc).__name__} at its yield and"
+        " neither re-raised it nor raised another exception"
+    )
+    error = YieldError(
+        msg,
+        path=path,
+        callable=name,
+        hint="add a bare `raise` at the end of the except block (FastAPI >= 0.110"
+        " requires the same)",
+    )
+    error.__cause__ = exc
+    return error
+
+
+def missing_context(
+    type_name: str, users: Sequence[str], path: Sequence[str], root: str
+) -> MissingContextError:
+    """No object of a context type for a call that needs one."""
+    msg = f"no {type_name} in this scope (needed by {', '.join(users)})"
+    return MissingContextError(
+        msg,
+        path=path,
+        callable=root,
+        parameter=type_name,
+        hint=f"open the scope with container.scope(context={{{type_name}: obj}})",
+    )
+
+
+def container_closed_during_call(fn: str) -> UsageError:
+    """The container closed while a call still needed it."""
+    msg = "the container was closed while this call was running"
+    return UsageError(
+        msg,
+        callable=fn,
+        hint="close the container only after the calls made in it have returned",
+    )
+
+
+def scope_closed_during_call(fn: str) -> UsageError:
+    """The scope closed while a call made in it was running."""
+    msg = "the scope was closed while this call was running"
+    return UsageError(
+        msg,
+        callable=fn,
+        hint="close a scope only after the calls made in it have returned",
+    )

@@ -6,14 +6,16 @@ from collections.abc import Callable, Coroutine, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, TypeVar, overload
 
-from ._errors import UsageError
-from ._lowlevel import cancel_scope_marker, current_task
+from ._backend import UNKNOWN, task_and_mark
+from ._call import run
+from ._errors import UsageError, scope_closed_during_call
 from ._plan import Plan
-from ._scheduler import Run, check_inputs
-from ._teardown import Exit, teardown
+from ._state import CallState
+from ._teardown import teardown
 
 if TYPE_CHECKING:
     from ._container import Container
+    from ._plancache import Entry
 
 __all__ = ["Scope"]
 
@@ -35,13 +37,15 @@ class Scope:
 
     __slots__ = (
         "__weakref__",
-        "_baseline",
         "_context",
         "_exits",
-        "_host",
+        "_extra",
         "_memo",
         "_state",
         "container",
+        "host",
+        "level",
+        "owned",
     )
 
     def __init__(
@@ -49,12 +53,14 @@ class Scope:
     ) -> None:
         self.container = container
         self._memo: dict[Any, Any] = {}
-        self._exits: list[Exit] = []
-        self._context: dict[type, Any] = {type(container): container, Scope: self}
-        if context:
-            self._context.update(context)
-        self._host: object = None
-        self._baseline: object = None
+        self._exits: list[Any] = []
+        self._extra = context
+        self._context: dict[type, Any] | None = None  # built on first use
+        # Where request-scoped generators may be set up in place (see _invoke): the
+        # task that entered the scope, at the cancel-scope level it was entered at.
+        self.host: object = None
+        self.level: object = UNKNOWN
+        self.owned = 0
         self._state = _NEW
 
     async def __aenter__(self) -> Scope:
@@ -62,8 +68,7 @@ class Scope:
             msg = "this scope was already entered; a Scope is entered once"
             raise UsageError(msg, hint="open a new one with container.scope()")
         self.container._check_open()
-        self._host = current_task()
-        self._baseline = cancel_scope_marker()
+        self.host, self.level = task_and_mark()
         self._state = _OPEN
         return self
 
@@ -74,10 +79,17 @@ class Scope:
         tb: TracebackType | None,
     ) -> None:
         self._state = _CLOSED
-        final = await teardown(exc, self._baseline, self._exits)
+        final = await teardown(self._exits, exc)
         self._memo.clear()
         if final is not None and final is not exc:
             raise final
+
+    def context(self) -> dict[type, Any]:
+        """The objects injected by type into calls in this scope."""
+        found = self._context
+        if found is None:
+            found = self._context = self.container._scope_context(self, self._extra)
+        return found
 
     @overload
     async def call(self, fn: Plan[T], /, **values: Any) -> T: ...
@@ -97,42 +109,7 @@ class Scope:
             MissingValuesError: before anything runs, if required values are missing.
             UsageError: if the scope is not open.
         """
-        return await self._call(fn, values, self._context)
-
-    async def _call(
-        self,
-        fn: Callable[..., Any] | Plan[Any],
-        values: dict[str, Any],
-        context: dict[type, Any],
-    ) -> Any:
-        if self._state != _OPEN or self.container._state != _OPEN:
-            if self._state == _OPEN:
-                msg = "scope.call() on a scope whose container is closed"
-            else:
-                state = "not entered yet" if self._state == _NEW else "closed"
-                msg = f"scope.call() on a scope that is {state}"
-            raise UsageError(
-                msg,
-                callable=getattr(fn, "__qualname__", repr(fn)),
-                hint="use `async with container.scope() as scope:` and call inside it",
-            )
-        plan = self.container._plan_for(fn)
-        check_inputs(plan, values, context)
-        run = Run(plan, self, values, current_task() is self._host)
-        run.context = context
-        try:
-            result = await _run_and_teardown(run, run.exits)
-        finally:
-            if self._closed() and self._exits:
-                await self._late_teardown(run)
-        if self._closed():
-            msg = "the scope was closed while this call was running"
-            raise UsageError(
-                msg,
-                callable=getattr(fn, "__qualname__", repr(fn)),
-                hint="close a scope only after the calls made in it have returned",
-            )
-        return result
+        return await self._call(fn, values, None)
 
     async def call_in(
         self, context: Mapping[type, Any], fn: Callable[..., Any], /, **values: Any
@@ -144,31 +121,61 @@ class Scope:
         took a context object keeps the one of the call that computed it.
         """
         self.container._check_context(context)
-        return await self._call(fn, values, {**self._context, **context})
+        return await self._call(fn, values, {**self.context(), **context})
 
-    def _closed(self) -> bool:
-        """Whether the scope has exited (another task may close it during a call)."""
-        return self._state == _CLOSED
+    async def _call(
+        self,
+        fn: Callable[..., Any] | Plan[Any],
+        values: dict[str, Any],
+        context: dict[type, Any] | None,
+    ) -> Any:
+        if self._state != _OPEN or not self.container._runtime.open:
+            self._not_open(fn)
+        return await self._run(self.container._entry_for(fn), values, context, fn)
 
-    async def _late_teardown(self, run: Run) -> None:
-        """Tear down what a call set up in this scope after the scope had closed."""
-        final = await teardown(None, run.start_marker, self._exits)
-        if final is not None:
-            raise final
+    async def _run(
+        self,
+        entry: Entry,
+        values: dict[str, Any],
+        context: dict[type, Any] | None,
+        fn: object,
+    ) -> Any:
+        container = self.container
+        runner = entry.held_runner()
+        state = CallState(
+            runner,
+            values,
+            self.context() if context is None else context,
+            container._runtime,
+            self._memo,
+            self._exits,
+            self,
+        )
+        try:
+            result = await run(state)
+        finally:
+            if self._state == _CLOSED and self._exits:
+                # Closed by another task while this call ran: what the call set up
+                # since is torn down now, never left behind.
+                final = await teardown(self._exits, None)
+                if final is not None:
+                    raise final
+        if self._state == _CLOSED:
+            raise scope_closed_during_call(_name(fn))
+        return result
+
+    def _not_open(self, fn: object) -> None:
+        if self._state == _OPEN:
+            msg = "scope.call() on a scope whose container is closed"
+        else:
+            state = "not entered yet" if self._state == _NEW else "closed"
+            msg = f"scope.call() on a scope that is {state}"
+        raise UsageError(
+            msg,
+            callable=_name(fn),
+            hint="use `async with container.scope() as scope:` and call inside it",
+        )
 
 
-async def _run_and_teardown(run: Run, *exits: list[Exit]) -> Any:
-    """Execute *run*, then tear down each of *exits* in turn, each in reverse."""
-    try:
-        result = await run.execute()
-    except BaseException as exc:
-        final = await teardown(exc, run.start_marker, *exits)
-        run.leave(final)
-        if final is exc or final is None:
-            raise
-        raise final from exc
-    final = await teardown(None, run.start_marker, *exits)
-    run.leave(final)
-    if final is not None:
-        raise final
-    return result
+def _name(fn: object) -> str:
+    return str(getattr(fn, "__qualname__", None) or repr(fn))

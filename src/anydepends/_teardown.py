@@ -1,360 +1,255 @@
-"""Teardown of ``yield`` dependencies: exit records, closing generators, hosts.
+"""Teardown of ``yield`` dependencies: exit lists, closing generators, permits.
 
-An :class:`Exit` is created the moment a ``yield`` dependency's setup completes, and is
-appended to the list of its lifetime (the call, the :class:`Scope` or the
-:class:`Container`). :func:`teardown` closes a list exactly once, in reverse order of
-setup completion, so every dependency is torn down after everything that depends on it.
-The exception being handled is thrown in at each ``yield``; what a teardown raises is
-what the next ones see (FastAPI's exit-stack semantics).
+A completed ``yield`` setup is appended to the exit list of its lifetime (the call, the
+:class:`~anydepends.Scope` or the :class:`~anydepends.Container`) as one entry:
 
-An async generator must be torn down in the task that set it up (anyio cancel scopes
-and ``ContextVar.reset`` tokens are task-bound). Generators set up in a helper task
-have a :class:`Host`: the owner signals it and waits, and the host closes them.
+- ``(node, generator)`` for a generator set up in the task that will tear it down (the
+  common case, and the cheapest: no object per setup);
+- an :class:`Exit` for everything else: a sync generator whose halves run in a worker
+  thread, a generator holding a ``max_concurrency`` permit, one hosted by a helper task
+  (:mod:`._hosting`), and :class:`ScopeExit`, a cancel scope of ours that generators
+  whose teardown can wait were set up inside (see :mod:`._codeinfo`).
+
+:func:`teardown` pops a list to the end, so each entry is closed exactly once, in
+reverse order of setup completion: every dependency is torn down after everything that
+depends on it, and cancel scopes nest exactly as they were entered. The exception being
+handled is thrown in at each ``yield``; what a teardown raises is what the next ones see
+(FastAPI's exit-stack semantics). Nothing a teardown does stops the others from running.
+
+Shielding: :func:`teardown` first shields every :class:`ScopeExit` scope of the list.
+Those are ours, and every generator whose teardown can wait sits inside one, so outer
+cancellation cannot reach a waiting teardown, while the generator's own cancel scopes
+keep their deadlines. Teardowns that cannot wait need no protection.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Generator
-from typing import Any, Final, cast
+from types import AsyncGeneratorType
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import anyio
-from anyio import CancelScope, CapacityLimiter, to_thread
+from anyio import CapacityLimiter, to_thread
 
-from ._errors import YieldError
-from ._introspect import CallKind
-from ._lowlevel import (
-    Drive,
-    cancel_scope_marker,
-    in_cancelled_scope,
-    shield_open_scopes,
-)
+from ._backend import Drive, new_cancel_scope
+from ._errors import swallowed, yielded_twice
 
-__all__ = ["Exit", "Host", "close_generator", "teardown"]
+if TYPE_CHECKING:
+    from ._plan import Node
+
+__all__ = [
+    "Exit",
+    "Permit",
+    "ScopeExit",
+    "ThreadExit",
+    "close_async",
+    "close_sync",
+    "teardown",
+]
 
 
-_HOST_DIED: Final = object()
+class Permit:
+    """One ``max_concurrency`` token, released exactly once."""
 
+    __slots__ = ("borrower", "held", "limiter", "owner")
 
-class Host:
-    """A helper task's side of the protocol: generators it must close itself."""
+    def __init__(self, limiter: CapacityLimiter) -> None:
+        self.limiter = limiter
+        self.borrower = object()
+        self.held = False
+        self.owner: object = None  # who releases it (an exit entry: at teardown)
 
-    __slots__ = ("dead", "pending", "wake")
+    def give_to(self, owner: object) -> None:
+        """Hand the token to *owner*; an exit entry releases it after its teardown."""
+        self.owner = owner
+        if isinstance(owner, Exit):
+            owner.permit = self
 
-    def __init__(self) -> None:
-        self.pending: list[Exit] = []  # signalled, not yet closed
-        self.wake: anyio.Event | None = None
-        self.dead = False  # the host task is gone: close in the caller instead
+    async def acquire(self) -> None:
+        await self.limiter.acquire_on_behalf_of(self.borrower)
+        self.held = True
 
-    async def serve(self, exits: list[Exit], baseline: object) -> None:
-        """Close each of *exits* when signalled (in signal order), then return."""
-        remaining = len(exits)
-        try:
-            while remaining:
-                if not self.pending:
-                    self.wake = anyio.Event()
-                    await self.wake.wait()
-                    continue
-                record = self.pending[0]
-                record.result = await close_generator(record, record.thrown, baseline)
-                self.pending.pop(0)
-                remaining -= 1
-                assert record.done is not None
-                record.done.set()
-        finally:
-            # Interrupted (the container is shutting down): whoever waits closes the
-            # generator itself, so nothing hangs and nothing is left open.
-            self.dead = True
-            for record in self.pending:
-                record.result = _HOST_DIED
-                assert record.done is not None
-                record.done.set()
-            self.pending.clear()
+    def release(self) -> None:
+        """Give the token back, if this permit still holds it."""
+        if self.held:
+            self.held = False
+            self.limiter.release_on_behalf_of(self.borrower)
 
 
 class Exit:
-    """One completed ``yield`` setup awaiting its teardown (exactly once)."""
+    """An exit-list entry that needs more than stepping a generator in place."""
 
-    __slots__ = (
-        "closed",
-        "done",
-        "gen",
-        "host",
-        "kind",
-        "name",
-        "path",
-        "permit",
-        "result",
-        "thread",
-        "thrown",
-    )
+    __slots__ = ("permit",)
 
-    def __init__(
-        self,
-        kind: CallKind,
-        gen: AsyncGenerator[Any, None] | Generator[Any, None, None],
-        name: str,
-        host: Host | None = None,
-        permit: tuple[CapacityLimiter, object] | None = None,
-        thread: bool = False,
-        path: tuple[str, ...] = (),
-    ) -> None:
-        self.kind = kind
-        self.path = path
-        self.thread = thread
+    def __init__(self) -> None:
+        self.permit: Permit | None = None
+
+    async def close(self, exc: BaseException | None) -> BaseException | None:
+        """Tear down once; return the exception later teardowns must see."""
+        try:
+            return await self._close(exc)
+        finally:
+            if self.permit is not None:
+                self.permit.release()
+
+    async def _close(self, exc: BaseException | None) -> BaseException | None:
+        raise NotImplementedError
+
+
+class GenExit(Exit):
+    """A generator set up in this task that holds a permit until its teardown."""
+
+    __slots__ = ("gen", "node")
+
+    def __init__(self, node: Node, gen: Any, permit: Permit | None) -> None:
+        super().__init__()
+        self.node = node
         self.gen = gen
-        self.name = name
-        self.host = host
-        self.permit = permit
-        self.closed = False
-        self.thrown: BaseException | None = None
-        self.result: Any = None
-        self.done: anyio.Event | None = None
+        if permit is not None:
+            permit.give_to(self)
 
-    async def close(
-        self, exc: BaseException | None, baseline: object
-    ) -> BaseException | None:
-        """Tear down once; return the exception later teardowns must see.
-
-        *baseline* identifies the cancel scope that was innermost in this task before
-        any setup ran (see :func:`close_generator`).
-        """
-        if self.closed:
-            return exc
-        self.closed = True
-        host = self.host
-        if host is None or host.dead:
-            return await close_generator(self, exc, baseline)
-        self.thrown = exc
-        self.done = anyio.Event()
-        host.pending.append(self)
-        if host.wake is not None:
-            host.wake.set()
-        with CancelScope(shield=True):
-            await self.done.wait()
-        result = self.result
-        if result is _HOST_DIED:
-            self.result = None
-            return await close_generator(self, exc, baseline)
-        return cast("BaseException | None", result)
+    async def _close(self, exc: BaseException | None) -> BaseException | None:
+        if isinstance(self.gen, Generator):
+            return close_sync(self.node, self.gen, exc)
+        return await close_async(self.node, self.gen, exc)
 
 
-async def close_generator(
-    record: Exit, exc: BaseException | None, baseline: object
-) -> BaseException | None:
-    """Finish the generator of *record*, throwing *exc* in; return what follows."""
-    try:
-        if record.kind is CallKind.ASYNC_GEN:
-            return await _close_async(record, exc, baseline)
-        if record.thread:
-            # A fresh limiter per exit, as FastAPI does: teardowns never wait for the
-            # shared thread pool, so they cannot deadlock behind setups.
-            close: Any = _close_sync
-            result: object = None
-            with CancelScope(shield=True):  # our own wait: nothing of theirs is open
-                result = await to_thread.run_sync(
-                    close,
-                    record.gen,
-                    exc,
-                    record.name,
-                    limiter=CapacityLimiter(1),
-                )
-        else:
-            gen = cast(Generator[Any, None, None], record.gen)
-            result = _close_sync(gen, exc, record.name)
-        if result is _SWALLOWED:
-            assert exc is not None
-            return _swallowed(record.name, exc, record.path)
-        if result is _TWICE:
-            return _yielded_twice(record.name, record.path)
-        return cast("BaseException | None", result)
-    finally:
-        if record.permit is not None:
-            limiter, borrower = record.permit
-            limiter.release_on_behalf_of(borrower)
+class ThreadExit(Exit):
+    """A sync generator whose halves run in worker threads."""
+
+    __slots__ = ("gen", "node")
+
+    def __init__(self, node: Node, gen: Generator[Any, None, None]) -> None:
+        super().__init__()
+        self.node = node
+        self.gen = gen
+
+    async def _close(self, exc: BaseException | None) -> BaseException | None:
+        # Our own wait, so our own shield: nothing of the generator's is open in this
+        # task. A fresh limiter per teardown, as FastAPI does: teardowns never wait
+        # for the shared thread pool, so they cannot deadlock behind setups.
+        with new_cancel_scope(shield=True):
+            result: object = await to_thread.run_sync(
+                _close_sync_raw, self.gen, exc, limiter=CapacityLimiter(1)
+            )
+        return _sync_outcome(self.node, exc, result)
 
 
-async def _close_async(
-    record: Exit, exc: BaseException | None, baseline: object
-) -> BaseException | None:
-    """Finish an async generator, shielded from outer cancellation.
+class ScopeExit(Exit):
+    """A cancel scope of ours, entered before the setups after it in the list."""
 
-    *baseline* is the cancel scope that was innermost in this task before any setup.
-    At the task's baseline a shield scope of ours nests correctly; above it (a
-    generator's scope is open) that scope itself is shielded instead
-    (:func:`shield_open_scopes`). Protection is put in place before the first step
-    when the task is already cancelled (trio raises at the first checkpoint), else
-    only if the teardown really waits: most finish at once and cost no scope at all.
+    __slots__ = ("scope",)
+
+    def __init__(self, scope: Any) -> None:
+        super().__init__()
+        self.scope = scope
+
+    async def _close(self, exc: BaseException | None) -> BaseException | None:
+        scope = self.scope
+        # Never cancelled and shielded: it swallows nothing and raises nothing.
+        scope.__exit__(None, None, None)
+        return exc
+
+
+async def teardown(exits: list[Any], exc: BaseException | None) -> BaseException | None:
+    """Close every entry of *exits*, last first; return the exception that follows.
+
+    Each entry is popped before it is closed, so a teardown interrupted half-way (or
+    run again) never closes anything twice.
     """
-    gen = cast(AsyncGenerator[Any, None], record.gen)
-    guard: _Guard | None = None
-    if (
-        exc is not None and isinstance(exc, anyio.get_cancelled_exc_class())
-    ) or in_cancelled_scope():
-        guard = _Guard(baseline)
-        guard.protect()
+    for item in exits:
+        if type(item) is ScopeExit:
+            item.scope.shield = True
+    while exits:
+        item = exits.pop()
+        if type(item) is tuple:
+            node, gen = item
+            if type(gen) is _AGEN:
+                exc = await close_async(node, gen, exc)
+            else:
+                exc = close_sync(node, gen, exc)
+        else:
+            exc = await item.close(exc)
+    return exc
+
+
+async def close_async(
+    node: Node, gen: AsyncGenerator[Any, None], exc: BaseException | None
+) -> BaseException | None:
+    """Finish an async generator in place, throwing *exc* in at its ``yield``."""
     step = gen.__anext__() if exc is None else gen.athrow(exc)
     try:
-        pending = step.send(None)
+        try:
+            pending = step.send(None)
+        except StopIteration:
+            pass  # it yielded again without waiting
+        else:
+            await Drive(step, pending)
     except StopAsyncIteration:
-        result = None if exc is None else _swallowed(record.name, exc, record.path)
-    except StopIteration:
-        result = await _yielded_again(record)
-    except BaseException as raised:
-        result = raised
-    else:
-        return await _finish_close(
-            record, exc, step, pending, guard or _Guard(baseline)
-        )
-    if guard is not None:
-        guard.release()
-    return result
-
-
-async def _finish_close(
-    record: Exit,
-    exc: BaseException | None,
-    step: Any,
-    pending: Any,
-    guard: _Guard,
-) -> BaseException | None:
-    """Drive a teardown that waits to its end, protected at every wait."""
-    try:
-        await Drive(step, pending, guard.protect)
-    except StopAsyncIteration:
-        return None if exc is None else _swallowed(record.name, exc, record.path)
+        return None if exc is None else swallowed_or_cancelled(node, exc)
     except BaseException as raised:
         return raised
-    finally:
-        guard.release()
-    return await _yielded_again(record)
+    # It yielded a second time: close it, and report that.
+    try:
+        with new_cancel_scope(shield=True):
+            await gen.aclose()
+    except BaseException as raised:  # e.g. it ignored GeneratorExit
+        error = yielded_twice(node.name, node.path)
+        error.__context__ = raised
+        return error
+    return yielded_twice(node.name, node.path)
 
 
-async def _yielded_again(record: Exit) -> BaseException:
-    gen = cast(AsyncGenerator[Any, None], record.gen)
-    with CancelScope(shield=True):
-        await gen.aclose()
-    return _yielded_twice(record.name, record.path)
-
-
-class _Guard:
-    """Keeps one teardown shielded from outer cancellation wherever it waits."""
-
-    __slots__ = ("baseline", "scope")
-
-    def __init__(self, baseline: object) -> None:
-        self.baseline = baseline
-        self.scope: CancelScope | None = None
-
-    def protect(self) -> None:
-        if self.scope is not None:
-            return  # ours is open, and everything the teardown opens is inside it
-        if cancel_scope_marker() is self.baseline:
-            self.scope = CancelScope(shield=True)
-            self.scope.__enter__()
-        else:
-            shield_open_scopes(self.baseline)
-
-    def release(self) -> None:
-        if self.scope is not None:
-            scope, self.scope = self.scope, None
-            scope.__exit__(None, None, None)
+def close_sync(
+    node: Node, gen: Generator[Any, None, None], exc: BaseException | None
+) -> BaseException | None:
+    """Finish a sync generator in place (on the event loop)."""
+    return _sync_outcome(node, exc, _close_sync_raw(gen, exc))
 
 
 _SWALLOWED: Final = object()
 _TWICE: Final = object()
 
 
-def _close_sync(
-    gen: Generator[Any, None, None], exc: BaseException | None, name: str
-) -> object:
-    """Finish a sync generator (maybe in a worker thread): the exception that
-    follows, ``None``, ``_SWALLOWED`` or ``_TWICE``."""
-    if exc is None:
-        try:
-            next(gen)
-        except StopIteration:
-            return None
-        except BaseException as raised:
-            return raised
-        gen.close()
-        return _TWICE
+def _close_sync_raw(gen: Generator[Any, None, None], exc: BaseException | None) -> Any:
+    """Finish a sync generator (maybe in a worker thread): the exception that follows,
+    ``None``, ``_SWALLOWED`` or ``_TWICE`` (converted on the event loop)."""
     try:
-        gen.throw(exc)
+        if exc is None:
+            next(gen)
+        else:
+            gen.throw(exc)
     except StopIteration:
-        return _SWALLOWED  # converted on the event loop: it needs the backend
+        return None if exc is None else _SWALLOWED
     except BaseException as raised:
         return raised
-    gen.close()
+    try:
+        gen.close()
+    except BaseException as raised:  # it ignored GeneratorExit
+        return (_TWICE, raised)
     return _TWICE
 
 
-def _yielded_twice(name: str, path: tuple[str, ...] = ()) -> YieldError:
-    msg = f"yield dependency {name} yielded more than once"
-    return YieldError(
-        msg,
-        path=path,
-        callable=name,
-        hint="a dependency must yield exactly once (use try/finally)",
-    )
-
-
-def _swallowed(
-    name: str, exc: BaseException, path: tuple[str, ...] = ()
-) -> BaseException:
-    if isinstance(exc, anyio.get_cancelled_exc_class()):
-        return exc  # never turn a cancellation into something else
-    msg = (
-        f"yield dependency {name} caught {type(exc).__name__} at its yield and"
-        " neither re-raised it nor raised another exception"
-    )
-    error = YieldError(
-        msg,
-        path=path,
-        callable=name,
-        hint="add a bare `raise` at the end of the except block (FastAPI >= 0.110"
-        " requires the same)",
-    )
-    error.__cause__ = exc
-    return error
-
-
-async def teardown(
-    exc: BaseException | None, baseline: object, *lists: list[Exit]
+def _sync_outcome(
+    node: Node, exc: BaseException | None, result: Any
 ) -> BaseException | None:
-    """Close each list in turn, each in reverse order; return the final exception.
-
-    Each teardown is shielded from cancellation where it waits (see
-    :func:`close_generator`), so a cancelled call still tears down completely.
-    """
-    for exits in lists:
-        while exits:
-            record = exits.pop()
-            if record.host is not None or record.permit is not None:
-                exc = await record.close(exc, baseline)
-            elif record.closed:
-                continue
-            elif record.kind is not _AGEN:
-                exc = await record.close(exc, baseline)
-            elif exc is None and not in_cancelled_scope():
-                # The common case, stepped here: a clean teardown that does not wait.
-                record.closed = True
-                step = cast(AsyncGenerator[Any, None], record.gen).__anext__()
-                try:
-                    pending = step.send(None)
-                except StopAsyncIteration:
-                    continue
-                except StopIteration:
-                    exc = await _yielded_again(record)
-                except BaseException as raised:
-                    exc = raised
-                else:
-                    exc = await _finish_close(
-                        record, None, step, pending, _Guard(baseline)
-                    )
-            else:
-                record.closed = True
-                exc = await _close_async(record, exc, baseline)
-    return exc
+    if result is _SWALLOWED:
+        assert exc is not None
+        return swallowed_or_cancelled(node, exc)
+    if result is _TWICE or (type(result) is tuple and result[0] is _TWICE):
+        error = yielded_twice(node.name, node.path)
+        if type(result) is tuple:
+            error.__context__ = result[1]
+        return error
+    return cast("BaseException | None", result)
 
 
-_AGEN: Final = CallKind.ASYNC_GEN
+def swallowed_or_cancelled(node: Node, exc: BaseException) -> BaseException:
+    """What follows a generator that caught *exc* and finished: a cancellation stays
+    itself (never turned into something else), anything else is a ``YieldError``."""
+    if isinstance(exc, anyio.get_cancelled_exc_class()):
+        return exc
+    return swallowed(node.name, exc, node.path)
+
+
+_AGEN: Final = AsyncGeneratorType

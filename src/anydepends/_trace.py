@@ -19,16 +19,14 @@ import threading
 import time
 from collections.abc import AsyncGenerator, Callable, Generator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
+from ._backend import current_task, is_trio
+from ._codeinfo import GEN_INFO_ATTR, gen_info
 from ._introspect import CallKind
-from ._lowlevel import current_task
 from ._plan import Node, Plan
 
-if TYPE_CHECKING:
-    from ._container import Container
-
-__all__ = ["Span", "Trace", "trace_call"]
+__all__ = ["Recording", "Span", "Trace"]
 
 T = TypeVar("T")
 
@@ -450,6 +448,8 @@ def _async_gen_wrapper(
                     raise
             span.teardown_end = rec.now()  # it yielded again: the scheduler reports it
 
+    # What the engine reads from a generator's code is the traced one's, not ours.
+    setattr(traced_async_gen, GEN_INFO_ATTR, gen_info(call))
     return traced_async_gen
 
 
@@ -512,72 +512,77 @@ def _teardown_begins(span: _Open, rec: _Recorder) -> None:
 def instrument(plan: Plan[T], rec: _Recorder) -> Plan[T]:
     """A copy of *plan* whose every node (the root too) calls a timing wrapper.
 
-    Fields with a default factory hold what the scheduler learns or builds per plan
-    (state, generated code that may have captured the original callables): the copy
-    starts them afresh, so it can only ever run the wrapped nodes.
+    The engine caches its generated code per container and plan object, never on the
+    plan itself, so the copy can only ever run the wrapped nodes.
     """
     nodes = tuple(dataclasses.replace(n, call=_wrap(n, rec)) for n in plan.nodes)
-    changes: dict[str, Any] = {"nodes": nodes}
-    for f in dataclasses.fields(plan):
-        if f.init and f.default_factory is not dataclasses.MISSING:
-            changes[f.name] = f.default_factory()
-    return dataclasses.replace(plan, **changes)
+    return dataclasses.replace(plan, nodes=nodes)
 
 
 def _backend() -> str:
     """The running event loop's library (anyio runs on exactly these two)."""
-    import asyncio
-
-    return "asyncio" if asyncio._get_running_loop() is not None else "trio"
+    return "trio" if is_trio() else "asyncio"
 
 
-async def trace_call(
-    container: Container, plan: Plan[T], values: dict[str, Any]
-) -> Trace[T]:
-    """Run *plan* as :meth:`Container.call` would, and record every span."""
-    rec = _Recorder(len(plan.nodes))
-    traced = instrument(plan, rec)
-    rec.t0 = time.perf_counter()
-    result = await container._call_plan(traced, values)
-    duration = rec.now()
-    spans: list[Span] = []
-    skipped: list[str] = []
-    skipped_deps: list[tuple[int, tuple[int, ...]]] = []
-    for node in plan.nodes:
-        found = rec.open[node.index]
-        if found is None:
-            skipped.append(node.name)
-            skipped_deps.append((node.index, node.deps))
-            continue
-        spans.append(
-            Span(
-                index=node.index,
-                name=node.name,
-                kind=node.kind,
-                lifetime="function" if node is plan.root_node else node.lifetime,
-                task=found.task,
-                thread=found.thread,
-                start=found.start,
-                end=found.end,
-                teardown_start=found.teardown_start,
-                teardown_end=found.teardown_end,
-                error=found.error,
-                deps=node.deps,
+class Recording:
+    """One traced call: the instrumented plan to run, then the :class:`Trace`.
+
+    :meth:`Container.trace <anydepends.Container.trace>` runs :attr:`plan` exactly as
+    :meth:`Container.call <anydepends.Container.call>` runs a plan, then calls
+    :meth:`finish` with the result.
+    """
+
+    def __init__(self, plan: Plan[Any]) -> None:
+        self.original = plan
+        self.rec = _Recorder(len(plan.nodes))
+        self.plan = instrument(plan, self.rec)
+        self.rec.t0 = time.perf_counter()
+
+    def finish(self, result: T) -> Trace[T]:
+        """The trace of the call that returned *result*."""
+        rec = self.rec
+        plan = self.original
+        duration = rec.now()
+        spans: list[Span] = []
+        skipped: list[str] = []
+        skipped_deps: list[tuple[int, tuple[int, ...]]] = []
+        for node in plan.nodes:
+            found = rec.open[node.index]
+            if found is None:
+                skipped.append(node.name)
+                skipped_deps.append((node.index, node.deps))
+                continue
+            spans.append(
+                Span(
+                    index=node.index,
+                    name=node.name,
+                    kind=node.kind,
+                    lifetime="function" if node is plan.root_node else node.lifetime,
+                    task=found.task,
+                    thread=found.thread,
+                    start=found.start,
+                    end=found.end,
+                    teardown_start=found.teardown_start,
+                    teardown_end=found.teardown_end,
+                    error=found.error,
+                    deps=node.deps,
+                )
             )
+        root = (
+            spans.pop() if spans and spans[-1].index == plan.root_node.index else None
         )
-    root = spans.pop() if spans and spans[-1].index == plan.root_node.index else None
-    spans.sort(key=lambda s: (s.start, s.index))
-    if root is not None:
-        spans.append(root)
-    return Trace(
-        result=result,
-        root=plan.root_node.name,
-        spans=tuple(spans),
-        skipped=tuple(skipped),
-        duration=duration,
-        backend=_backend(),
-        _skipped_deps=tuple(skipped_deps),
-    )
+        spans.sort(key=lambda s: (s.start, s.index))
+        if root is not None:
+            spans.append(root)
+        return Trace(
+            result=result,
+            root=plan.root_node.name,
+            spans=tuple(spans),
+            skipped=tuple(skipped),
+            duration=duration,
+            backend=_backend(),
+            _skipped_deps=tuple(skipped_deps),
+        )
 
 
 # -- SVG -------------------------------------------------------------------------------

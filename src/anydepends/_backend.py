@@ -1,0 +1,314 @@
+"""What anydepends needs from the event loop beyond anyio's public API, in one place.
+
+The engine runs dependencies inline in the calling task and needs three things anyio
+does not offer publicly:
+
+- :class:`Drive` finishes a coroutine that was stepped once with ``send(None)`` and
+  suspended, in the task that stepped it (its cancel scopes and context belong there).
+- A :class:`Supervisor` per call whose dependencies may overlap: when a dependency
+  fails in a runner task, the one the calling task is running must be interrupted
+  wherever it waits, also inside cancel scopes of its own, and without ever touching
+  a cancel scope anydepends does not own.
+- A :func:`mark`: the identity of the calling task's innermost cancel scope, so a
+  ``yield`` dependency is set up in place only where its teardown will find the
+  cancel-scope stack exactly as it left it.
+
+Each has a private fast path and a public-API-only implementation:
+
+- supervisor on asyncio: the private path cancels the future the calling task waits
+  on (``Task._fut_waiter``, what ``Task.cancel`` does), held back while a shield of
+  the dependency's own is open (anyio's task state); the public path is a cancel
+  scope of ours entered before the first dependency of every plan that may overlap;
+- supervisor on trio: that cancel scope of ours, in both modes;
+- mark: anyio's task state (asyncio) or trio's cancel status; the public path knows
+  no mark, and such generators are set up in a helper task instead.
+
+``ANYDEPENDS_PRIVATE_STATE=0`` in the environment selects the public-only paths; every
+guarantee holds there too, only speed differs (CI runs the suite both ways). The
+private paths check the shape of what they read once, on first use, and fall back to
+the public paths for good if anything is not where they expect: they never guess.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Coroutine, Generator
+from typing import Any, Final
+
+import anyio
+from anyio import CancelScope
+
+__all__ = [
+    "PRIVATE_STATE",
+    "Drive",
+    "Supervisor",
+    "cancelled_exc_class",
+    "current_task",
+    "is_trio",
+    "mark",
+    "new_cancel_scope",
+    "new_supervisor",
+    "private_state_available",
+    "task_and_mark",
+]
+
+#: Whether the private fast paths may be used (``ANYDEPENDS_PRIVATE_STATE=0``: no).
+PRIVATE_STATE: Final = os.environ.get("ANYDEPENDS_PRIVATE_STATE", "1").strip() != "0"
+
+#: What :func:`mark` returns when the private state cannot be read: equal to no mark.
+UNKNOWN: Final = object()
+
+_INTERRUPT: Final = "anydepends: a sibling dependency failed"
+
+
+class Drive:
+    """Awaitable that finishes *coro*, which already yielded *first* to the event loop.
+
+    Everything the loop sends or throws goes to *coro*, so it behaves exactly as if it
+    had been awaited from the start in this task.
+    """
+
+    __slots__ = ("coro", "first")
+
+    def __init__(self, coro: Coroutine[Any, Any, Any], first: Any) -> None:
+        self.coro = coro
+        self.first = first
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        coro = self.coro
+        pending = self.first
+        self.first = None
+        while True:
+            try:
+                sent = yield pending
+            except BaseException as exc:  # thrown in by the loop: pass it on
+                try:
+                    pending = coro.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    pending = coro.send(sent)
+                except StopIteration as stop:
+                    return stop.value
+
+
+def is_trio() -> bool:
+    """Whether the running event loop is trio's (anyio runs on asyncio or trio)."""
+    return asyncio._get_running_loop() is None
+
+
+def current_task() -> object:
+    """The running task (an ``asyncio.Task`` or a ``trio.lowlevel.Task``)."""
+    if asyncio._get_running_loop() is not None:
+        return asyncio.current_task()
+    import trio
+
+    return trio.lowlevel.current_task()
+
+
+def cancelled_exc_class() -> type[BaseException]:
+    """The running backend's cancellation exception."""
+    return anyio.get_cancelled_exc_class()
+
+
+# -- the private state, checked once ----------------------------------------------
+
+_asyncio_states: Any = None  # anyio's WeakKeyDictionary of asyncio task states
+_checked: dict[str, bool] = {}
+
+
+def private_state_available(backend: str) -> bool:
+    """Whether the private fast path is enabled and its state has the expected shape.
+
+    Checked once per backend and process; a failed check selects the public-only
+    implementation for good.
+    """
+    found = _checked.get(backend)
+    if found is None:
+        found = _checked[backend] = PRIVATE_STATE and _shape_ok(backend)
+    return found
+
+
+def _shape_ok(backend: str) -> bool:
+    global _asyncio_states
+    try:
+        if backend == "asyncio":
+            from anyio._backends import _asyncio as anyio_asyncio
+
+            states = anyio_asyncio._task_states
+            slots = getattr(anyio_asyncio.CancelScope, "__slots__", ())
+            ok = (
+                callable(getattr(states, "get", None))
+                and "cancel_scope" in getattr(anyio_asyncio.TaskState, "__slots__", ())
+                and "_parent_scope" in slots
+                and "_shield" in slots
+                and callable(getattr(asyncio.Task, "uncancel", None))
+            )
+            if ok:
+                _asyncio_states = states
+            return bool(ok)
+        import trio
+
+        return hasattr(trio.lowlevel.current_task(), "_cancel_status")
+    except Exception:  # anything unexpected: the public implementation
+        return False
+
+
+def mark() -> object:
+    """The identity of the running task's innermost cancel scope, or :data:`UNKNOWN`.
+
+    Two marks compare equal exactly when the task's cancel-scope stack is the same.
+    Public-only mode (or state of an unexpected shape) gives :data:`UNKNOWN`, which
+    equals nothing: callers then take their conservative path.
+    """
+    if asyncio._get_running_loop() is not None:
+        if not private_state_available("asyncio"):
+            return UNKNOWN
+        state = _asyncio_states.get(asyncio.current_task())
+        return None if state is None else state.cancel_scope
+    if not private_state_available("trio"):
+        return UNKNOWN
+    import trio
+
+    task: Any = trio.lowlevel.current_task()
+    return task._cancel_status
+
+
+def task_and_mark() -> tuple[object, object]:
+    """:func:`current_task` and :func:`mark` in one step."""
+    if asyncio._get_running_loop() is not None:
+        task = asyncio.current_task()
+        if not private_state_available("asyncio"):
+            return task, UNKNOWN
+        state = _asyncio_states.get(task)
+        return task, None if state is None else state.cancel_scope
+    import trio
+
+    trio_task: Any = trio.lowlevel.current_task()
+    if not private_state_available("trio"):
+        return trio_task, UNKNOWN
+    return trio_task, trio_task._cancel_status
+
+
+# -- supervisors: interrupting the calling task's dependency ---------------------------
+
+
+class Supervisor:
+    """Interrupts the dependency the calling task runs when a sibling fails.
+
+    :meth:`open` is called before the first dependency of a plan that may run
+    concurrently; :meth:`interrupt` asks for the interruption (from any task);
+    :meth:`owns` tells whether an exception that reached the calling task is that
+    interruption; :meth:`close` runs after the call's own teardown.
+    """
+
+    __slots__ = ()
+
+    def open(self) -> None:
+        """Prepare, in the calling task, before the first dependency runs."""
+
+    def interrupt(self) -> bool:
+        """Interrupt the calling task's current wait; ``False``: try again later."""
+        raise NotImplementedError
+
+    def owns(self, exc: BaseException) -> bool:
+        """Whether *exc*, caught in the calling task, is this supervisor's doing."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Undo :meth:`open`, in the calling task, after the call's teardown."""
+
+
+class ScopeSupervisor(Supervisor):
+    """Public API only: a cancel scope of ours around the whole call.
+
+    Opened before the first dependency, so everything the calling task runs (and
+    every cancel scope a dependency opens) nests inside it; cancelling it interrupts
+    the calling task's dependency wherever it waits, shields included, exactly as a
+    task group would.
+    """
+
+    __slots__ = ("scope",)
+
+    def __init__(self) -> None:
+        self.scope: Any = new_cancel_scope()
+
+    def open(self) -> None:
+        self.scope.__enter__()
+
+    def interrupt(self) -> bool:
+        self.scope.cancel()
+        return True
+
+    def owns(self, exc: BaseException) -> bool:
+        return self.scope.cancel_called and isinstance(exc, cancelled_exc_class())
+
+    def close(self) -> None:
+        # Never raises: the call converted our own cancellation already, and nothing
+        # inside is still running.
+        self.scope.__exit__(None, None, None)
+
+
+class TaskCancelSupervisor(Supervisor):
+    """asyncio fast path: cancel the future the calling task waits on, no scope at all.
+
+    That is what ``Task.cancel`` does, minus the cancel-request count: the
+    interruption is its own ``CancelledError`` (with a message of ours), delivered
+    separately from any other cancellation, so anyio's and asyncio's own bookkeeping
+    never sees it. Private: the task's ``_fut_waiter``, and the check that keeps
+    anyio's semantics (while a shielded cancel scope opened by the dependency, above
+    the call's own level recorded by :meth:`open`, is open, the interruption waits,
+    as anyio's own cancellation would). A task not waiting on a future is asked again
+    a loop round later; so is one that swallowed the interruption.
+    """
+
+    __slots__ = ("level", "task")
+
+    def __init__(self) -> None:
+        self.task: Any = None
+        self.level: object = None
+
+    def open(self) -> None:
+        task: Any = asyncio.current_task()
+        self.task = task
+        state = _asyncio_states.get(task)
+        self.level = None if state is None else state.cancel_scope
+
+    def interrupt(self) -> bool:
+        task = self.task
+        if task.done():
+            return True
+        waiter = task._fut_waiter
+        if waiter is None or waiter.done():
+            return False  # about to run: ask again
+        state = _asyncio_states.get(task)
+        scope = None if state is None else state.cancel_scope
+        level = self.level
+        while scope is not None and scope is not level:
+            if scope._shield:
+                return False  # the dependency shields itself: not now
+            scope = scope._parent_scope
+        waiter.cancel(_INTERRUPT)
+        return False  # and look again: it may swallow it and wait on
+
+    def owns(self, exc: BaseException) -> bool:
+        return isinstance(exc, asyncio.CancelledError) and exc.args[:1] == (_INTERRUPT,)
+
+
+def new_cancel_scope(*, shield: bool = False) -> Any:
+    """A cancel scope of ours: trio's own on trio (cheaper than anyio's wrapper, and
+    the same stack), anyio's on asyncio."""
+    if asyncio._get_running_loop() is not None:
+        return CancelScope(shield=shield)
+    import trio
+
+    return trio.CancelScope(shield=shield)
+
+
+def new_supervisor() -> Supervisor:
+    """The supervisor for a call starting now in the running task."""
+    if asyncio._get_running_loop() is not None and private_state_available("asyncio"):
+        return TaskCancelSupervisor()
+    return ScopeSupervisor()

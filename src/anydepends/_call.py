@@ -1,0 +1,78 @@
+"""The one run-then-teardown protocol every entry point goes through.
+
+``container.call``, ``scope.call``, ``call_in``, ``Plan`` calls, ``inject`` and
+``trace`` all build a :class:`~._state.CallState` and await :func:`run`:
+
+1. a plan whose dependencies may overlap gets its supervisor (:mod:`._backend`);
+2. the generated ``inline`` is stepped once: if nothing waits, that is the whole call;
+   if something does, :func:`._resolution.resolve` finishes it (concurrently where it
+   pays);
+3. the call's own teardowns run (function scope, then the private request scope of a
+   ``container.call``), exactly once, in reverse order, whatever happened;
+4. the caller gets the root's result, or the original exception, or what the
+   teardowns turned it into (FastAPI's exit-stack semantics; a teardown's own
+   ``__cause__`` is kept, the exception it replaced is its ``__context__``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from anyio.lowlevel import checkpoint_if_cancelled
+
+from ._backend import new_supervisor
+from ._resolution import ContainerLost, resolve
+from ._state import CallState
+from ._teardown import teardown
+
+__all__ = ["finish", "run"]
+
+
+async def run(state: CallState) -> Any:
+    """Run one call to the end (see the module docstring)."""
+    runner = state.runner
+    if runner.may_overlap and not state.sequential:
+        sup = state.sup = new_supervisor()
+        sup.open()
+    inline = runner.inline(state.R, state.values, state)
+    try:
+        try:
+            pending = inline.send(None)
+        except StopIteration as stop:
+            result = stop.value
+        else:
+            result = await resolve(state, inline, pending)
+    except ContainerLost as lost:
+        final = await finish(state, lost.error)
+        # The container's tasks died: if a scope around it was cancelled, that is
+        # what this caller gets too; otherwise the container closed under it.
+        await checkpoint_if_cancelled()
+        assert final is not None
+        raise final from None
+    except BaseException as exc:
+        final = await finish(state, exc)
+        if final is exc:
+            raise
+        assert final is not None
+        raise final  # noqa: B904 - its __context__ is exc; its own __cause__ stays
+    if state.xf or state.sup is not None or (state.holder is None and state.xr):
+        final = await finish(state, None)
+        if final is not None:
+            raise final
+    return result
+
+
+async def finish(state: CallState, exc: BaseException | None) -> BaseException | None:
+    """Tear down what the call owns; return the exception the caller must get."""
+    xf = state.xf
+    if xf:
+        exc = await teardown(xf, exc)
+    if state.holder is None:
+        xr = state.xr
+        if xr:
+            exc = await teardown(xr, exc)
+    sup = state.sup
+    if sup is not None:
+        state.sup = None
+        sup.close()
+    return exc

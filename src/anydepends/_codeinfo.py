@@ -1,0 +1,129 @@
+"""What a ``yield`` dependency's bytecode says about its teardown, read once.
+
+Two facts decide how the engine sets up an async generator, and both can be read from
+its code before it runs:
+
+- :attr:`GenInfo.teardown_waits`: the code after its ``yield`` can suspend (an
+  ``await``, ``async with`` or ``async for`` there). Only such a teardown can be
+  interrupted by cancellation, so only such a generator is set up inside a cancel scope
+  of ours, which its teardown then shields. A teardown that cannot wait costs nothing.
+- :attr:`GenInfo.may_hold_scope`: it has a ``with``/``async with`` block, or calls an
+  ``__enter__``-like method itself, so it may keep a cancel scope open across its
+  ``yield``. This one is only an optimisation hint (the engine checks the cancel-scope
+  stack where it matters); it may be wrong only towards "yes".
+
+The analysis is conservative: anything it cannot read counts as "waits" and "holds".
+"""
+
+from __future__ import annotations
+
+import dis
+import functools
+import inspect
+from types import CodeType
+from typing import Final
+
+__all__ = ["GEN_INFO_ATTR", "GenInfo", "gen_info", "gen_info_of_code"]
+
+#: A wrapper that delegates to another generator (a trace's, say) can carry that
+#: generator's :class:`GenInfo` under this attribute.
+GEN_INFO_ATTR: Final = "__anydepends_gen_info__"
+
+_AWAITS: Final = frozenset({"GET_AWAITABLE", "GET_ANEXT", "BEFORE_ASYNC_WITH", "SEND"})
+_WITHS: Final = frozenset({"BEFORE_WITH", "BEFORE_ASYNC_WITH", "SETUP_WITH"})
+_ENTER_NAMES: Final = frozenset(
+    {
+        "__enter__",
+        "__aenter__",
+        "enter_context",
+        "enter_async_context",
+        "push",
+        "push_async_exit",
+        "callback",
+        "push_async_callback",
+    }
+)
+
+
+class GenInfo:
+    """What the engine needs to know about one generator function's code."""
+
+    __slots__ = ("may_hold_scope", "teardown_waits")
+
+    def __init__(self, teardown_waits: bool, may_hold_scope: bool) -> None:
+        self.teardown_waits = teardown_waits
+        self.may_hold_scope = may_hold_scope
+
+    def __repr__(self) -> str:
+        return (
+            f"GenInfo(teardown_waits={self.teardown_waits},"
+            f" may_hold_scope={self.may_hold_scope})"
+        )
+
+
+UNKNOWN: Final = GenInfo(teardown_waits=True, may_hold_scope=True)
+
+
+@functools.lru_cache(maxsize=4096)
+def gen_info_of_code(code: CodeType) -> GenInfo:
+    """Analyse one async generator's code object (cached per code object)."""
+    try:
+        instructions = list(dis.get_instructions(code))
+    except Exception:  # pragma: no cover - a code object dis cannot read
+        return UNKNOWN
+    first_yield = -1
+    previous = ""
+    previous_arg = ""
+    for ins in instructions:
+        if ins.opname == "YIELD_VALUE" and (
+            previous == "ASYNC_GEN_WRAP"
+            or (previous == "CALL_INTRINSIC_1" and "ASYNC_GEN_WRAP" in previous_arg)
+        ):
+            first_yield = ins.offset
+            break
+        previous, previous_arg = ins.opname, str(ins.argrepr)
+    if first_yield < 0:
+        return UNKNOWN  # not the async generator we expect: assume the worst
+    # Code that runs after the yield: everything after it, and any loop around it.
+    after_start = first_yield
+    for ins in instructions:
+        if (
+            ins.opname.startswith("JUMP_BACKWARD")
+            and ins.offset > first_yield
+            and isinstance(ins.argval, int)
+            and ins.argval <= first_yield
+        ):
+            after_start = min(after_start, ins.argval)
+    waits = any(
+        ins.opname in _AWAITS and ins.offset >= after_start for ins in instructions
+    )
+    holds = any(ins.opname in _WITHS for ins in instructions) or bool(
+        _ENTER_NAMES.intersection(code.co_names)
+    )
+    return GenInfo(teardown_waits=waits, may_hold_scope=holds)
+
+
+def gen_info(call: object) -> GenInfo:
+    """The :class:`GenInfo` of the async generator function behind *call*.
+
+    *call* may be the function itself, a ``functools.partial`` of it, or an instance
+    whose class's ``__call__`` is one; anything else (a wrapper that returns another
+    function's generator, say) is :data:`UNKNOWN`, and the engine reads the generator
+    object's own code instead once it exists.
+    """
+    carried = getattr(call, GEN_INFO_ATTR, None)
+    if isinstance(carried, GenInfo):
+        return carried
+    for _ in range(100):
+        if isinstance(call, functools.partial):
+            call = call.func
+            continue
+        break
+    func: object = call
+    if not inspect.isfunction(func) and not inspect.ismethod(func):
+        func = getattr(type(call), "__call__", None)  # noqa: B004 - the attribute
+    func = getattr(func, "__func__", func)
+    code = getattr(func, "__code__", None)
+    if not isinstance(code, CodeType) or not inspect.isasyncgenfunction(func):
+        return UNKNOWN
+    return gen_info_of_code(code)

@@ -1,0 +1,291 @@
+"""The slow paths of running a node, called from generated code.
+
+Generated code (:mod:`._codegen`) emits the common kinds inline (``await f(...)``,
+``f(...)``, an async generator set up in place). Everything else is one function here,
+used by every plan: worker threads for sync generators, ``max_concurrency`` permits,
+where an async generator may be set up (in place, or hosted by a helper task), cancel
+scopes of ours for generators whose teardown can wait, app-scoped values, and claims on
+shared memos.
+
+Placement of an async generator: it is set up in the calling task only where its
+teardown will run in the same task with the cancel-scope stack exactly as the setup
+left it; otherwise a helper task hosts it (:mod:`._hosting`).
+
+- function lifetime: torn down when the call returns, in the calling task: in place,
+  unless a runner task runs it;
+- request lifetime, private scope (``container.call``): in place, unless a function-
+  scoped generator set up before it may have left a cancel scope open that is closed
+  first (checked with :func:`._backend.mark`);
+- request lifetime, held :class:`~anydepends.Scope`: in place only in the scope's own
+  task and at the cancel-scope level the scope was entered at (or the last generator
+  of the scope left);
+- app lifetime: always hosted (the container exits in another task, later).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Callable, Generator
+from functools import partial
+from typing import Any, Final
+
+from anyio import to_thread
+from anyio.lowlevel import checkpoint_if_cancelled
+
+from ._backend import UNKNOWN, current_task, mark, new_cancel_scope
+from ._codeinfo import UNKNOWN as UNKNOWN_GEN
+from ._codeinfo import GenInfo, gen_info, gen_info_of_code
+from ._errors import container_closed_during_call, no_yield
+from ._hosting import hosted_setup
+from ._introspect import CallKind
+from ._plan import MEMO_APP, MEMO_RUN, MEMO_SCOPE, Node
+from ._state import LEVEL_UNSET, CallState
+from ._teardown import GenExit, Permit, ScopeExit, ThreadExit
+
+__all__ = [
+    "HANDED",
+    "MISSING",
+    "agen_setup",
+    "app_value",
+    "first_value",
+    "limited",
+    "own_scope",
+    "thread_gen_setup",
+    "unclaim",
+    "wait_claim",
+]
+
+OWN_FUNCTION: Final = 1
+OWN_REQUEST: Final = 2
+
+
+class _Sentinel:
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+#: A memo lookup that found nothing (its class marks "no value" in generated code).
+MISSING: Final = _Sentinel("MISSING")
+#: What generated ``inline`` returns when the call went concurrent while it waited.
+HANDED: Final = _Sentinel("HANDED")
+
+
+def first_value(gen: Generator[Any, None, None], node: Node) -> Any:
+    """Set up a sync generator: its first (and only) yielded value."""
+    try:
+        return next(gen)
+    except StopIteration:
+        raise no_yield(node.name, node.path) from None
+
+
+async def thread_gen_setup(
+    node: Node,
+    gen: Generator[Any, None, None],
+    exits: list[Any],
+    permit: Permit | None = None,
+) -> Any:
+    """Set up a sync generator in a worker thread and register its teardown.
+
+    The thread cannot be interrupted, so neither is the wait for it: a cancellation
+    arriving meanwhile is raised right after the teardown is registered, never
+    leaving a set-up generator behind.
+    """
+    with new_cancel_scope(shield=True):
+        value = await to_thread.run_sync(first_value, gen, node)
+    record = ThreadExit(node, gen)
+    if permit is not None:
+        permit.give_to(record)
+    exits.append(record)
+    await checkpoint_if_cancelled()
+    return value
+
+
+def own_scope(state: CallState, exits: list[Any], bit: int) -> None:
+    """Enter a cancel scope of ours before a generator whose teardown can wait.
+
+    One per exit list: it is closed when the teardown reaches it, after everything set
+    up inside it, and shielded for that teardown (:func:`._teardown.teardown`).
+    """
+    holder: Any = state.holder if bit == OWN_REQUEST and state.holder else state
+    if holder.owned & bit:
+        return
+    scope = new_cancel_scope()
+    scope.__enter__()
+    exits.append(ScopeExit(scope))
+    holder.owned |= bit
+    if holder is not state:
+        holder.level = mark()  # the scope's generators now nest inside ours
+
+
+def _in_place(state: CallState, node: Node, main: bool) -> bool:
+    """Whether *node*'s async generator may be set up in the running task."""
+    memo = node.memo
+    if not main or memo == MEMO_APP:
+        return False
+    if memo == MEMO_RUN:
+        return True
+    holder = state.holder
+    if holder is None:
+        level = state.level
+        if level is LEVEL_UNSET:
+            return True  # no function-scoped generator before it
+    else:
+        if current_task() is not holder.host:
+            return False
+        level = holder.level
+    here = mark()
+    return here is not UNKNOWN and here is level
+
+
+async def agen_setup(
+    state: CallState,
+    node: Node,
+    gen: AsyncGenerator[Any, None],
+    main: bool,
+    info: GenInfo | None = None,
+    permit: Permit | None = None,
+) -> Any:
+    """Set up an async generator where it belongs, register its teardown; return the
+    value it yields. *info*: what its code says (read from the generator if None)."""
+    exits = state.exits_for(node.memo)
+    if not _in_place(state, node, main):
+        rt = state.rt
+        return await hosted_setup(rt.spawn, rt.hosts, node, lambda: gen, exits, permit)
+    if info is None:
+        info = gen_info_of_code(gen.ag_code)
+    request = node.memo == MEMO_SCOPE
+    if info.teardown_waits:
+        own_scope(state, exits, OWN_REQUEST if request else OWN_FUNCTION)
+    try:
+        value = await gen.__anext__()
+    except StopAsyncIteration:
+        raise no_yield(node.name, node.path) from None
+    if permit is None:
+        exits.append((node, gen))
+    else:
+        exits.append(GenExit(node, gen, permit))
+    holder = state.holder
+    if request and holder is not None and info.may_hold_scope:
+        holder.level = mark()  # the next one nests inside what this one holds
+    return value
+
+
+async def limited(
+    state: CallState,
+    node: Node,
+    fn: Callable[..., Any],
+    kwargs: dict[str, Any],
+    main: bool,
+) -> Any:
+    """Run a node under its ``max_concurrency`` permit.
+
+    A ``yield`` dependency keeps the permit until its teardown (its exit entry owns
+    it); every other kind gives it back when its call returns. Released exactly once.
+    """
+    assert node.limit is not None
+    permit = Permit(state.rt.limiter(node.limit))
+    await permit.acquire()
+    try:
+        kind = node.kind
+        if kind is CallKind.ASYNC:
+            return await fn(**kwargs)
+        if kind is CallKind.SYNC:
+            if node.thread:
+                return await to_thread.run_sync(partial(fn, **kwargs))
+            return fn(**kwargs)
+        if kind is CallKind.ASYNC_GEN:
+            gen = fn(**kwargs)
+            info = gen_info(node.call)
+            known = None if info is UNKNOWN_GEN else info
+            return await agen_setup(state, node, gen, main, known, permit)
+        exits = state.exits_for(node.memo)
+        gen = fn(**kwargs)
+        if node.thread:
+            return await thread_gen_setup(node, gen, exits, permit)
+        value = first_value(gen, node)
+        exits.append(GenExit(node, gen, permit))
+        return value
+    finally:
+        if permit.owner is None:
+            permit.release()
+
+
+async def app_value(state: CallState, node: Node, main: bool) -> Any:
+    """An app-scoped value: from the container's memo, or created once.
+
+    Concurrent first uses from many calls compute it once: the first claims the key,
+    the others wait; if it fails, the next one tries.
+    """
+    rt = state.rt
+    memo = rt.app_memo
+    key = node.key
+    if node.alias:
+        found = memo.get(key, MISSING)
+        if found is MISSING or type(found) is CallState:
+            return state.R[node.deps[0]]
+        return found
+    if not node.use_cache:
+        value = await _create(state, node, main)
+        if node.seeds and key not in memo:
+            memo[key] = value
+        return value
+    while True:
+        found = memo.get(key, MISSING)
+        if found is MISSING:
+            memo[key] = state
+            try:
+                value = await _create(state, node, main)
+            except BaseException:
+                unclaim(state, memo, key)
+                raise
+            memo[key] = value
+            state.wake(key)
+            return value
+        if type(found) is CallState:
+            await found.wait(key)
+            continue
+        return found
+
+
+async def _create(state: CallState, node: Node, main: bool) -> Any:
+    if not state.rt.open:
+        raise container_closed_during_call(node.name)
+    compute = state.runner.compute_fn(node.index)
+    return await compute(state.R, state.values, state, main)
+
+
+async def wait_claim(
+    state: CallState, memo: dict[Any, Any], key: Any, node: Node, main: bool
+) -> Any:
+    """Wait for another call computing *key* of a shared memo; if it gives up,
+    compute it here (an alias takes its twin's value instead)."""
+    while True:
+        found = memo.get(key, MISSING)
+        if type(found) is CallState:
+            await found.wait(key)
+            continue
+        if found is not MISSING:
+            return found
+        if node.alias:
+            return state.R[node.deps[0]]
+        memo[key] = state
+        try:
+            compute = state.runner.compute_fn(node.index)
+            value = await compute(state.R, state.values, state, main)
+        except BaseException:
+            unclaim(state, memo, key)
+            raise
+        memo[key] = value
+        state.wake(key)
+        return value
+
+
+def unclaim(state: CallState, memo: dict[Any, Any], key: Any) -> None:
+    """Give up a claim (the computation failed): waiters will try themselves."""
+    if memo.get(key) is state:
+        del memo[key]
+    state.wake(key)

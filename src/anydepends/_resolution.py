@@ -1,0 +1,342 @@
+"""The concurrent tail of a call: what happens once generated ``inline`` suspends.
+
+:func:`resolve` takes over a suspended ``inline`` (see :mod:`._codegen`). It keeps
+driving it in the calling task (where it must finish: its cancel scopes and context
+are that task's) and watches where it waits. When it waits in a dependency after which
+other dependencies are ready, the call registers with the container's dispatcher
+(:mod:`._dispatch`); if, two loop rounds later, it still waits there, the call goes
+concurrent:
+
+- ``inline`` returns :data:`~._invoke.HANDED` as soon as that dependency completes;
+- the dependencies that are ready run in a runner task, each through its generated
+  ``n<i>`` function; every further dependency starts the moment its last input
+  completes (a per-node count of unfinished inputs, kept up to date incrementally);
+  a runner that waits while work is ready starts another runner;
+- the calling task, once its own dependency completes, takes ready work too, then
+  waits for the runners, then calls the root.
+
+Failure: the first exception ends the call. Runner tasks run inside cancel scopes of
+their own, which it cancels; the calling task's dependency is interrupted by the
+call's supervisor (:mod:`._backend`); nothing new starts. The caller gets the original
+exception object, or an ``ExceptionGroup`` of the failures when several dependencies
+really failed at once. A cancellation from outside the call is never a dependency
+failure: the runners are stopped and the cancellation itself propagates. Runners
+cancelled because the container closed report a :class:`~anydepends.UsageError`.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Coroutine, Generator
+from typing import Any
+
+import anyio
+
+from ._backend import Drive, cancelled_exc_class, new_cancel_scope
+from ._errors import container_closed_during_call
+from ._invoke import HANDED
+from ._state import CallState
+
+__all__ = ["ContainerLost", "Resolution", "resolve"]
+
+
+class ContainerLost(Exception):
+    """Internal: runner tasks of the call were cancelled by the container's task
+    group (the container closed, or a scope around it was cancelled). The call
+    protocol turns it into :attr:`error` unless the caller is being cancelled too."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+async def resolve(
+    state: CallState, inline: Coroutine[Any, Any, Any], pending: Any
+) -> Any:
+    """Finish a call whose generated ``inline`` suspended; return the root's result."""
+    if state.sequential or not state.runner.may_overlap:
+        return await Drive(inline, pending)
+    res = Resolution(state, inline)
+    state.res = res
+    try:
+        try:
+            value = await _Watch(res, pending)
+        except BaseException as exc:
+            if not res.concurrent:
+                raise  # nothing else runs: a plain failure or cancellation
+            res.main_failed(exc)
+        else:
+            if value is not HANDED:
+                return value  # inline ran everything, the root included
+            res.complete(res.at)
+        await res.finish()
+    finally:
+        res.done = True
+    return await state.runner.root(state.R, state.values, state)
+
+
+class _Watch:
+    """Drives ``inline`` in the calling task, noting where it waits."""
+
+    __slots__ = ("pending", "res")
+
+    def __init__(self, res: Resolution, pending: Any) -> None:
+        self.res = res
+        self.pending = pending
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        res = self.res
+        res.main_busy = True
+        try:
+            return (yield from self._drive())
+        finally:
+            res.main_busy = False
+
+    def _drive(self) -> Generator[Any, Any, Any]:
+        res = self.res
+        inline = res.inline
+        pending = self.pending
+        self.pending = None
+        runner = res.state.runner
+        ready_after = runner.ready_after
+        while True:
+            frame = inline.cr_frame
+            at = runner.position(frame.f_lineno) if frame is not None else -1
+            if at != res.at:
+                res.at = at
+                if at >= 0 and ready_after[at] and not res.concurrent:
+                    res.state.rt.dispatcher.defer(res, at)
+            try:
+                sent = yield pending
+            except BaseException as exc:  # thrown in by the loop: pass it on
+                try:
+                    pending = inline.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    pending = inline.send(sent)
+                except StopIteration as stop:
+                    return stop.value
+
+
+class Resolution:
+    """The readiness bookkeeping, runner tasks and failure of one concurrent call."""
+
+    __slots__ = (
+        "at",
+        "concurrent",
+        "done",
+        "extra",
+        "failure",
+        "idle",
+        "inline",
+        "lost",
+        "main_busy",
+        "outer",
+        "ready",
+        "remaining",
+        "runner_scopes",
+        "state",
+        "working",
+    )
+
+    def __init__(self, state: CallState, inline: Coroutine[Any, Any, Any]) -> None:
+        self.state = state
+        self.inline = inline
+        self.at = -1  # the node inline waits in
+        self.concurrent = False
+        self.done = False
+        self.main_busy = False
+        self.ready: list[int] = []
+        self.remaining: list[int] = []
+        self.working = 0
+        self.idle: anyio.Event | None = None
+        self.failure: BaseException | None = None
+        self.extra: list[BaseException] = []
+        self.outer: BaseException | None = None
+        self.lost = False  # a runner was cancelled by the container's task group
+        self.runner_scopes: list[Any] = []
+
+    # -- going concurrent (called by the dispatcher) -------------------------------
+    def deferred(self, position: int) -> None:
+        """Two loop rounds after registering: still waiting at *position*?"""
+        if self.done or self.concurrent or self.at != position or not self.main_busy:
+            return
+        if not self.state.rt.open:
+            return  # the container is closing: finish one at a time
+        self.go_concurrent(position)
+
+    def go_concurrent(self, position: int) -> None:
+        """Node *position* waits in the calling task: start what is ready elsewhere."""
+        state = self.state
+        state.handed = True
+        self.concurrent = True
+        nodes = state.runner.plan.nodes
+        last = len(nodes) - 1
+        need = state.need
+        remaining = [0] * last
+        ready = self.ready
+        for j in range(position + 1, last):
+            if need is not None and not need[j]:
+                continue
+            count = 0
+            for d in nodes[j].deps:
+                if d >= position and (need is None or need[d]):
+                    count += 1
+            remaining[j] = count
+            if not count:
+                ready.append(j)  # ascending: already a heap
+        self.remaining = remaining
+        if ready:
+            self.spawn_runner()
+
+    def complete(self, index: int) -> None:
+        """Node *index* has its value: its dependents may be ready now."""
+        state = self.state
+        remaining = self.remaining
+        last = len(remaining)
+        need = state.need
+        for d in state.runner.plan.dependents[index]:
+            if d == last or (need is not None and not need[d]):
+                continue
+            remaining[d] -= 1
+            if not remaining[d]:
+                heapq.heappush(self.ready, d)
+
+    # -- the work ---------------------------------------------------------------------
+    def spawn_runner(self) -> None:
+        """Start one more runner task, unless the container has closed (then the
+        tasks already working finish the work, one dependency at a time)."""
+        rt = self.state.rt
+        if not rt.open:
+            return
+        self.working += 1
+        rt.spawn(self._runner)
+
+    async def work(self, main: bool) -> None:
+        """Run ready nodes, smallest index first (plan order when nothing waits)."""
+        ready = self.ready
+        state = self.state
+        runner = state.runner
+        while ready and self.failure is None and self.outer is None and not self.lost:
+            j = heapq.heappop(ready)
+            coro = runner.node_fn(j)(state.R, state.values, state, main)
+            if main:
+                self.main_busy = True
+            try:
+                try:
+                    pending = coro.send(None)
+                except StopIteration:
+                    pass
+                else:
+                    if ready:
+                        self.spawn_runner()  # this one waits and more is ready
+                    await Drive(coro, pending)
+            finally:
+                if main:
+                    self.main_busy = False
+            self.complete(j)
+
+    async def _runner(self) -> None:
+        """A runner task: work inside a cancel scope of its own."""
+        cancelled = cancelled_exc_class()
+        scope = new_cancel_scope()
+        self.runner_scopes.append(scope)
+        try:
+            with scope:
+                if self.failure is not None or self.outer is not None or self.lost:
+                    scope.cancel()
+                try:
+                    await self.work(main=False)
+                except BaseException as exc:
+                    self._runner_failed(exc, scope, cancelled)
+                    if isinstance(exc, cancelled):
+                        raise  # ours ends at our scope; the container's goes on
+        finally:
+            self.working -= 1
+            if not self.working and self.idle is not None:
+                self.idle.set()
+
+    def _runner_failed(
+        self, exc: BaseException, scope: Any, cancelled: type[BaseException]
+    ) -> None:
+        if isinstance(exc, cancelled):
+            if not scope.cancel_called and not self.lost:
+                # Not ours: the container's task group is closing under the call.
+                # Whatever it was running is lost; stop the rest.
+                self.lost = True
+                self._stop()
+            return
+        if isinstance(exc, BaseExceptionGroup) and scope.cancel_called:
+            _, rest = exc.split(cancelled)
+            if rest is None:
+                return  # only our own cancellation, inside a task group of theirs
+        self.fail(exc)
+
+    # -- failure --------------------------------------------------------------------
+    def fail(self, exc: BaseException) -> None:
+        """Record a failure; the first one stops everything still running."""
+        if self.failure is None:
+            self.failure = exc
+            self._stop()
+        elif exc is not self.failure:
+            self.extra.append(exc)
+
+    def _stop(self) -> None:
+        for scope in self.runner_scopes:
+            scope.cancel()
+        if self.main_busy:
+            self.retry_interrupt()
+
+    def retry_interrupt(self) -> None:
+        """Interrupt the calling task's dependency (again, if it had to wait)."""
+        if self.done or not self.main_busy:
+            return
+        sup = self.state.sup
+        if sup is not None and not sup.interrupt():
+            self.state.rt.dispatcher.retry(self)
+
+    def main_failed(self, exc: BaseException) -> None:
+        """The calling task's dependency raised *exc* while the call was concurrent."""
+        sup = self.state.sup
+        if sup is not None and sup.owns(exc):
+            return  # our interruption, because something else failed
+        if isinstance(exc, cancelled_exc_class()):
+            if self.outer is None:
+                self.outer = exc  # from outside the call: stop, then re-raise it
+                for scope in self.runner_scopes:
+                    scope.cancel()
+            return
+        self.fail(exc)
+
+    async def finish(self) -> None:
+        """The calling task's part: help with ready work, wait for the runners, and
+        raise what went wrong."""
+        if self.failure is None and self.outer is None and not self.lost:
+            try:
+                await self.work(main=True)
+            except BaseException as exc:
+                self.main_failed(exc)
+        while self.working:
+            event = self.idle = anyio.Event()
+            if self.failure is not None or self.outer is not None or self.lost:
+                with new_cancel_scope(shield=True):
+                    await event.wait()
+                continue
+            try:
+                await event.wait()
+            except BaseException as exc:
+                self.main_failed(exc)
+        if self.outer is not None:
+            raise self.outer
+        failure = self.failure
+        if failure is not None:
+            if self.extra:
+                errors = [failure, *self.extra]
+                msg = f"{len(errors)} dependencies failed at once"
+                raise BaseExceptionGroup(msg, errors)
+            raise failure
+        if self.lost:
+            name = self.state.runner.plan.root_node.name
+            raise ContainerLost(container_closed_during_call(name))

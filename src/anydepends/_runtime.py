@@ -1,0 +1,69 @@
+"""What a container lends the calls made in it: app memo, exits, limits, tasks.
+
+A :class:`Runtime` is owned by one :class:`~anydepends.Container` and handed down to
+the engine, so nothing below the container ever reaches into it: the engine asks the
+runtime to spawn a helper task (and gets a :class:`~anydepends.UsageError` once the
+container has closed), for the limiter of a ``max_concurrency`` declaration, and for
+the memo and exit list of the app lifetime.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from anyio import CapacityLimiter
+from anyio.abc import TaskGroup
+
+from ._dispatch import Dispatcher
+from ._errors import UsageError
+from ._hosting import HostedExit
+
+__all__ = ["Runtime"]
+
+
+class Runtime:
+    """The application lifetime's state, as the engine sees it."""
+
+    __slots__ = (
+        "app_exits",
+        "app_memo",
+        "dispatcher",
+        "hosts",
+        "limiters",
+        "open",
+        "sequential",
+        "sync_to_thread",
+        "tg",
+    )
+
+    def __init__(self, *, sequential: bool, sync_to_thread: bool) -> None:
+        self.app_memo: dict[Any, Any] = {}
+        self.app_exits: list[Any] = []
+        self.limiters: dict[object, CapacityLimiter] = {}
+        self.hosts: dict[HostedExit, None] = {}  # hosts alive, oldest first
+        self.tg: TaskGroup | None = None
+        self.open = False
+        self.sequential = sequential
+        self.sync_to_thread = sync_to_thread
+        self.dispatcher = Dispatcher(self.spawn)
+
+    def spawn(self, fn: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Start *fn* in the container's task group."""
+        tg = self.tg
+        if not self.open or tg is None:
+            msg = "the container was closed while a call still needed it"
+            raise UsageError(
+                msg,
+                hint="close the container only after the calls made in it have"
+                " returned",
+            )
+        tg.start_soon(fn)
+
+    def limiter(self, limit: tuple[object, int]) -> CapacityLimiter:
+        """The limiter shared by every use of one ``max_concurrency`` declaration."""
+        token, total = limit
+        found = self.limiters.get(token)
+        if found is None:
+            found = self.limiters[token] = CapacityLimiter(total)
+        return found

@@ -1,0 +1,114 @@
+"""The state of one call, as the generated code and the engine share it.
+
+A :class:`CallState` is created per call and is everything the generated code of a
+plan (:mod:`._codegen`) reads besides its constants: results, values, context objects,
+the exit lists, the memo. It is also the call's *claim*: while a call computes a
+``use_cache`` key of a shared memo (a :class:`~anydepends.Scope`'s, or the app
+memo), the memo maps the key to the call's state, and other calls wait on it
+(:meth:`wait`) instead of computing the key again.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Final
+
+import anyio
+
+from ._plan import MEMO_RUN, MEMO_SCOPE
+
+if TYPE_CHECKING:
+    from ._backend import Supervisor
+    from ._codegen import Runner
+    from ._runtime import Runtime
+
+__all__ = ["LEVEL_UNSET", "CallState"]
+
+#: ``CallState.level`` before anything set it (never equal to a mark).
+LEVEL_UNSET: Final = object()
+
+
+class CallState:
+    """One call in progress (see the module docstring)."""
+
+    __slots__ = (
+        "R",
+        "context",
+        "handed",
+        "holder",
+        "level",
+        "memo",
+        "need",
+        "owned",
+        "res",
+        "rt",
+        "runner",
+        "sequential",
+        "sup",
+        "values",
+        "waiters",
+        "xf",
+        "xr",
+    )
+
+    def __init__(
+        self,
+        runner: Runner,
+        values: dict[str, Any],
+        context: dict[type, Any],
+        rt: Runtime,
+        memo: dict[Any, Any] | None = None,
+        xr: list[Any] | None = None,
+        holder: Any = None,
+    ) -> None:
+        self.runner = runner
+        self.R: list[Any] = [None] * len(runner.plan.nodes)
+        self.values = values
+        self.context = context
+        self.rt = rt
+        self.memo = memo
+        self.xf: list[Any] | None = None
+        self.xr = xr
+        # The Scope whose request lifetime this call resolves in (None: a private
+        # one, torn down by the call itself).
+        self.holder = holder
+        self.handed = False
+        self.need: list[bool] | None = None
+        self.waiters: dict[Any, anyio.Event] | None = None
+        self.level: object = LEVEL_UNSET  # where request generators may be set up
+        self.owned = 0  # exit lists that already have a cancel scope of ours
+        self.res: Any = None  # the concurrent resolution, once the call suspends
+        self.sup: Supervisor | None = None
+        self.sequential = rt.sequential
+
+    # -- claims ---------------------------------------------------------------------
+    async def wait(self, key: Any) -> None:
+        """Wait until this call stored (or gave up) *key*."""
+        waiters = self.waiters
+        if waiters is None:
+            waiters = self.waiters = {}
+        event = waiters.get(key)
+        if event is None:
+            event = waiters[key] = anyio.Event()
+        await event.wait()
+
+    def wake(self, key: Any) -> None:
+        """Wake the calls waiting for *key* (it was stored, or given up)."""
+        waiters = self.waiters
+        if waiters:
+            event = waiters.pop(key, None)
+            if event is not None:
+                event.set()
+
+    def exits_for(self, memo: int) -> list[Any]:
+        """The exit list of a lifetime (``MEMO_*`` of the node)."""
+        if memo == MEMO_RUN:
+            xf = self.xf
+            if xf is None:
+                xf = self.xf = []
+            return xf
+        if memo == MEMO_SCOPE:
+            xr = self.xr
+            if xr is None:
+                xr = self.xr = []
+            return xr
+        return self.rt.app_exits
