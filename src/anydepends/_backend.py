@@ -33,7 +33,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Coroutine, Generator
+from collections.abc import Callable, Coroutine, Generator
+from functools import partial
 from typing import Any, Final
 
 import anyio
@@ -50,7 +51,9 @@ __all__ = [
     "new_cancel_scope",
     "new_supervisor",
     "private_state_available",
+    "supervisor_factory",
     "task_and_mark",
+    "task_functions",
 ]
 
 #: Whether the private fast paths may be used (``ANYDEPENDS_PRIVATE_STATE=0``: no).
@@ -151,7 +154,15 @@ def _shape_ok(backend: str) -> bool:
             return bool(ok)
         import trio
 
-        return hasattr(trio.lowlevel.current_task(), "_cancel_status")
+        task: Any = trio.lowlevel.current_task()
+        status = task._cancel_status
+        return (
+            hasattr(task, "_abort_func")
+            and callable(getattr(task, "_attempt_abort", None))
+            and hasattr(status, "_parent")
+            and isinstance(status._scope, trio.CancelScope)
+            and callable(getattr(trio.Cancelled, "_create", None))
+        )
     except Exception:  # anything unexpected: the public implementation
         return False
 
@@ -190,6 +201,39 @@ def task_and_mark() -> tuple[object, object]:
     if not private_state_available("trio"):
         return trio_task, UNKNOWN
     return trio_task, trio_task._cancel_status
+
+
+def task_functions() -> tuple[Callable[[], object], Callable[[object], object]]:
+    """``(current_task, mark_of)`` for the running event loop, chosen once (a container
+    keeps them): the running task, and the :func:`mark` of a task."""
+    loop = asyncio._get_running_loop()
+    if loop is not None:
+
+        def asyncio_task() -> object:
+            return asyncio.current_task(loop)
+
+        if not private_state_available("asyncio"):
+            return asyncio_task, _unknown_mark
+        states = _asyncio_states
+
+        def asyncio_mark(task: object) -> object:
+            state = states.get(task)
+            return None if state is None else state.cancel_scope
+
+        return asyncio_task, asyncio_mark
+    import trio
+
+    if not private_state_available("trio"):
+        return trio.lowlevel.current_task, _unknown_mark
+
+    def trio_mark(task: Any) -> object:
+        return task._cancel_status
+
+    return trio.lowlevel.current_task, trio_mark
+
+
+def _unknown_mark(task: object) -> object:
+    return UNKNOWN
 
 
 # -- supervisors: interrupting the calling task's dependency ---------------------------
@@ -264,14 +308,15 @@ class TaskCancelSupervisor(Supervisor):
     a loop round later; so is one that swallowed the interruption.
     """
 
-    __slots__ = ("level", "task")
+    __slots__ = ("level", "loop", "task")
 
-    def __init__(self) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self.loop = loop
         self.task: Any = None
         self.level: object = None
 
     def open(self) -> None:
-        task: Any = asyncio.current_task()
+        task: Any = asyncio.current_task(self.loop)
         self.task = task
         state = _asyncio_states.get(task)
         self.level = None if state is None else state.cancel_scope
@@ -297,6 +342,61 @@ class TaskCancelSupervisor(Supervisor):
         return isinstance(exc, asyncio.CancelledError) and exc.args[:1] == (_INTERRUPT,)
 
 
+class TrioAbortSupervisor(Supervisor):
+    """trio fast path: abort the calling task's blocking call, no scope at all.
+
+    What trio itself does to deliver a cancellation (``Task._attempt_abort``), with a
+    ``trio.Cancelled`` of ours, held back while a shielded cancel scope opened by the
+    dependency (below the call's own level, which :meth:`open` records) is open. A task
+    not blocked right now is asked again a loop round later; so is one that swallowed
+    the interruption.
+    """
+
+    __slots__ = ("issued", "level", "task")
+
+    def __init__(self) -> None:
+        self.task: Any = None
+        self.level: object = None
+        self.issued: list[BaseException] = []
+
+    def open(self) -> None:
+        import trio
+
+        task: Any = trio.lowlevel.current_task()
+        self.task = task
+        self.level = task._cancel_status
+
+    def interrupt(self) -> bool:
+        import trio
+
+        task = self.task
+        if task._abort_func is None:
+            return False  # running, or about to: ask again
+        status = task._cancel_status
+        level = self.level
+        while status is not None and status is not level:
+            if status._scope.shield:
+                return False  # the dependency shields itself: not now
+            status = status._parent
+        exc = trio.Cancelled._create()
+        self.issued.append(exc)
+
+        def raise_cancel() -> None:
+            raise exc
+
+        task._attempt_abort(raise_cancel)
+        return False  # and look again: it may swallow it and block again
+
+    def owns(self, exc: BaseException) -> bool:
+        issued = self.issued
+        if not issued:
+            return False
+        if isinstance(exc, BaseExceptionGroup):
+            _, rest = exc.split(lambda e: any(e is mine for mine in issued))
+            return rest is None
+        return any(exc is mine for mine in issued)
+
+
 def new_cancel_scope(*, shield: bool = False) -> Any:
     """A cancel scope of ours: trio's own on trio (cheaper than anyio's wrapper, and
     the same stack), anyio's on asyncio."""
@@ -309,6 +409,16 @@ def new_cancel_scope(*, shield: bool = False) -> Any:
 
 def new_supervisor() -> Supervisor:
     """The supervisor for a call starting now in the running task."""
-    if asyncio._get_running_loop() is not None and private_state_available("asyncio"):
-        return TaskCancelSupervisor()
-    return ScopeSupervisor()
+    return supervisor_factory()()
+
+
+def supervisor_factory() -> Callable[[], Supervisor]:
+    """What makes the supervisors of calls in the running event loop (chosen once per
+    loop: a container keeps it)."""
+    loop = asyncio._get_running_loop()
+    if loop is not None:
+        if private_state_available("asyncio"):
+            return partial(TaskCancelSupervisor, loop)
+    elif private_state_available("trio"):
+        return TrioAbortSupervisor
+    return ScopeSupervisor

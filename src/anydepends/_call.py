@@ -20,10 +20,9 @@ from typing import Any
 
 from anyio.lowlevel import checkpoint_if_cancelled
 
-from ._backend import new_supervisor
 from ._resolution import ContainerLost, resolve
 from ._state import CallState
-from ._teardown import teardown
+from ._teardown import _MORE, Started, close_clean, teardown
 
 __all__ = ["finish", "run"]
 
@@ -32,7 +31,7 @@ async def run(state: CallState) -> Any:
     """Run one call to the end (see the module docstring)."""
     runner = state.runner
     if runner.may_overlap and not state.sequential:
-        sup = state.sup = new_supervisor()
+        sup = state.sup = state.rt.new_supervisor()
         sup.open()
     inline = runner.inline(state.R, state.values, state)
     try:
@@ -55,24 +54,46 @@ async def run(state: CallState) -> Any:
             raise
         assert final is not None
         raise final  # noqa: B904 - its __context__ is exc; its own __cause__ stays
-    if state.xf or state.sup is not None or (state.holder is None and state.xr):
+    if state.owned == 0 and not state.xf:
+        # The common end: generators set up here, nothing to throw in, no scope of
+        # ours in the lists: step them closed in place, no coroutine at all.
+        xr = state.xr if state.holder is None else None
+        outcome = close_clean(xr) if xr else None
+        if outcome is None:
+            sup = state.sup
+            if sup is not None:
+                state.sup = None
+                sup.close()
+            return result
+        final = await finish(state, outcome)
+    else:
         final = await finish(state, None)
-        if final is not None:
-            raise final
+    if final is not None:
+        raise final
     return result
 
 
-async def finish(state: CallState, exc: BaseException | None) -> BaseException | None:
-    """Tear down what the call owns; return the exception the caller must get."""
+async def finish(state: CallState, exc: object) -> BaseException | None:
+    """Tear down what the call owns; return the exception the caller must get.
+
+    *exc*: the exception being handled, or ``None``, or where :func:`close_clean`
+    stopped on the private request list.
+    """
+    started: Started | None = None
+    if type(exc) is Started:
+        started, exc = exc, None
+    elif exc is _MORE:
+        exc = None
+    error: BaseException | None = exc if isinstance(exc, BaseException) else None
     xf = state.xf
     if xf:
-        exc = await teardown(xf, exc)
+        error = await teardown(xf, error)
     if state.holder is None:
         xr = state.xr
-        if xr:
-            exc = await teardown(xr, exc)
+        if xr or started is not None:
+            error = await teardown(xr or [], error, started)
     sup = state.sup
     if sup is not None:
         state.sup = None
         sup.close()
-    return exc
+    return error

@@ -32,7 +32,6 @@ from typing import TYPE_CHECKING, Any, Final
 
 from anyio import to_thread
 
-from ._backend import mark as mark_fn
 from ._codeinfo import UNKNOWN as UNKNOWN_GEN
 from ._codeinfo import gen_info, gen_info_of_code
 from ._errors import MissingValuesError, missing_context, no_yield
@@ -44,9 +43,12 @@ from ._invoke import (
     OWN_REQUEST,
     agen_setup,
     app_value,
+    capture_level,
     first_value,
     limited,
+    note_level,
     own_scope,
+    place_request,
     thread_gen_setup,
     unclaim,
     wait_claim,
@@ -74,6 +76,7 @@ class Runner:
     __slots__ = (
         "_emitter",
         "_node_fns",
+        "claim_keys",
         "inline",
         "line_node",
         "may_overlap",
@@ -94,6 +97,11 @@ class Runner:
         self.inline: InlineFn = ns["inline"]
         self.root: InlineFn = ns["root"]
         self.line_node: list[int] = emitter.line_node
+        self.claim_keys: list[Any] | None = (
+            emitter.claim_keys
+            if any(k is not None for k in emitter.claim_keys)
+            else None
+        )
         self._node_fns: dict[str, Any] | None = None
 
     def _per_node(self) -> dict[str, Any]:
@@ -165,6 +173,9 @@ class _Emitter:
             "WAIT_CLAIM": wait_claim,
             "UNCLAIM": unclaim,
             "OWN": own_scope,
+            "PLACE": place_request,
+            "NOTE_LEVEL": note_level,
+            "CAPTURE_LEVEL": capture_level,
             "GEN_INFO": gen_info_of_code,
             "APP": runtime.app_memo,
             "APP_EXITS": runtime.app_exits,
@@ -172,6 +183,8 @@ class _Emitter:
         }
         self.names: dict[int, str] = {}
         self.line_node: list[int] = []
+        # Per node of inline: the memo key claimed lazily (HELD, request-scoped).
+        self.claim_keys: list[Any] = [None] * len(plan.nodes)
         self.hittable = self._hittable()
         self.need = self._need_terms()
         nodes = plan.nodes
@@ -264,13 +277,13 @@ class _Emitter:
             self._node(lines, node, inline=True, depth=1)
             owner.extend([node.index] * (len(lines) - start))
         start = len(lines)
-        lines.extend(self._root_call(nodes[-1], depth=1))
+        lines.extend(self._root_call(nodes[-1], depth=1, inline=True))
         owner.extend([nodes[-1].index] * (len(lines) - start))
         lines.append("")
         lines.append("async def root(R, V, E):")
         owner.extend([-1, -1])
         self._prologue(lines, owner, inline=False)
-        lines.extend(self._root_call(nodes[-1], depth=1))
+        lines.extend(self._root_call(nodes[-1], depth=1, inline=False))
         # Line numbers are 1-based: line_node[k] is the node of line k.
         self.line_node = [-1, *owner]
         return self._compile(lines, "plan")
@@ -284,8 +297,8 @@ class _Emitter:
             lines.append("")
             lines.append(f"async def c{node.index}(R, V, E, main):")
             self._prologue(lines, None, inline=False)
-            lines.extend(self._compute(node, "v", inline=False, depth=1))
-            lines.append("    return v")
+            lines.extend(self._compute(node, "t", inline=False, depth=1))
+            lines.append("    return t")
             lines.append("")
         return self._compile(lines, "nodes")
 
@@ -380,6 +393,7 @@ class _Emitter:
         lines.extend(body)
         if inline and self.ready_after[i] and self._can_wait(node):
             lines.append(f"{pad}if E.handed:")
+            lines.append(f"{pad}    R[{i}] = v{i}")
             lines.append(f"{pad}    return HANDED")
 
     def _can_wait(self, node: Node) -> bool:
@@ -396,50 +410,75 @@ class _Emitter:
     def _memo_logic(self, node: Node, inline: bool, depth: int) -> list[str]:
         pad = "    " * depth
         i = node.index
-        target = f"R[{i}]"
+        target = _ref(i, inline)
         main = "True" if inline else "main"
         n = self.const("N", node, node)
+        # A slow helper reads the node's inputs from R: on the inline path they live
+        # in locals, so store them first (only on that branch).
+        keep = [f"R[{d}] = v{d}" for d in node.deps] if inline else []
         if node.memo == MEMO_APP:
             if node.use_cache and not node.alias:
                 key = self.const("K", node.key, node)
                 return [
-                    f"{pad}v = APP.get({key}, MISSING)",
-                    f"{pad}if v.__class__ is MISSING_T or v.__class__ is CLAIM:",
-                    f"{pad}    v = await APP_VALUE(E, {n}, {main})",
-                    f"{pad}{target} = v",
+                    f"{pad}t = APP.get({key}, MISSING)",
+                    f"{pad}if t.__class__ is MISSING_T or t.__class__ is CLAIM:",
+                    *(f"{pad}    {k}" for k in keep),
+                    f"{pad}    t = await APP_VALUE(E, {n}, {main})",
+                    f"{pad}{target} = t",
                 ]
-            return [f"{pad}{target} = await APP_VALUE(E, {n}, {main})"]
+            return [
+                *(f"{pad}{k}" for k in keep),
+                f"{pad}{target} = await APP_VALUE(E, {n}, {main})",
+            ]
         if node.alias:
-            twin = node.deps[0]
+            twin = _ref(node.deps[0], inline)
             if self.variant == FRESH or node.memo != MEMO_SCOPE:
-                return [f"{pad}{target} = R[{twin}]"]
+                return [f"{pad}{target} = {twin}"]
             key = self.const("K", node.key, node)
             return [
-                f"{pad}v = M.get({key}, MISSING)",
-                f"{pad}if v is MISSING:",
-                f"{pad}    v = R[{twin}]",
-                f"{pad}elif v.__class__ is CLAIM:",
-                f"{pad}    v = await WAIT_CLAIM(E, M, {key}, {n}, {main})",
-                f"{pad}{target} = v",
+                f"{pad}t = M.get({key}, MISSING)",
+                f"{pad}if t is MISSING:",
+                f"{pad}    t = {twin}",
+                f"{pad}elif t.__class__ is CLAIM:",
+                *(f"{pad}    {k}" for k in keep),
+                f"{pad}    t = await WAIT_CLAIM(E, M, {key}, {n}, {main})",
+                f"{pad}{target} = t",
             ]
         if self.variant == HELD and node.memo == MEMO_SCOPE:
             key = self.const("K", node.key, node)
+            if node.use_cache and inline:
+                # The key is claimed only if the computation waits (another call can
+                # only look at the memo then): the resolution writes the claim at the
+                # first suspension, and releases it if the call fails.
+                self.claim_keys[i] = node.key
+                return [
+                    f"{pad}t = M.get({key}, MISSING)",
+                    f"{pad}if t is MISSING:",
+                    *self._compute(node, "t", inline, depth + 1),
+                    f"{pad}    M[{key}] = t",
+                    f"{pad}    if E.waiters:",
+                    f"{pad}        E.wake({key})",
+                    f"{pad}elif t.__class__ is CLAIM:",
+                    *(f"{pad}    {k}" for k in keep),
+                    f"{pad}    t = await WAIT_CLAIM(E, M, {key}, {n}, {main})",
+                    f"{pad}{target} = t",
+                ]
             if node.use_cache:
                 return [
-                    f"{pad}v = M.get({key}, MISSING)",
-                    f"{pad}if v is MISSING:",
+                    f"{pad}t = M.get({key}, MISSING)",
+                    f"{pad}if t is MISSING:",
                     f"{pad}    M[{key}] = E",
                     f"{pad}    try:",
-                    *self._compute(node, "v", inline, depth + 2),
+                    *self._compute(node, "t", inline, depth + 2),
                     f"{pad}    except BaseException:",
                     f"{pad}        UNCLAIM(E, M, {key})",
                     f"{pad}        raise",
-                    f"{pad}    M[{key}] = v",
+                    f"{pad}    M[{key}] = t",
                     f"{pad}    if E.waiters:",
                     f"{pad}        E.wake({key})",
-                    f"{pad}elif v.__class__ is CLAIM:",
-                    f"{pad}    v = await WAIT_CLAIM(E, M, {key}, {n}, {main})",
-                    f"{pad}{target} = v",
+                    f"{pad}elif t.__class__ is CLAIM:",
+                    f"{pad}    t = await WAIT_CLAIM(E, M, {key}, {n}, {main})",
+                    f"{pad}{target} = t",
                 ]
             lines = self._compute(node, target, inline, depth)
             if node.seeds and node.key is not None:
@@ -459,9 +498,9 @@ class _Emitter:
         kind = node.kind
         exits = self._exits(node)
         if node.limit is not None:
-            kwargs = self._kwargs_dict(node)
+            kwargs = self._kwargs_dict(node, inline)
             return [f"{pad}{target} = await LIMITED(E, {n}, {fn}, {kwargs}, {main})"]
-        args = self._args(node)
+        args = self._args(node, inline)
         if kind is CallKind.ASYNC:
             return [f"{pad}{target} = await {fn}({args})"]
         if kind is CallKind.SYNC:
@@ -477,41 +516,55 @@ class _Emitter:
                 f"{pad}{target} = FIRST(g, {n})",
                 f"{pad}{exits}.append(({n}, g))",
             ]
-        # An async generator: inline where its teardown will find the task as it
+        # An async generator: in place where its teardown will find the task as it
         # left it, else through AGEN (which decides, and may host it).
         info = gen_info(node.call)
-        if not (inline and self._inline_agen(node)):
-            known = "None" if info is UNKNOWN_GEN else self.const("INFO", info, node)
+        known = "None" if info is UNKNOWN_GEN else self.const("INFO", info, node)
+        place = self._placement(node) if inline else _HELPER
+        if place == _HELPER:
             gen = f"{fn}({args})"
             return [f"{pad}{target} = await AGEN(E, {n}, {gen}, {main}, {known})"]
         lines: list[str] = []
         if self.level_needed and node.index == self.first_fn_gen:
-            mark = self.const("MARK", mark_fn)
-            lines.append(f"{pad}E.level = {mark}()")
+            lines.append(f"{pad}CAPTURE_LEVEL(E)")
         lines.append(f"{pad}g = {fn}({args})")
+        inner = pad
+        if place == _CHECKED:
+            lines.append(f"{pad}if PLACE(E):")
+            inner = pad + "    "
         bit = OWN_FUNCTION if node.memo == MEMO_RUN else OWN_REQUEST
         if info is UNKNOWN_GEN:
-            lines.append(f"{pad}if GEN_INFO(g.ag_code).teardown_waits:")
-            lines.append(f"{pad}    OWN(E, {exits}, {bit})")
+            lines.append(f"{inner}if GEN_INFO(g.ag_code).teardown_waits:")
+            lines.append(f"{inner}    OWN(E, {exits}, {bit})")
         elif info.teardown_waits:
-            lines.append(f"{pad}OWN(E, {exits}, {bit})")
+            lines.append(f"{inner}OWN(E, {exits}, {bit})")
         no_yield = self.const("NO_YIELD", _no_yield_raiser(node), node)
         lines += [
-            f"{pad}try:",
-            f"{pad}    {target} = await g.__anext__()",
-            f"{pad}except StopAsyncIteration:",
-            f"{pad}    {no_yield}()",
-            f"{pad}{exits}.append(({n}, g))",
+            f"{inner}try:",
+            f"{inner}    {target} = await g.__anext__()",
+            f"{inner}except StopAsyncIteration:",
+            f"{inner}    {no_yield}()",
+            f"{inner}{exits}.append(({n}, g))",
         ]
+        if place == _CHECKED:
+            if self.variant == HELD and (info is UNKNOWN_GEN or info.may_hold_scope):
+                lines.append(f"{inner}NOTE_LEVEL(E)")
+            lines += [
+                f"{pad}else:",
+                f"{pad}    {target} = await AGEN(E, {n}, g, True, {known})",
+            ]
         return lines
 
-    def _inline_agen(self, node: Node) -> bool:
-        """Whether generated ``inline`` may set this async generator up in place."""
+    def _placement(self, node: Node) -> int:
+        """How generated ``inline`` sets this async generator up: in place, in place
+        after a check (:func:`._invoke.place_request`), or through the helper."""
         if node.memo == MEMO_RUN:
-            return True
-        if node.memo == MEMO_SCOPE and self.variant == FRESH:
-            return node.index < self.first_fn_gen
-        return False
+            return _IN_PLACE
+        if node.memo == MEMO_SCOPE:
+            if self.variant == FRESH and node.index < self.first_fn_gen:
+                return _IN_PLACE
+            return _CHECKED
+        return _HELPER
 
     def _exits(self, node: Node) -> str:
         if node.memo == MEMO_RUN:
@@ -520,16 +573,16 @@ class _Emitter:
             return "XR"
         return "APP_EXITS"
 
-    def _args(self, node: Node) -> str:
-        return ", ".join(f"{name}={expr}" for name, expr in self._arg_exprs(node))
+    def _args(self, node: Node, inline: bool) -> str:
+        exprs = self._arg_exprs(node, inline)
+        return ", ".join(f"{name}={expr}" for name, expr in exprs)
 
-    def _kwargs_dict(self, node: Node) -> str:
-        items = ", ".join(f"{name!r}: {expr}" for name, expr in self._arg_exprs(node))
-        return "{" + items + "}"
+    def _kwargs_dict(self, node: Node, inline: bool) -> str:
+        exprs = self._arg_exprs(node, inline)
+        return "{" + ", ".join(f"{name!r}: {expr}" for name, expr in exprs) + "}"
 
-    def _arg_exprs(self, node: Node) -> list[tuple[str, str]]:
-        i = node.index
-        parts = [(name, f"R[{j}]") for name, j in node.args]
+    def _arg_exprs(self, node: Node, inline: bool) -> list[tuple[str, str]]:
+        parts = [(name, _ref(j, inline)) for name, j in node.args]
         for name, default in node.values:
             if default is EMPTY:
                 parts.append((name, f"V[{name!r}]"))
@@ -542,13 +595,12 @@ class _Emitter:
             scopes = self.const("SCOPES", node.scopes, node)
             make = self.const("SS", cls)
             parts.append((name, f"{make}(scopes=list({scopes}))"))
-        del i
         return parts
 
-    def _root_call(self, node: Node, depth: int) -> list[str]:
+    def _root_call(self, node: Node, depth: int, inline: bool) -> list[str]:
         pad = "    " * depth
         fn = self.const("F", node.call, node)
-        args = self._args(node)
+        args = self._args(node, inline)
         lines = [f"{pad}# root: {node.name}"]
         if node.kind is CallKind.ASYNC:
             lines.append(f"{pad}return await {fn}({args})")
@@ -558,6 +610,16 @@ class _Emitter:
         else:
             lines.append(f"{pad}return {fn}({args})")
         return lines
+
+
+_IN_PLACE: Final = 0
+_CHECKED: Final = 1
+_HELPER: Final = 2
+
+
+def _ref(index: int, inline: bool) -> str:
+    """Where node *index*'s value is: a local on the inline path, else ``R``."""
+    return f"v{index}" if inline else f"R[{index}]"
 
 
 def _missing_values_raiser(plan: Plan[Any]) -> Callable[[dict[str, Any]], None]:

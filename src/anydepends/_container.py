@@ -81,8 +81,7 @@ class Container:
             raise UsageError(msg, hint="create a new Container()")
         tg = anyio.create_task_group()
         await tg.__aenter__()
-        self._runtime.tg = tg
-        self._runtime.open = True
+        self._runtime.start(tg)
         self._state = _OPEN
         return self
 

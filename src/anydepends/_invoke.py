@@ -31,7 +31,7 @@ from typing import Any, Final
 from anyio import to_thread
 from anyio.lowlevel import checkpoint_if_cancelled
 
-from ._backend import UNKNOWN, current_task, mark, new_cancel_scope
+from ._backend import UNKNOWN, new_cancel_scope
 from ._codeinfo import UNKNOWN as UNKNOWN_GEN
 from ._codeinfo import GenInfo, gen_info, gen_info_of_code
 from ._errors import container_closed_during_call, no_yield
@@ -46,9 +46,12 @@ __all__ = [
     "MISSING",
     "agen_setup",
     "app_value",
+    "capture_level",
     "first_value",
     "limited",
+    "note_level",
     "own_scope",
+    "place_request",
     "thread_gen_setup",
     "unclaim",
     "wait_claim",
@@ -118,7 +121,7 @@ def own_scope(state: CallState, exits: list[Any], bit: int) -> None:
     exits.append(ScopeExit(scope))
     holder.owned |= bit
     if holder is not state:
-        holder.level = mark()  # the scope's generators now nest inside ours
+        note_level(state)  # the scope's generators now nest inside ours
 
 
 def _in_place(state: CallState, node: Node, main: bool) -> bool:
@@ -128,17 +131,42 @@ def _in_place(state: CallState, node: Node, main: bool) -> bool:
         return False
     if memo == MEMO_RUN:
         return True
+    return place_request(state)
+
+
+def place_request(state: CallState) -> bool:
+    """Whether a request-scoped async generator may be set up in place now, by the
+    task running the call (see the module docstring)."""
+    rt = state.rt
     holder = state.holder
     if holder is None:
         level = state.level
         if level is LEVEL_UNSET:
             return True  # no function-scoped generator before it
+        task = rt.current_task()
     else:
-        if current_task() is not holder.host:
+        task = rt.current_task()
+        if task is not holder.host:
             return False
         level = holder.level
-    here = mark()
+    here = rt.mark_of(task)
     return here is not UNKNOWN and here is level
+
+
+def capture_level(state: CallState) -> None:
+    """Before the first function-scoped generator of a private scope: remember the
+    level request-scoped generators after it must be set up at."""
+    rt = state.rt
+    state.level = rt.mark_of(rt.current_task())
+
+
+def note_level(state: CallState) -> None:
+    """A request-scoped generator that may hold a cancel scope across its ``yield``
+    was set up in place: the next one must nest inside what it left open."""
+    holder = state.holder
+    if holder is not None:
+        rt = state.rt
+        holder.level = rt.mark_of(rt.current_task())
 
 
 async def agen_setup(
@@ -168,9 +196,8 @@ async def agen_setup(
         exits.append((node, gen))
     else:
         exits.append(GenExit(node, gen, permit))
-    holder = state.holder
-    if request and holder is not None and info.may_hold_scope:
-        holder.level = mark()  # the next one nests inside what this one holds
+    if request and info.may_hold_scope:
+        note_level(state)
     return value
 
 

@@ -54,14 +54,17 @@ async def resolve(
     state: CallState, inline: Coroutine[Any, Any, Any], pending: Any
 ) -> Any:
     """Finish a call whose generated ``inline`` suspended; return the root's result."""
-    if state.sequential or not state.runner.may_overlap:
+    runner = state.runner
+    alone = state.sequential or not runner.may_overlap
+    if alone and runner.claim_keys is None:
         return await Drive(inline, pending)
     res = Resolution(state, inline)
     state.res = res
     try:
         try:
-            value = await _Watch(res, pending)
+            value = await _Watch(res, pending, not alone)
         except BaseException as exc:
+            res.release_claims()
             if not res.concurrent:
                 raise  # nothing else runs: a plain failure or cancellation
             res.main_failed(exc)
@@ -72,17 +75,27 @@ async def resolve(
         await res.finish()
     finally:
         res.done = True
-    return await state.runner.root(state.R, state.values, state)
+    return await runner.root(state.R, state.values, state)
+
+
+_UNSET: Any = object()
 
 
 class _Watch:
-    """Drives ``inline`` in the calling task, noting where it waits."""
+    """Drives ``inline`` in the calling task, noting where it waits.
 
-    __slots__ = ("pending", "res")
+    At the first suspension in a node it claims the node's key of a held scope's memo
+    (generated code claims lazily: only a computation that waits can be seen by
+    another call) and, if other dependencies are ready and *defer* allows, registers
+    the call with the dispatcher.
+    """
 
-    def __init__(self, res: Resolution, pending: Any) -> None:
+    __slots__ = ("defer", "pending", "res")
+
+    def __init__(self, res: Resolution, pending: Any, defer: bool) -> None:
         self.res = res
         self.pending = pending
+        self.defer = defer
 
     def __await__(self) -> Generator[Any, Any, Any]:
         res = self.res
@@ -97,15 +110,21 @@ class _Watch:
         inline = res.inline
         pending = self.pending
         self.pending = None
-        runner = res.state.runner
+        state = res.state
+        runner = state.runner
         ready_after = runner.ready_after
+        claim_keys = runner.claim_keys
+        defer = self.defer
         while True:
             frame = inline.cr_frame
             at = runner.position(frame.f_lineno) if frame is not None else -1
             if at != res.at:
                 res.at = at
-                if at >= 0 and ready_after[at] and not res.concurrent:
-                    res.state.rt.dispatcher.defer(res, at)
+                if at >= 0:
+                    if claim_keys is not None and claim_keys[at] is not None:
+                        res.claim(claim_keys[at])
+                    if defer and ready_after[at] and not res.concurrent:
+                        state.rt.dispatcher.defer(res, at)
             try:
                 sent = yield pending
             except BaseException as exc:  # thrown in by the loop: pass it on
@@ -125,6 +144,7 @@ class Resolution:
 
     __slots__ = (
         "at",
+        "claims",
         "concurrent",
         "done",
         "extra",
@@ -145,6 +165,7 @@ class Resolution:
         self.state = state
         self.inline = inline
         self.at = -1  # the node inline waits in
+        self.claims: list[Any] = []
         self.concurrent = False
         self.done = False
         self.main_busy = False
@@ -157,6 +178,27 @@ class Resolution:
         self.outer: BaseException | None = None
         self.lost = False  # a runner was cancelled by the container's task group
         self.runner_scopes: list[Any] = []
+
+    # -- claims on a held scope's memo ------------------------------------------------
+    def claim(self, key: Any) -> None:
+        """The calling task waits while computing *key*: claim it, so other calls
+        in the scope wait for this one instead of computing it too."""
+        memo = self.state.memo
+        if memo is not None and key not in memo:
+            memo[key] = self.state
+            self.claims.append(key)
+
+    def release_claims(self) -> None:
+        """The call failed: give up the claims it still holds."""
+        state = self.state
+        memo = state.memo
+        if memo is None:
+            return
+        for key in self.claims:
+            if memo.get(key) is state:
+                del memo[key]
+            state.wake(key)
+        self.claims.clear()
 
     # -- going concurrent (called by the dispatcher) -------------------------------
     def deferred(self, position: int) -> None:
@@ -172,6 +214,15 @@ class Resolution:
         state = self.state
         state.handed = True
         self.concurrent = True
+        # inline keeps results in locals: what ran so far moves to R for the others.
+        frame = self.inline.cr_frame
+        if frame is not None:
+            local = frame.f_locals
+            results = state.R
+            for j in range(position):
+                value = local.get(f"v{j}", _UNSET)
+                if value is not _UNSET:
+                    results[j] = value
         nodes = state.runner.plan.nodes
         last = len(nodes) - 1
         need = state.need

@@ -15,6 +15,14 @@ from typing import Any
 from anyio import CapacityLimiter
 from anyio.abc import TaskGroup
 
+from ._backend import (
+    UNKNOWN,
+    ScopeSupervisor,
+    Supervisor,
+    current_task,
+    supervisor_factory,
+    task_functions,
+)
 from ._dispatch import Dispatcher
 from ._errors import UsageError
 from ._hosting import HostedExit
@@ -28,9 +36,12 @@ class Runtime:
     __slots__ = (
         "app_exits",
         "app_memo",
+        "current_task",
         "dispatcher",
         "hosts",
         "limiters",
+        "mark_of",
+        "new_supervisor",
         "open",
         "sequential",
         "sync_to_thread",
@@ -47,6 +58,16 @@ class Runtime:
         self.sequential = sequential
         self.sync_to_thread = sync_to_thread
         self.dispatcher = Dispatcher(self.spawn)
+        self.new_supervisor: Callable[[], Supervisor] = ScopeSupervisor
+        self.current_task: Callable[[], object] = current_task
+        self.mark_of: Callable[[object], object] = _no_mark
+
+    def start(self, tg: TaskGroup) -> None:
+        """The container was entered (in the running event loop) with *tg*."""
+        self.tg = tg
+        self.new_supervisor = supervisor_factory()
+        self.current_task, self.mark_of = task_functions()
+        self.open = True
 
     def spawn(self, fn: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Start *fn* in the container's task group."""
@@ -67,3 +88,7 @@ class Runtime:
         if found is None:
             found = self.limiters[token] = CapacityLimiter(total)
         return found
+
+
+def _no_mark(task: object) -> object:
+    return UNKNOWN

@@ -6,12 +6,12 @@ from collections.abc import Callable, Coroutine, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, TypeVar, overload
 
-from ._backend import UNKNOWN, task_and_mark
+from ._backend import UNKNOWN
 from ._call import run
 from ._errors import UsageError, scope_closed_during_call
 from ._plan import Plan
 from ._state import CallState
-from ._teardown import teardown
+from ._teardown import close_clean, finish_list, teardown
 
 if TYPE_CHECKING:
     from ._container import Container
@@ -67,8 +67,11 @@ class Scope:
         if self._state != _NEW:
             msg = "this scope was already entered; a Scope is entered once"
             raise UsageError(msg, hint="open a new one with container.scope()")
-        self.container._check_open()
-        self.host, self.level = task_and_mark()
+        container = self.container
+        container._check_open()
+        rt = container._runtime
+        host = self.host = rt.current_task()
+        self.level = rt.mark_of(host)
         self._state = _OPEN
         return self
 
@@ -79,7 +82,15 @@ class Scope:
         tb: TracebackType | None,
     ) -> None:
         self._state = _CLOSED
-        final = await teardown(self._exits, exc)
+        exits = self._exits
+        if exits:
+            if exc is None and not self.owned:
+                outcome = close_clean(exits)
+                final = None if outcome is None else await finish_list(exits, outcome)
+            else:
+                final = await teardown(exits, exc)
+        else:
+            final = None
         self._memo.clear()
         if final is not None and final is not exc:
             raise final
@@ -109,7 +120,29 @@ class Scope:
             MissingValuesError: before anything runs, if required values are missing.
             UsageError: if the scope is not open.
         """
-        return await self._call(fn, values, None)
+        if self._state != _OPEN or not self.container._runtime.open:
+            self._not_open(fn)
+        container = self.container
+        try:
+            entry = container._plans.current.get(fn)
+        except TypeError:
+            entry = None
+        if entry is None:
+            entry = container._entry_for(fn)
+        runner = entry.held or entry.held_runner()
+        state = CallState(
+            runner,
+            values,
+            self._context or self.context(),
+            container._runtime,
+            self._memo,
+            self._exits,
+            self,
+        )
+        result = await run(state)
+        if self._state == _CLOSED:
+            await self._closed_during(fn)
+        return result
 
     async def call_in(
         self, context: Mapping[type, Any], fn: Callable[..., Any], /, **values: Any
@@ -154,15 +187,18 @@ class Scope:
         try:
             result = await run(state)
         finally:
-            if self._state == _CLOSED and self._exits:
-                # Closed by another task while this call ran: what the call set up
-                # since is torn down now, never left behind.
-                final = await teardown(self._exits, None)
-                if final is not None:
-                    raise final
-        if self._state == _CLOSED:
-            raise scope_closed_during_call(_name(fn))
+            if self._state == _CLOSED:
+                await self._closed_during(fn)
         return result
+
+    async def _closed_during(self, fn: object) -> None:
+        """Closed by another task while a call ran: what the call set up since is
+        torn down now, never left behind, and the call fails."""
+        if self._exits:
+            final = await teardown(self._exits, None)
+            if final is not None:
+                raise final
+        raise scope_closed_during_call(_name(fn))
 
     def _not_open(self, fn: object) -> None:
         if self._state == _OPEN:

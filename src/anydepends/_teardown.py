@@ -41,9 +41,12 @@ __all__ = [
     "Exit",
     "Permit",
     "ScopeExit",
+    "Started",
     "ThreadExit",
     "close_async",
+    "close_clean",
     "close_sync",
+    "finish_list",
     "teardown",
 ]
 
@@ -151,15 +154,76 @@ class ScopeExit(Exit):
         return exc
 
 
-async def teardown(exits: list[Any], exc: BaseException | None) -> BaseException | None:
+class Started:
+    """An async generator whose clean teardown :func:`close_clean` started and that
+    suspended: :func:`teardown` finishes it first."""
+
+    __slots__ = ("gen", "node", "pending", "step")
+
+    def __init__(self, node: Node, gen: Any, step: Any, pending: Any) -> None:
+        self.node = node
+        self.gen = gen
+        self.step = step
+        self.pending = pending
+
+
+def close_clean(exits: list[Any]) -> BaseException | Started | None:
+    """The fast path of a teardown with no exception to throw in: close entries in
+    place, last first, while each is a generator set up in this task (a plain
+    ``(node, generator)`` entry).
+
+    Returns ``None`` when the list is empty; else what :func:`teardown` must go on
+    from: the exception an entry raised, a :class:`Started` entry that waits, or
+    the list itself untouched (its last entry needs :func:`teardown`). Only for lists
+    without a :class:`ScopeExit` (their teardowns may wait and need the shield first).
+    """
+    while exits:
+        item = exits[-1]
+        if type(item) is not tuple:
+            return None if not exits else _MORE
+        node, gen = exits.pop()
+        if type(gen) is _AGEN:
+            step = gen.__anext__()
+            try:
+                pending = step.send(None)
+            except StopAsyncIteration:
+                continue
+            except StopIteration:
+                pending = _AGAIN  # it yielded again without waiting
+            except BaseException as raised:
+                return raised
+            return Started(node, gen, step, pending)
+        result = close_sync(node, gen, None)
+        if result is not None:
+            return result
+    return None
+
+
+async def finish_list(exits: list[Any], outcome: object) -> BaseException | None:
+    """Go on from where :func:`close_clean` stopped on *exits*."""
+    if type(outcome) is Started:
+        return await teardown(exits, None, outcome)
+    if isinstance(outcome, BaseException):
+        return await teardown(exits, outcome)
+    return await teardown(exits, None)
+
+
+async def teardown(
+    exits: list[Any],
+    exc: BaseException | None,
+    started: Started | None = None,
+) -> BaseException | None:
     """Close every entry of *exits*, last first; return the exception that follows.
 
     Each entry is popped before it is closed, so a teardown interrupted half-way (or
-    run again) never closes anything twice.
+    run again) never closes anything twice. *started*: an entry :func:`close_clean`
+    began, finished first.
     """
     for item in exits:
         if type(item) is ScopeExit:
             item.scope.shield = True
+    if started is not None:
+        exc = await _finish_started(started)
     while exits:
         item = exits.pop()
         if type(item) is tuple:
@@ -189,6 +253,23 @@ async def close_async(
         return None if exc is None else swallowed_or_cancelled(node, exc)
     except BaseException as raised:
         return raised
+    return await _yielded_again(node, gen)
+
+
+async def _finish_started(started: Started) -> BaseException | None:
+    if started.pending is not _AGAIN:
+        try:
+            await Drive(started.step, started.pending)
+        except StopAsyncIteration:
+            return None
+        except BaseException as raised:
+            return raised
+    return await _yielded_again(started.node, started.gen)
+
+
+async def _yielded_again(
+    node: Node, gen: AsyncGenerator[Any, None]
+) -> BaseException | None:
     # It yielded a second time: close it, and report that.
     try:
         with new_cancel_scope(shield=True):
@@ -209,6 +290,8 @@ def close_sync(
 
 _SWALLOWED: Final = object()
 _TWICE: Final = object()
+_AGAIN: Final = object()  # a generator's step that yielded again without waiting
+_MORE: Final = object()  # close_clean stopped: the rest needs teardown()
 
 
 def _close_sync_raw(gen: Generator[Any, None, None], exc: BaseException | None) -> Any:
