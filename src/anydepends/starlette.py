@@ -23,7 +23,7 @@ Three pieces (``pip install anydepends[starlette]``)::
 - :func:`lifespan` enters the container for the app's lifetime and checks every
   ``@inject`` endpoint's graph at startup (:func:`check_routes`).
 
-This module imports Starlette; importing :mod:`anydepends` does not import it.
+This module imports Starlette; importing ``anydepends`` does not import it.
 """
 
 from __future__ import annotations
@@ -215,9 +215,13 @@ def check_routes(routes: Iterable[BaseRoute], container: Container) -> None:
     A broken graph fails here, at startup, not at its first request; so does a
     required value that is not one of the route's path parameters.
 
+    Registers the ``Request`` and ``WebSocket`` context types, as the middleware does
+    (which Starlette builds only when the first request or lifespan event arrives).
+
     Raises:
         DependencyError: for the first endpoint whose graph is broken.
     """
+    container.add_context_types(Request, WebSocket)
     _check(routes, container, frozenset())
 
 
@@ -263,7 +267,6 @@ def lifespan(
     @asynccontextmanager
     async def app_lifespan(app: Any) -> AsyncGenerator[None]:
         async with container:
-            container.add_context_types(Request, WebSocket)
             check_routes(app.routes, container)
             yield
 
