@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -27,9 +28,11 @@ from anydepends import Container, Depends
 
 
 async def get_settings():
-    print("settings: open", file=sys.stderr)
-    yield {"greeting": "Hello"}
-    print("settings: close", file=sys.stderr)
+    print("settings: open", file=sys.stderr, flush=True)
+    try:
+        yield {"greeting": "Hello"}
+    finally:
+        print("settings: close", file=sys.stderr, flush=True)
 
 
 async def get_user(user_id: int) -> str:
@@ -64,6 +67,10 @@ def make_container() -> Container:
 
 def needs_nothing() -> str:
     return "ok"
+
+
+async def settled(settings: Annotated[dict, Depends(get_settings, scope="app")]):
+    return settings["greeting"]  # never waits, once the app-scoped value exists
 
 
 async def fails(user: Annotated[str, Depends(get_user)]) -> None:
@@ -262,6 +269,34 @@ def test_bench_progress_on_a_terminal(project: Path) -> None:
     for number in (1, 2, 3):
         assert f"\r\x1b[Kshop:needs_nothing: round {number}/3  default " in shown
     assert "\r\x1b[Kshop:needs_nothing on asyncio" in shown
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+@pytest.mark.parametrize("target", ["shop:greet", "shop:settled"])
+def test_ctrl_c_tears_down(project: Path, backend: str, target: str) -> None:
+    """Ctrl-C during ``bench`` cancels it: both containers' teardowns run.
+
+    Also for calls that never wait (``settled``), which give the event loop no
+    chance to deliver the interrupt unless the bench pauses for it.
+    """
+    values = ["-v", "user_id=1"] if target == "shop:greet" else []
+    options = ["--seconds", "600", "--backend", backend, "--concurrency", "2"]
+    with subprocess.Popen(
+        [sys.executable, "-m", "anydepends", "bench", target, *values, *options],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        assert process.stderr is not None
+        # Both containers have made their first call: the bench is measuring.
+        assert process.stderr.readline() == "settings: open\n"
+        assert process.stderr.readline() == "settings: open\n"
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert out == ""
+    assert err.splitlines() == ["settings: close"] * 2 + ["anydepends: interrupted"]
 
 
 @pytest.mark.parametrize(

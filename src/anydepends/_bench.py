@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
+from anyio.lowlevel import checkpoint
 
 from ._container import Container
 from ._scope import Scope
@@ -28,6 +29,9 @@ from ._scope import Scope
 __all__ = ["BenchSettings", "ModeResult", "bench", "report", "report_json"]
 
 _WARMUP_SECONDS = 0.1
+# Calls that never wait never let the event loop run: pause this often, so that
+# Ctrl-C (on asyncio, a cancellation of the main task) gets in.
+_PAUSE_EVERY = 0.05
 
 
 @dataclass(frozen=True)
@@ -113,22 +117,32 @@ async def _round(
     deadline = start + seconds
     if concurrency == 1:
         calls = 0
+        pause = start + _PAUSE_EVERY
         while True:
             await call(fn, **values)
             calls += 1
-            if clock() >= deadline:
-                return Round(calls, clock() - start)
+            now = clock()
+            if now >= deadline:
+                return Round(calls, now - start)
+            if now >= pause:
+                await checkpoint()
+                pause = now + _PAUSE_EVERY
     counts = [0] * concurrency
 
     async def caller(i: int) -> None:
         # Each caller makes at least one call: a caller whose calls never wait
         # holds the event loop until the deadline, and the others start after it.
         n = 0
+        pause = start + _PAUSE_EVERY
         while True:
             await call(fn, **values)
             n += 1
-            if clock() >= deadline:
+            now = clock()
+            if now >= deadline:
                 break
+            if now >= pause:
+                await checkpoint()
+                pause = now + _PAUSE_EVERY
         counts[i] = n
 
     async with anyio.create_task_group() as tg:

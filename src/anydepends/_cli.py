@@ -10,8 +10,9 @@ exit status 1.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -183,15 +184,52 @@ def _check_inputs(
         raise CliError(msg)
 
 
-def _run(backend: str, fn: Callable[[], Any]) -> Any:
-    """``anyio.run(fn)``; the user's exceptions become :class:`UserCodeError`."""
+def _run(backend: str, fn: Callable[[], Awaitable[Any]]) -> Any:
+    """``anyio.run(fn)``, where Ctrl-C cancels *fn* (see :func:`_interruptible`)."""
     if backend == "trio":
         try:
             import trio  # noqa: F401  # pyright: ignore[reportUnusedImport]
         except ImportError:
             msg = "--backend trio needs trio installed: pip install trio"
             raise CliError(msg) from None
-    return anyio.run(fn, backend=backend)
+    return anyio.run(_interruptible, fn, backend=backend)
+
+
+async def _interruptible(fn: Callable[[], Awaitable[Any]]) -> Any:
+    """Await *fn*; the first Ctrl-C cancels it, then raises KeyboardInterrupt.
+
+    A KeyboardInterrupt raised wherever the code happens to be (trio raises it at
+    any line; asyncio's handler only cancels at the next wait) could land in the
+    middle of a teardown. A cancellation is what the containers know how to
+    unwind: every app-scoped teardown runs. A second Ctrl-C interrupts as usual.
+    """
+    interrupted = False
+    result: Any = None
+    error: Exception | None = None
+    async with anyio.create_task_group() as tg:
+
+        async def watch() -> None:
+            nonlocal interrupted
+            try:
+                with anyio.open_signal_receiver(signal.SIGINT) as signals:
+                    async for _ in signals:
+                        interrupted = True
+                        tg.cancel_scope.cancel()
+                        return
+            except NotImplementedError:  # pragma: no cover - no signals (Windows)
+                return
+
+        tg.start_soon(watch)
+        try:
+            result = await fn()
+        except Exception as exc:  # the task group would wrap it in a group
+            error = exc
+        tg.cancel_scope.cancel()  # stop watching
+    if interrupted:
+        raise KeyboardInterrupt
+    if error is not None:
+        raise error
+    return result
 
 
 def _user_error(target: str, exc: BaseException) -> UserCodeError:
@@ -295,6 +333,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"anydepends: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
+        print("anydepends: interrupted", file=sys.stderr)
+        return 130
+    except BaseExceptionGroup as group:  # Ctrl-C on trio, in a task group
+        if group.subgroup(KeyboardInterrupt) is None:
+            raise
         print("anydepends: interrupted", file=sys.stderr)
         return 130
     return status
