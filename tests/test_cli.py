@@ -132,6 +132,23 @@ def test_explain(project: Path) -> None:
     assert dot.startswith("digraph plan {") and dot.endswith("}\n")
 
 
+def test_console_script(project: Path) -> None:
+    """The installed ``anydepends`` script finds the module in the current directory.
+
+    (Unlike ``python -m``, a script does not put the current directory on the path.)
+    """
+    script = Path(sys.executable).with_name("anydepends")
+    done = subprocess.run(
+        [str(script), "explain", "shop:greet"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert done.stdout.startswith("Plan for shop.greet: ")
+
+
 def test_explain_with_the_users_container(project: Path) -> None:
     """``--container`` takes the user's container with its overrides."""
     out = anydepends(project, "explain", "shop:greet", "--container", "shop:container")
@@ -241,6 +258,22 @@ def test_bench_table(project: Path) -> None:
         "x the calls per second of sequential=True (medians over rounds)"
     )
     assert "\r" not in done.stdout
+
+
+def test_bench_twin_has_the_containers_overrides(project: Path) -> None:
+    """The sequential twin of ``--container`` carries its overrides.
+
+    ``shop:container`` overrides the only dependable that takes ``user_id``; without
+    the override, the sequential mode would fail for the missing value.
+    """
+    done = anydepends(
+        project,
+        *("bench", "shop:greet", "--json", "--seconds", "0.04", "--rounds", "2"),
+        *("--container", "shop:container"),
+    )
+    modes = json.loads(done.stdout)["modes"]
+    assert modes["default"]["calls"] > 0
+    assert modes["sequential"]["calls"] > 0
 
 
 def test_bench_progress_on_a_terminal(project: Path) -> None:
