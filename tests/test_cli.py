@@ -91,6 +91,33 @@ async def by_type(request: Request) -> None:
 
 request_container = Container(context_types=[Request])
 CONFIG = {"debug": True}
+
+
+def broken_factory() -> Container:
+    raise RuntimeError("no configuration file")
+
+
+async def events() -> tuple:
+    return anyio.Event(), anyio.Event()
+
+
+async def fail_first(pair: Annotated[tuple, Depends(events)]) -> None:
+    await pair[0].wait()
+    pair[1].set()
+    raise ValueError("first")
+
+
+async def fail_second(pair: Annotated[tuple, Depends(events)]) -> None:
+    with anyio.CancelScope(shield=True):  # fails even though the first did
+        pair[0].set()
+        await pair[1].wait()
+    raise KeyError("second")
+
+
+async def fails_twice(
+    a: Annotated[None, Depends(fail_first)], b: Annotated[None, Depends(fail_second)]
+) -> None:
+    pass
 """
 
 
@@ -99,6 +126,9 @@ def project(tmp_path: Path) -> Path:
     """A directory holding the user's module, where the commands run."""
     (tmp_path / "shop.py").write_text(SHOP, encoding="utf-8")
     (tmp_path / "broken_import.py").write_text("import no_such_dependency\n")
+    (tmp_path / "bad_name.py").write_text("from os import no_such_name\n")
+    (tmp_path / "bad_syntax.py").write_text("def f(:\n")
+    (tmp_path / "fails_at_import.py").write_text("raise RuntimeError('no db')\n")
     return tmp_path
 
 
@@ -349,7 +379,22 @@ def test_ctrl_c_tears_down(project: Path, backend: str, target: str) -> None:
             "cannot import module 'broken_import': ModuleNotFoundError: No module"
             " named 'no_such_dependency' (at ",
         ),
+        (
+            ["explain", "bad_name:f"],
+            "cannot import module 'bad_name': ImportError: cannot import name"
+            " 'no_such_name' from 'os'",
+        ),
+        (
+            ["explain", "bad_syntax:f"],
+            "cannot import module 'bad_syntax': SyntaxError: invalid syntax",
+        ),
+        (
+            ["explain", "fails_at_import:f"],
+            "importing module 'fails_at_import' raised RuntimeError: no db (at ",
+        ),
+        (["explain", "nofile.py:f"], "cannot import 'nofile.py': there is no such"),
         (["explain", "shop:gret"], "module 'shop' has no attribute 'gret'; did you"),
+        (["explain", "shop:Request.x"], "shop:Request has no attribute 'x'"),
         (["explain", "shop:CONFIG"], "shop:CONFIG is a dict, not a callable"),
         (
             ["explain", "shop:broken"],
@@ -370,6 +415,19 @@ def test_ctrl_c_tears_down(project: Path, backend: str, target: str) -> None:
         ),
         (["trace", "shop:greet", "-v", "user_id"], "-v 'user_id' is not NAME=VALUE"),
         (
+            ["trace", "shop:greet", "-v", "user_id=1", "-v", "user_id=2"],
+            "-v user_id=... is given twice",
+        ),
+        (
+            ["trace", "shop:greet", "-v", "user_id=1", "--svg", "no/such/dir.svg"],
+            "cannot write 'no/such/dir.svg': there is no directory 'no/such'",
+        ),
+        (
+            ["explain", "shop:greet", "--container", "shop:broken_factory"],
+            "--container shop:broken_factory: calling it raised RuntimeError: no"
+            " configuration file (at ",
+        ),
+        (
             ["bench", "shop:greet", "-v", "user_id=1", "--container", "shop:CONFIG"],
             "--container shop:CONFIG is a dict, not an anydepends Container",
         ),
@@ -385,6 +443,18 @@ def test_bad_input(project: Path, args: list[str], message: str) -> None:
     assert done.stdout == ""
     assert done.stderr.startswith(f"anydepends: error: {message}")
     assert "Traceback" not in done.stderr
+
+
+def test_several_failures_at_once(project: Path) -> None:
+    """Two dependencies failing together: both are named, in the order they failed."""
+    done = anydepends(project, "trace", "shop:fails_twice", status=1)
+    message = done.stderr.strip()
+    assert message.startswith(
+        "anydepends: error: calling shop:fails_twice raised 2 errors: ValueError:"
+        " first (at "
+    )
+    assert "; KeyError: 'second' (at " in message
+    assert "Traceback" not in message
 
 
 @pytest.mark.parametrize("command", ["trace", "bench"])

@@ -269,6 +269,11 @@ def _explain(args: argparse.Namespace) -> int:
 def _trace(args: argparse.Namespace) -> int:
     container, fn = _prepare(args)
     values = parse_values(args.value)
+    for path in (args.svg, args.html):
+        if path is not None and not path.parent.is_dir():  # fail before the run
+            where = str(path.parent)
+            msg = f"cannot write {str(path)!r}: there is no directory {where!r}"
+            raise CliError(msg)
     plan = _compile(container, fn, args.target)
     _check_inputs(plan, values, args.target, container)
 
