@@ -445,6 +445,28 @@ def test_bad_input(project: Path, args: list[str], message: str) -> None:
     assert "Traceback" not in done.stderr
 
 
+def test_trio_not_installed(project: Path) -> None:
+    """``--backend trio`` without trio says what to install."""
+    code = (
+        "import sys; sys.modules['trio'] = None  # as if trio were not installed\n"
+        "from anydepends._cli import main\n"
+        "raise SystemExit(main(sys.argv[1:]))"
+    )
+    args = ["trace", "shop:greet", "-v", "user_id=1", "--backend", "trio"]
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr == (
+        "anydepends: error: --backend trio needs trio installed: pip install trio\n"
+    )
+
+
 def test_several_failures_at_once(project: Path) -> None:
     """Two dependencies failing together: both are named, in the order they failed."""
     done = anydepends(project, "trace", "shop:fails_twice", status=1)

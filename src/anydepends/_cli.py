@@ -4,12 +4,13 @@
 script). Bad input (a target that cannot be found, a graph that does not compile, a
 missing value) is one paragraph on stderr and exit status 2, never a traceback; an
 exception raised by the user's own code while it runs is reported the same way, with
-exit status 1.
+exit status 1; Ctrl-C cancels the run (teardowns included), exit status 130.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -186,12 +187,9 @@ def _check_inputs(
 
 def _run(backend: str, fn: Callable[[], Awaitable[Any]]) -> Any:
     """``anyio.run(fn)``, where Ctrl-C cancels *fn* (see :func:`_interruptible`)."""
-    if backend == "trio":
-        try:
-            import trio  # noqa: F401  # pyright: ignore[reportUnusedImport]
-        except ImportError:
-            msg = "--backend trio needs trio installed: pip install trio"
-            raise CliError(msg) from None
+    if backend == "trio" and importlib.util.find_spec("trio") is None:
+        msg = "--backend trio needs trio installed: pip install trio"
+        raise CliError(msg)
     return anyio.run(_interruptible, fn, backend=backend)
 
 
