@@ -1,9 +1,11 @@
 """An ASGI app on Starlette that resolves each request's dependencies with anydepends.
 
-The container lives as long as the app (entered in the lifespan); each request opens a
-scope with the ``Request`` in its context, so dependables receive it by type, as in
-FastAPI. Authentication uses ``Security`` with scopes and ``SecurityScopes``, the
-same dependables FastAPI would take.
+``anydepends.starlette`` does the glue: the container lives as long as the app
+(``lifespan``), the middleware opens one scope per request with the ``Request`` in
+its context, so dependables receive it by type, as in FastAPI, and ``@inject`` turns
+a handler whose parameters are dependencies (and path parameters) into an endpoint.
+Authentication uses ``Security`` with scopes and ``SecurityScopes``, the same
+dependables FastAPI would take.
 
 Run it with ``python examples/starlette_app.py``: it starts the app in-process, sends
 a few requests through httpx's ASGI transport, prints the answers and exits. (Serve it
@@ -12,18 +14,19 @@ for real with any ASGI server: ``uvicorn examples.starlette_app:app``.)
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import anyio
 import httpx
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from anydepends import Container, Depends, Security, SecurityScopes
+from anydepends.starlette import AnydependsMiddleware, inject, lifespan
 
 # -- dependables (no Starlette in sight but Request) -------------------------------
 USERS = {
@@ -33,17 +36,10 @@ USERS = {
 ITEMS = {1: "lamp", 2: "chair"}
 
 
-class HTTPError(Exception):
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-
-
 def get_token(request: Request) -> str:
     header = request.headers.get("authorization", "")
     if not header.startswith("Bearer "):
-        raise HTTPError(401, "not authenticated")
+        raise HTTPException(401, "not authenticated")
     return header.removeprefix("Bearer ")
 
 
@@ -53,23 +49,23 @@ async def get_current_user(
 ) -> str:
     await anyio.sleep(0.001)  # a token introspection call
     if token not in USERS:
-        raise HTTPError(401, "bad token")
+        raise HTTPException(401, "bad token")
     name, granted = USERS[token]
     for scope in security_scopes.scopes:
         if scope not in granted:
-            raise HTTPError(403, f"{name} lacks {scope}")
+            raise HTTPException(403, f"{name} lacks {scope}")
     return name
 
 
-async def get_item(request: Request) -> str:
-    item_id = int(request.path_params["item_id"])
+async def get_item(item_id: int) -> str:
     await anyio.sleep(0.001)  # looked up while the token is checked
     if item_id not in ITEMS:
-        raise HTTPError(404, f"no item {item_id}")
+        raise HTTPException(404, f"no item {item_id}")
     return ITEMS[item_id]
 
 
-# -- handlers ------------------------------------------------------------------------
+# -- endpoints: item_id is a path parameter, the rest are dependencies ---------------
+@inject
 async def read_item(
     user: Annotated[str, Security(get_current_user, scopes=["items:read"])],
     item: Annotated[str, Depends(get_item)],
@@ -77,6 +73,7 @@ async def read_item(
     return {"item": item, "read_by": user}
 
 
+@inject
 async def write_item(
     user: Annotated[str, Security(get_current_user, scopes=["items:write"])],
     item: Annotated[str, Depends(get_item)],
@@ -84,39 +81,20 @@ async def write_item(
     return {"item": item, "written_by": user}
 
 
-# -- the glue: one scope per request ---------------------------------------------------
-Handler = Callable[..., Awaitable[dict[str, Any]]]
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
 
 
-def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    """A Starlette endpoint that resolves *handler* in a scope for the request."""
-
-    async def run(request: Request) -> Response:
-        container: Container = request.app.state.container
-        try:
-            async with container.scope(context={Request: request}) as scope:
-                return JSONResponse(await scope.call(handler))
-        except HTTPError as exc:
-            return JSONResponse({"detail": exc.detail}, status_code=exc.status)
-
-    return run
-
-
-@asynccontextmanager
-async def lifespan(app: Starlette) -> AsyncIterator[None]:
-    async with Container(context_types=[Request]) as container:
-        for handler in (read_item, write_item):
-            container.compile(handler)  # a broken graph fails at startup
-        app.state.container = container
-        yield
-
-
+container = Container()
 app = Starlette(
     routes=[
-        Route("/items/{item_id}", endpoint(read_item), methods=["GET"]),
-        Route("/items/{item_id}", endpoint(write_item), methods=["PUT"]),
+        Route("/items/{item_id:int}", read_item, methods=["GET"]),
+        Route("/items/{item_id:int}", write_item, methods=["PUT"]),
     ],
-    lifespan=lifespan,
+    middleware=[Middleware(AnydependsMiddleware, container=container)],
+    exception_handlers={HTTPException: http_error},
+    lifespan=lifespan(container),  # checks both endpoints' graphs at startup
 )
 
 

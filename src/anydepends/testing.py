@@ -16,11 +16,14 @@ import contextlib
 import functools
 import inspect
 from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping
-from typing import Any
+from typing import Annotated, Any
 
 from ._container import Container
+from ._introspect import qualname
+from ._markers import Depends
+from ._scope import Scope
 
-__all__ = ["Spy", "override_many", "reset_app_scope"]
+__all__ = ["Spy", "dependency_fixture", "override_many", "reset_app_scope"]
 
 
 @contextlib.contextmanager
@@ -111,3 +114,33 @@ async def reset_app_scope(container: Container) -> None:
     do not reach app-scoped values that already exist.
     """
     await container._reset_app()
+
+
+def dependency_fixture(dependable: Callable[..., Any], /, **values: Any) -> Any:
+    """A pytest fixture whose value is *dependable*, resolved in the test's scope.
+
+    Assign it in a test module or ``conftest.py``; the attribute's name is the
+    fixture's name: ``db = dependency_fixture(get_db)``. The value comes from the
+    ``anydepends_scope`` fixture of the anydepends pytest plugin, as if a
+    dependable of the test had ``Depends(dependable)``: the same cached instance
+    that the test's own ``anydepends_scope.call(handler)`` receives, set up under
+    the test's overrides and torn down when the scope closes, after the test.
+    *values* are the values its graph needs, by name.
+    """
+    import pytest
+
+    async def resolve(value: Any) -> Any:
+        return value
+
+    # Set after definition: an annotation naming the local *dependable* cannot be
+    # a string (this module's annotations are strings, evaluated in its globals).
+    resolve.__annotations__ = {"value": Annotated[Any, Depends(dependable)]}
+    # Named for messages: "missing value(s) for dependency_fixture(get_user): ...".
+    name = getattr(dependable, "__qualname__", None) or qualname(dependable)
+    resolve.__qualname__ = f"dependency_fixture({name})"
+    resolve.__module__ = getattr(dependable, "__module__", None) or __name__
+
+    async def fixture(anydepends_scope: Scope) -> Any:
+        return await anydepends_scope.call(resolve, **values)
+
+    return pytest.fixture(fixture)
