@@ -43,6 +43,7 @@ from anyio import CancelScope
 __all__ = [
     "PRIVATE_STATE",
     "Drive",
+    "Interrupted",
     "Supervisor",
     "cancelled_exc_class",
     "current_task",
@@ -161,7 +162,6 @@ def _shape_ok(backend: str) -> bool:
             and callable(getattr(task, "_attempt_abort", None))
             and hasattr(status, "_parent")
             and isinstance(status._scope, trio.CancelScope)
-            and callable(getattr(trio.Cancelled, "_create", None))
         )
     except Exception:  # anything unexpected: the public implementation
         return False
@@ -296,24 +296,27 @@ class ScopeSupervisor(Supervisor):
 
 
 class TaskCancelSupervisor(Supervisor):
-    """asyncio fast path: cancel the future the calling task waits on, no scope at all.
+    """asyncio fast path: ``Task.cancel()``, no scope of ours at all.
 
-    That is what ``Task.cancel`` does, minus the cancel-request count: the
-    interruption is its own ``CancelledError`` (with a message of ours), delivered
-    separately from any other cancellation, so anyio's and asyncio's own bookkeeping
-    never sees it. Private: the task's ``_fut_waiter``, and the check that keeps
-    anyio's semantics (while a shielded cancel scope opened by the dependency, above
-    the call's own level recorded by :meth:`open`, is open, the interruption waits,
-    as anyio's own cancellation would). A task not waiting on a future is asked again
-    a loop round later; so is one that swallowed the interruption.
+    A native cancellation, which anyio's cancel scopes and task groups let through
+    (they compare ``Task.cancelling()`` with what they saw when entered) and which
+    :meth:`owns` takes back with ``Task.uncancel()``, so nobody else's bookkeeping
+    sees it. Private: the check that keeps anyio's semantics (while a shielded cancel
+    scope opened by the dependency, above the call's own level recorded by
+    :meth:`open`, is open, the interruption waits, as anyio's own cancellation would),
+    and the future the task waits on, to tell an interruption the dependency
+    swallowed (it waits on something else now: interrupt again) from one on its way.
     """
 
-    __slots__ = ("level", "loop", "task")
+    __slots__ = ("issued", "level", "loop", "seen", "task", "waiter")
 
     def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.loop = loop
         self.task: Any = None
         self.level: object = None
+        self.issued = 0
+        self.seen = 0
+        self.waiter: object = None
 
     def open(self) -> None:
         task: Any = asyncio.current_task(self.loop)
@@ -328,6 +331,12 @@ class TaskCancelSupervisor(Supervisor):
         waiter = task._fut_waiter
         if waiter is None or waiter.done():
             return False  # about to run: ask again
+        if self.issued > self.seen:
+            if waiter is self.waiter:
+                return False  # ours is on its way
+            # It swallowed ours and waits on something else: take that one back.
+            self.seen += 1
+            task.uncancel()
         state = _asyncio_states.get(task)
         scope = None if state is None else state.cancel_scope
         level = self.level
@@ -335,18 +344,42 @@ class TaskCancelSupervisor(Supervisor):
             if scope._shield:
                 return False  # the dependency shields itself: not now
             scope = scope._parent_scope
-        waiter.cancel(_INTERRUPT)
+        self.issued += 1
+        self.waiter = waiter
+        task.cancel(_INTERRUPT)
         return False  # and look again: it may swallow it and wait on
 
     def owns(self, exc: BaseException) -> bool:
-        return isinstance(exc, asyncio.CancelledError) and exc.args[:1] == (_INTERRUPT,)
+        if self.issued == self.seen or not isinstance(exc, asyncio.CancelledError):
+            return False
+        # Ours (asyncio may have folded another cancellation into it: that one's
+        # owner still counts its own request, and cancels again if it must).
+        self.seen += 1
+        self.task.uncancel()
+        return True
+
+    def close(self) -> None:
+        task = self.task
+        while self.issued > self.seen:  # one it swallowed, never taken back
+            self.seen += 1
+            task.uncancel()
+
+
+class Interrupted(BaseException):
+    """On trio's fast path: what the calling task's dependency is interrupted with.
+
+    Not a ``trio.Cancelled``: trio cannot tell one ``Cancelled`` from another, so any
+    cancelled scope inside the dependency (a nursery's, once its body raised) would
+    swallow ours. Like a cancellation it is a ``BaseException``: ``finally`` blocks
+    and ``except BaseException`` see it, ``except Exception`` does not.
+    """
 
 
 class TrioAbortSupervisor(Supervisor):
     """trio fast path: abort the calling task's blocking call, no scope at all.
 
-    What trio itself does to deliver a cancellation (``Task._attempt_abort``), with a
-    ``trio.Cancelled`` of ours, held back while a shielded cancel scope opened by the
+    What trio itself does to deliver a cancellation (``Task._attempt_abort``), with an
+    :class:`Interrupted` of ours, held back while a shielded cancel scope opened by the
     dependency (below the call's own level, which :meth:`open` records) is open. A task
     not blocked right now is asked again a loop round later; so is one that swallowed
     the interruption.
@@ -367,8 +400,6 @@ class TrioAbortSupervisor(Supervisor):
         self.level = task._cancel_status
 
     def interrupt(self) -> bool:
-        import trio
-
         task = self.task
         if task._abort_func is None:
             return False  # running, or about to: ask again
@@ -378,7 +409,7 @@ class TrioAbortSupervisor(Supervisor):
             if status._scope.shield:
                 return False  # the dependency shields itself: not now
             status = status._parent
-        exc = trio.Cancelled._create()
+        exc = Interrupted("anydepends: a sibling dependency failed")
         self.issued.append(exc)
 
         def raise_cancel() -> None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import itertools
 import linecache
 import re
+import weakref
 from collections.abc import Callable, Coroutine
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final
@@ -74,6 +75,7 @@ class Runner:
     """One plan's generated code for one variant (see the module docstring)."""
 
     __slots__ = (
+        "__weakref__",
         "_emitter",
         "_node_fns",
         "claim_keys",
@@ -103,6 +105,8 @@ class Runner:
             else None
         )
         self._node_fns: dict[str, Any] | None = None
+        # Tracebacks show the generated source while the runner lives; not after.
+        weakref.finalize(self, _forget, emitter.filenames)
 
     def _per_node(self) -> dict[str, Any]:
         found = self._node_fns
@@ -182,6 +186,7 @@ class _Emitter:
             "CLAIM": CallState,
         }
         self.names: dict[int, str] = {}
+        self.filenames: list[str] = []  # registered with linecache
         self.line_node: list[int] = []
         # Per node of inline: the memo key claimed lazily (HELD, request-scoped).
         self.claim_keys: list[Any] = [None] * len(plan.nodes)
@@ -313,6 +318,7 @@ class _Emitter:
             source.splitlines(True),
             filename,
         )
+        self.filenames.append(filename)
         namespace = dict(self.ns)
         exec(code, namespace)
         return namespace
@@ -615,6 +621,11 @@ class _Emitter:
 _IN_PLACE: Final = 0
 _CHECKED: Final = 1
 _HELPER: Final = 2
+
+
+def _forget(filenames: list[str]) -> None:
+    for filename in filenames:
+        linecache.cache.pop(filename, None)
 
 
 def _ref(index: int, inline: bool) -> str:
