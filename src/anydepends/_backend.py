@@ -43,7 +43,6 @@ from anyio import CancelScope
 __all__ = [
     "PRIVATE_STATE",
     "Drive",
-    "Interrupted",
     "Supervisor",
     "cancelled_exc_class",
     "current_task",
@@ -162,6 +161,7 @@ def _shape_ok(backend: str) -> bool:
             and callable(getattr(task, "_attempt_abort", None))
             and hasattr(status, "_parent")
             and isinstance(status._scope, trio.CancelScope)
+            and callable(getattr(trio.Cancelled, "_create", None))
         )
     except Exception:  # anything unexpected: the public implementation
         return False
@@ -365,24 +365,16 @@ class TaskCancelSupervisor(Supervisor):
             task.uncancel()
 
 
-class Interrupted(BaseException):
-    """On trio's fast path: what the calling task's dependency is interrupted with.
-
-    Not a ``trio.Cancelled``: trio cannot tell one ``Cancelled`` from another, so any
-    cancelled scope inside the dependency (a nursery's, once its body raised) would
-    swallow ours. Like a cancellation it is a ``BaseException``: ``finally`` blocks
-    and ``except BaseException`` see it, ``except Exception`` does not.
-    """
-
-
 class TrioAbortSupervisor(Supervisor):
     """trio fast path: abort the calling task's blocking call, no scope at all.
 
-    What trio itself does to deliver a cancellation (``Task._attempt_abort``), with an
-    :class:`Interrupted` of ours, held back while a shielded cancel scope opened by the
-    dependency (below the call's own level, which :meth:`open` records) is open. A task
-    not blocked right now is asked again a loop round later; so is one that swallowed
-    the interruption.
+    What trio itself does to deliver a cancellation (``Task._attempt_abort`` with a
+    ``trio.Cancelled``), held back while a shielded cancel scope opened by the
+    dependency (below the call's own level, which :meth:`open` records) is open. trio's
+    cancellation is level-triggered (every checkpoint in a cancelled scope raises);
+    this one is delivered once per blocking call, so the engine asks again every loop
+    round while the dependency still runs: a ``Cancelled`` it swallowed, or that a
+    cancelled scope of its own absorbed (a nursery's, say), does not stop it for good.
     """
 
     __slots__ = ("issued", "level", "task")
@@ -400,6 +392,8 @@ class TrioAbortSupervisor(Supervisor):
         self.level = task._cancel_status
 
     def interrupt(self) -> bool:
+        import trio
+
         task = self.task
         if task._abort_func is None:
             return False  # running, or about to: ask again
@@ -409,23 +403,26 @@ class TrioAbortSupervisor(Supervisor):
             if status._scope.shield:
                 return False  # the dependency shields itself: not now
             status = status._parent
-        exc = Interrupted("anydepends: a sibling dependency failed")
-        self.issued.append(exc)
+        self.issued.append(task)
 
         def raise_cancel() -> None:
-            raise exc
+            raise trio.Cancelled._create()
 
         task._attempt_abort(raise_cancel)
         return False  # and look again: it may swallow it and block again
 
     def owns(self, exc: BaseException) -> bool:
-        issued = self.issued
-        if not issued:
+        # trio cannot tell one Cancelled from another: once we interrupted, a
+        # cancellation reaching the call is ours (if another one came at the same
+        # moment, the caller getting the dependency's failure instead is allowed).
+        if not self.issued:
             return False
+        import trio
+
         if isinstance(exc, BaseExceptionGroup):
-            _, rest = exc.split(lambda e: any(e is mine for mine in issued))
+            _, rest = exc.split(trio.Cancelled)
             return rest is None
-        return any(exc is mine for mine in issued)
+        return isinstance(exc, trio.Cancelled)
 
 
 def new_cancel_scope(*, shield: bool = False) -> Any:

@@ -1,0 +1,129 @@
+"""The event-loop layer (``anydepends._backend``): the private fast paths, and the
+public-API-only implementation every guarantee also holds on.
+
+CI runs the whole suite twice: by default (private fast paths where the state has the
+expected shape) and with ``ANYDEPENDS_PRIVATE_STATE=0``. The tests here check the
+selection itself: what is chosen, that a changed shape falls back to the public paths
+for good, and that the guarantees that depend on the choice hold either way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import anyio
+import pytest
+
+from anydepends import Container, Depends, _backend
+
+from .helpers import prompt, task_id
+
+
+@pytest.fixture
+def public_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The public-API-only implementation, as if the private state changed shape."""
+    monkeypatch.setattr(_backend, "_checked", {})
+    monkeypatch.setattr(_backend, "_shape_ok", lambda backend: False)
+    yield
+
+
+async def test_drive_finishes_a_suspended_coroutine_in_this_task() -> None:
+    """``Drive`` finishes a coroutine stepped once elsewhere, passing on what the loop
+    sends and throws, and returns its value."""
+
+    async def work() -> tuple[int, int]:
+        first = task_id()
+        await anyio.lowlevel.checkpoint()
+        return first, task_id()
+
+    coro = work()
+    pending = coro.send(None)
+    first, second = await _backend.Drive(coro, pending)
+    assert first == second == task_id()
+
+
+async def test_the_private_state_is_used_when_it_has_the_expected_shape() -> None:
+    """With the shape as expected, the private fast paths are selected (unless
+    ``ANYDEPENDS_PRIVATE_STATE=0``): the mark of a task is its innermost cancel
+    scope, and calls get the fast supervisor."""
+    backend = "trio" if _backend.is_trio() else "asyncio"
+    if not _backend.PRIVATE_STATE:
+        assert not _backend.private_state_available(backend)
+        assert _backend.mark() is _backend.UNKNOWN
+        return
+    assert _backend.private_state_available(backend)
+    outside = _backend.mark()
+    with anyio.CancelScope():
+        inside = _backend.mark()
+    assert inside is not outside
+    assert _backend.mark() is outside
+    supervisor = _backend.supervisor_factory()()
+    assert not isinstance(supervisor, _backend.ScopeSupervisor)
+
+
+async def test_a_changed_shape_selects_the_public_implementation(
+    public_only: None,
+) -> None:
+    """When the private state is not where it is expected, nothing reads it: marks
+    are unknown (equal to no mark) and calls are supervised by a scope of ours."""
+    assert not _backend.private_state_available("asyncio")
+    assert not _backend.private_state_available("trio")
+    assert _backend.mark() is _backend.UNKNOWN
+    assert isinstance(_backend.supervisor_factory()(), _backend.ScopeSupervisor)
+    task, mark = _backend.task_and_mark()
+    assert mark is _backend.UNKNOWN and task is _backend.current_task()
+
+
+@pytest.mark.parametrize("mode", ["private", "public"])
+async def test_guarantees_hold_on_both_implementations(
+    mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The guarantees that depend on the implementation hold on both: a failing
+    sibling interrupts the calling task's dependency inside scopes of its own; a
+    request-scoped generator holding a cancel scope across its ``yield`` is torn down
+    in its setup task, shielded when the scope's body is cancelled."""
+    if mode == "public":
+        monkeypatch.setattr(_backend, "_checked", {})
+        monkeypatch.setattr(_backend, "_shape_ok", lambda backend: False)
+    error = KeyError("sibling")
+    a_in = anyio.Event()
+    log: list[Any] = []
+
+    async def waits() -> None:
+        a_in.set()
+        try:
+            with anyio.fail_after(60):
+                await anyio.sleep_forever()
+        except BaseException:
+            log.append("interrupted")
+            raise
+
+    async def fails() -> None:
+        await a_in.wait()
+        raise error
+
+    async def root(a: None = Depends(waits), b: None = Depends(fails)) -> None: ...
+
+    async def held() -> AsyncIterator[int]:
+        setup = task_id()
+        with anyio.CancelScope():
+            try:
+                yield setup
+            finally:
+                await anyio.lowlevel.checkpoint()
+                log.append(("torn down", setup == task_id()))
+
+    async def uses(x: int = Depends(held)) -> int:
+        return x
+
+    with prompt():
+        async with Container() as container:
+            with pytest.raises(KeyError):
+                await container.call(root)
+            with anyio.CancelScope() as outer:
+                async with container.scope() as scope:
+                    await scope.call(uses)
+                    outer.cancel()
+                    await anyio.lowlevel.checkpoint()
+    assert log == ["interrupted", ("torn down", True)]
