@@ -30,12 +30,44 @@ def _group(name: str) -> list[str]:
 
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
-    """Run the test suite on asyncio and trio, with branch coverage."""
+    """Run the test suite on asyncio and trio, with branch coverage: once with the
+    private fast paths (the default), once with public APIs only
+    (``ANYDEPENDS_PRIVATE_STATE=0``), where every guarantee must hold too."""
     session.install("-e", ".", *_group("tests"))
     session.run("coverage", "erase")
     session.run("coverage", "run", "-m", "pytest", *session.posargs)
+    session.run(
+        "coverage",
+        "run",
+        "-m",
+        "pytest",
+        "-q",
+        *session.posargs,
+        env={"ANYDEPENDS_PRIVATE_STATE": "0"},
+    )
     session.run("coverage", "combine", "--quiet")
     session.run("coverage", "report")
+
+
+def _floors() -> list[str]:
+    """The lowest versions the metadata allows: runtime floors, and trio's (tests)."""
+    pins: list[str] = []
+    wanted = [*PYPROJECT["project"]["dependencies"], *_group("tests")]
+    for requirement in wanted:
+        name, sep, version = requirement.partition(">=")
+        if sep and name.strip().lower() in {"anyio", "typing-extensions", "trio"}:
+            pins.append(f"{name.strip()}=={version.strip()}")
+    return pins
+
+
+@nox.session(python="3.11", default=False)
+def tests_lowest(session: nox.Session) -> None:
+    """Run the test suite on the lowest versions of anyio, typing-extensions and trio
+    the metadata allows (the rest of the test tools at their latest)."""
+    pins = _floors()
+    session.install("-e", ".", *_group("tests"), *pins)
+    session.run("python", "-m", "pip", "list", "--format=freeze", silent=False)
+    session.run("pytest", "-q", *session.posargs)
 
 
 @nox.session(python=PYTHONS, default=False)

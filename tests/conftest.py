@@ -2,22 +2,9 @@
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 import pytest
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_pycollect_makeitem(collector: Any, name: str, obj: object) -> None:
-    """Run every ``async def`` test with anyio's plugin (what ``anyio_mode = auto``
-    does on recent anyio; spelled out so the suite also runs on the oldest anyio the
-    package supports). Marked before anyio's own hook looks at the function."""
-    inner = getattr(getattr(obj, "hypothesis", None), "inner_test", None)
-    if collector.funcnamefilter(name) and inspect.iscoroutinefunction(inner or obj):
-        marks = getattr(obj, "pytestmark", [])
-        if not any(mark.name == "anyio" for mark in marks):
-            pytest.mark.anyio(obj)
 
 
 @pytest.fixture(

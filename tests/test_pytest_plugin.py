@@ -17,22 +17,16 @@ import pytest
 pytest_plugins = ["pytester"]
 
 BOTH_BACKENDS = """
-import inspect
-
 import pytest
 
 @pytest.fixture(params=["asyncio", "trio"])
 def anyio_backend(request):
     return request.param
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_pycollect_makeitem(collector, name, obj):
-    if collector.funcnamefilter(name) and inspect.iscoroutinefunction(obj):
-        pytest.mark.anyio(obj)
 """
 
 INI = """
 [pytest]
+anyio_mode = auto
 filterwarnings = error
 """
 

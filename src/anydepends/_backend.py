@@ -141,13 +141,14 @@ def _shape_ok(backend: str) -> bool:
             from anyio._backends import _asyncio as anyio_asyncio
 
             states = anyio_asyncio._task_states
-            slots = getattr(anyio_asyncio.CancelScope, "__slots__", ())
+            probe = anyio_asyncio.CancelScope()
             ok = (
                 callable(getattr(states, "get", None))
                 and "cancel_scope" in getattr(anyio_asyncio.TaskState, "__slots__", ())
-                and "_parent_scope" in slots
-                and "_shield" in slots
+                and hasattr(probe, "_parent_scope")
+                and isinstance(getattr(probe, "_shield", None), bool)
                 and callable(getattr(asyncio.Task, "uncancel", None))
+                and hasattr(asyncio.current_task(), "_fut_waiter")
             )
             if ok:
                 _asyncio_states = states
@@ -165,6 +166,20 @@ def _shape_ok(backend: str) -> bool:
         )
     except Exception:  # anything unexpected: the public implementation
         return False
+
+
+def _native_cancel_respected() -> bool:
+    """Whether anyio's cancel scopes let a native ``Task.cancel()`` through when they
+    are cancelled themselves at the same time (anyio >= 4.16 compares
+    ``Task.cancelling()`` with what it saw on entry): before that, a task group inside
+    a dependency absorbs the interruption, so the call keeps a scope of ours."""
+    found = _checked.get("native")
+    if found is None:
+        from anyio._backends import _asyncio as anyio_asyncio
+
+        probe = anyio_asyncio.CancelScope()
+        found = _checked["native"] = hasattr(probe, "_cancelling_at_enter")
+    return found
 
 
 def mark() -> object:
@@ -445,7 +460,7 @@ def supervisor_factory() -> Callable[[], Supervisor]:
     loop: a container keeps it)."""
     loop = asyncio._get_running_loop()
     if loop is not None:
-        if private_state_available("asyncio"):
+        if private_state_available("asyncio") and _native_cancel_respected():
             return partial(TaskCancelSupervisor, loop)
     elif private_state_available("trio"):
         return TrioAbortSupervisor

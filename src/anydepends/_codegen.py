@@ -423,7 +423,7 @@ class _Emitter:
         # in locals, so store them first (only on that branch).
         keep = [f"R[{d}] = v{d}" for d in node.deps] if inline else []
         if node.memo == MEMO_APP:
-            if node.use_cache and not node.alias:
+            if node.use_cache:  # an alias too: a hit makes its twin unnecessary
                 key = self.const("K", node.key, node)
                 return [
                     f"{pad}t = APP.get({key}, MISSING)",
