@@ -170,7 +170,7 @@ def write_all(results: dict[str, Any], out: Path) -> list[Path]:
         path = out / f"{scenario}.png"
         scenario_chart(scenario, cases, path)
         written.append(path)
-    if results.get("compile"):
+    if results.get("compile", {}).get("families"):  # (older files: no families)
         compile_chart(results["compile"], out / "compile.png")
         written.append(out / "compile.png")
     if results.get("memory"):

@@ -119,12 +119,18 @@ def _measure_size(
         point["timeout"] = False
         s.last = (size, min(point["whole"]))
         # Under tracemalloc a build is ~3x slower: measure only what fits.
-        fits = min(point["whole"]) * TRACED_SLOWDOWN < mode.compile_budget
-        if s.info.key == "anydepends" and fits:
-            reply = _build(workers[s.info.lib], s.info, family, size, mode, True)
-            for key in ("retained_bytes", "peak_bytes"):
-                if reply.get(key) is not None:
-                    point[key] = reply[key]
+        if s.info.key != "anydepends":
+            continue
+        if min(point["whole"]) * TRACED_SLOWDOWN >= mode.compile_budget:
+            point["traced"] = "skipped"
+            continue
+        reply = _build(workers[s.info.lib], s.info, family, size, mode, True)
+        if reply.get("retained_bytes") is None:
+            point["traced"] = "over budget" if reply.get("timeout") else "failed"
+        else:
+            point.update(
+                retained_bytes=reply["retained_bytes"], peak_bytes=reply["peak_bytes"]
+            )
     return points
 
 

@@ -63,6 +63,16 @@ def _compile_table(
     return headers, rows
 
 
+def _errors(family: dict[str, Any]) -> list[str]:
+    """The messages behind the family's ``cannot build`` cells."""
+    return [
+        f"{row.get('step') or row['label']} at {p['size']:,} nodes: {p['error']}"
+        for row in family["rows"]
+        for p in row.get("points", [])
+        if p.get("error")
+    ]
+
+
 def _plan_table(data: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """anydepends per family and size: time by phase, and traced memory."""
     headers = [
@@ -101,7 +111,11 @@ def _plan_table(data: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
                         f"{p['retained_bytes'] / max(1, p['edges']):,.0f} B",
                     ]
                 else:
-                    cells += ["not traced (too slow for the budget)", "", ""]
+                    why = {
+                        "skipped": "not traced (3 x its time exceeds the budget)",
+                        "over budget": "not traced (over the budget under tracemalloc)",
+                    }.get(p.get("traced", ""), "not traced")
+                    cells += [why, "", ""]
                 rows.append(cells)
     return headers, rows
 
@@ -165,7 +179,7 @@ def _memory_table(data: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
 def console_lines(results: dict[str, Any]) -> list[str]:
     """The compile and memory tables as plain text."""
     parts: list[str] = []
-    if results.get("compile"):
+    if results.get("compile", {}).get("families"):  # (older files: no families)
         data = results["compile"]
         for family in data["families"]:
             parts.append(
@@ -173,6 +187,7 @@ def console_lines(results: dict[str, Any]) -> list[str]:
                 "build + first call unless the row says otherwise, string annotations"
             )
             parts.append(console_table(*_compile_table(family, data["budget_s"])))
+            parts += [f"  ({text})" for text in _errors(family)]
             parts.append("")
         parts.append(
             "compile: anydepends by phase (medians) and traced memory after "
@@ -204,7 +219,7 @@ def console_lines(results: dict[str, Any]) -> list[str]:
 def markdown_lines(results: dict[str, Any], image_dir: str) -> list[str]:
     """The compile and memory sections as Markdown (images under ``image_dir``)."""
     out: list[str] = []
-    if results.get("compile"):
+    if results.get("compile", {}).get("families"):  # (older files: no families)
         data = results["compile"]
         out += [
             "### compile",
@@ -225,6 +240,8 @@ def markdown_lines(results: dict[str, Any], image_dir: str) -> list[str]:
                 md_table(*_compile_table(family, data["budget_s"])),
                 "",
             ]
+            if errors := _errors(family):
+                out += [*(f"- {text}" for text in errors), ""]
         out += [
             f"![compile]({image_dir}/compile.png)",
             "",
