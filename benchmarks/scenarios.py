@@ -83,7 +83,7 @@ QUICK = Mode(
         "fanin": (100, 1000, 5000),
         "chain": (100, 1000, 10000),
     },
-    compile_budget=5.0,
+    compile_budget=8.0,
     compile_shared=(2000, 500, 1),
     memory_tasks=10_000,
     memory_peers=False,
