@@ -1,6 +1,6 @@
 """``python -m benchmarks``: run the comparison, print tables, write JSON and charts.
 
-Quick mode (the default) finishes in under three minutes on a 2-core machine;
+Quick mode (the default) finishes in about five minutes on a 2-core machine;
 ``--full`` measures longer and wider. See ``benchmarks/README.md``.
 """
 
@@ -19,8 +19,15 @@ from typing import Any
 
 from benchmarks import report
 from benchmarks.adapters import IMPLS, LIBS, ImplInfo
-from benchmarks.runner import ROOT, run_case, run_compile, run_memory, start_workers
-from benchmarks.scenarios import FULL, QUICK, SCENARIOS, timed_cases
+from benchmarks.compiling import run_compile
+from benchmarks.runner import ROOT, run_case, run_memory, start_workers
+from benchmarks.scenarios import (
+    DEFAULT_SCENARIOS,
+    FULL,
+    QUICK,
+    SCENARIOS,
+    timed_cases,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DOCS = ROOT / "docs" / "benchmarks.md"
@@ -142,7 +149,7 @@ def main(argv: list[str]) -> int:
     args = parse_args(argv)
     if args.list:
         for info in IMPLS:
-            print(f"{info.key:18} {info.lib:12} {info.label}")
+            print(f"{info.key:28} {info.lib:12} {info.label}")
         for name, text in SCENARIOS.items():
             print(f"{name:12} {text}")
         return 0
@@ -152,7 +159,7 @@ def main(argv: list[str]) -> int:
     mode = FULL if args.full else QUICK
     if args.repeats:
         mode = dataclasses.replace(mode, repeats=args.repeats)
-    scenarios = args.scenario or list(SCENARIOS)
+    scenarios = args.scenario or list(DEFAULT_SCENARIOS)
     if unknown := [s for s in scenarios if s not in SCENARIOS]:
         raise SystemExit(f"unknown --scenario {unknown}; see --list")
     backends = args.backend or ["asyncio", "trio"]
@@ -180,12 +187,20 @@ def main(argv: list[str]) -> int:
             t0 = time.perf_counter()
             results["cases"].append(run_case(case, impls, workers, mode, log))
             log(f"{case.key}: {time.perf_counter() - t0:.1f} s")
-        if "compile" in scenarios:
+        if "compile_xl" in scenarios:  # the full mode's sizes and budget
+            log("compile (xl):")
+            xl = dataclasses.replace(
+                mode,
+                compile_sizes=FULL.compile_sizes,
+                compile_budget=FULL.compile_budget,
+            )
+            results["compile"] = run_compile(impls, workers, xl, log)
+        elif "compile" in scenarios:
             log("compile:")
             results["compile"] = run_compile(impls, workers, mode, log)
         if "memory" in scenarios and "asyncio" in backends:
             log("memory:")
-            results["memory"] = run_memory(impls, workers, mode, log)
+            results["memory"] = run_memory(impls, mode, log)
     finally:
         for worker in workers.values():
             worker.close()
@@ -212,7 +227,10 @@ def publish(results: dict[str, Any], args: argparse.Namespace, write_json: bool)
         log(f"updated {DOCS}")
     log(f"total {results['meta']['duration_s']:.0f} s")
     rows = [r for c in results["cases"] for r in c["rows"]]
-    rows += results.get("compile", {}).get("rows", [])
+    compiled = results.get("compile", {})
+    rows += [r for f in compiled.get("families", []) for r in f["rows"]]
+    if "shared" in compiled:
+        rows.append(compiled["shared"])
     rows += results.get("memory", {}).get("rows", [])
     return 1 if any(r["status"] == "failed" for r in rows) else 0
 

@@ -15,6 +15,7 @@ from matplotlib.axes import Axes
 ANY_COLOR = "#d62728"
 HAND_COLOR = "#9e9e9e"
 PEER_COLOR = "#1f77b4"
+LINE_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#17becf")
 DPI = 72  # small committed PNGs; the numbers are in the tables
 
 
@@ -51,8 +52,9 @@ def _bars(ax: Axes, case: dict[str, Any]) -> None:
         ax.text(
             top, i, f" {v:,.1f}" if v < 100 else f" {v:,.0f}", va="center", fontsize=7
         )
+    per = "request" if case["scenario"] == "loaded" else "call"
     ax.set_xlabel(
-        "µs per call (median, bars: min-max)"
+        f"µs per {per} (median, bars: min-max)"
         + (", log" if ax.get_xscale() == "log" else ""),
         fontsize=8,
     )
@@ -79,48 +81,78 @@ def scenario_chart(scenario: str, cases: list[dict[str, Any]], path: Path) -> No
 
 
 def compile_chart(data: dict[str, Any], path: Path) -> None:
-    """Graph-build time against graph size, log-log."""
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for row in data["rows"]:
-        if row["status"] != "ok":
-            continue
-        pts = [(p["size"], p["median_ms"]) for p in row["points"] if p["median_ms"]]
-        if not pts:
-            continue
-        xs, ys = zip(*pts, strict=True)
-        width = 2.5 if row["impl"] == "anydepends" else 1.5
-        ax.plot(
-            xs, ys, marker="o", linewidth=width, label=row.get("step") or row["label"]
-        )
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("nodes in the layered DAG")
-    ax.set_ylabel("graph-build time, ms (median)")
-    ax.set_title(
-        f"compile: build time; missing points exceeded {data['budget_s']:g} s",
+    """Per graph family: build (+ first call) time, and µs per edge (the growth
+    curve: flat means linear), against graph size, log x."""
+    families = data["families"]
+    fig, axes = plt.subplots(
+        2, len(families), figsize=(5 * len(families), 7.5), squeeze=False
+    )
+    keys = list(dict.fromkeys(r["impl"] for f in families for r in f["rows"]))
+    peers = [k for k in keys if k != "anydepends"]
+    colors = {k: LINE_COLORS[i % len(LINE_COLORS)] for i, k in enumerate(peers)}
+    colors["anydepends"] = ANY_COLOR
+    for col, family in enumerate(families):
+        top, bottom = axes[0][col], axes[1][col]
+        for row in family["rows"]:
+            if row["status"] != "ok":
+                continue
+            pts = [p for p in row["points"] if p["median_ms"]]
+            if not pts:
+                continue
+            xs = [p["nodes"] for p in pts]
+            style = {
+                "color": colors[row["impl"]],
+                "marker": "o",
+                "linewidth": 2.5 if row["impl"] == "anydepends" else 1.5,
+                "label": row.get("step") or row["label"],
+            }
+            top.plot(xs, [p["median_ms"] for p in pts], **style)
+            bottom.plot(xs, [p["us_per_edge"] for p in pts], **style)
+        top.set_title(f"{family['family']}: {family['description']}", fontsize=8)
+        top.set_yscale("log")
+        top.set_ylabel("ms (median)", fontsize=8)
+        bottom.set_ylabel("µs per edge", fontsize=8)
+        bottom.set_ylim(bottom=0)
+        for ax in (top, bottom):
+            ax.set_xscale("log")
+            ax.set_xlabel("nodes", fontsize=8)
+            ax.grid(True, which="both", alpha=0.3)
+            ax.tick_params(labelsize=7)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=7)
+    fig.suptitle(
+        "compile: build + first call (string annotations); missing points exceeded "
+        f"{data['budget_s']:g} s or could not be built",
         fontsize=10,
     )
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.07, 1, 0.97))
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
 
 
 def memory_chart(data: dict[str, Any], path: Path) -> None:
-    """KiB per in-flight request."""
-    rows = sorted(
-        (r for r in data["rows"] if r["status"] == "ok"),
-        key=lambda r: r["bytes_per_scope"],
-        reverse=True,
-    )
-    fig, ax = plt.subplots(figsize=(7, 0.3 * len(rows) + 1.2))
-    kib = [r["bytes_per_scope"] / 1024 for r in rows]
-    ax.barh(range(len(rows)), kib, color=[_color(r["impl"]) for r in rows])
+    """KiB per in-flight request, grouped by where the request waits."""
+    positions: list[str] = data.get("positions", ["root"])
+    rows = [r for r in data["rows"] if r.get("bytes")]
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(rows) * len(positions) / 2 + 1.5))
+    height = 0.8 / len(positions)
+    shades = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd"]
+    for j, pos in enumerate(positions):
+        ys, kib = [], []
+        for i, row in enumerate(rows):
+            got = row["bytes"].get(pos)
+            if got is not None:
+                ys.append(i + (j - (len(positions) - 1) / 2) * height)
+                kib.append(got / 1024)
+        ax.barh(ys, kib, height=height, color=shades[j % len(shades)], label=pos)
+        for y, v in zip(ys, kib, strict=True):
+            ax.text(v, y, f" {v:,.1f}", va="center", fontsize=6)
     ax.set_yticks(range(len(rows)), [r["label"] for r in rows], fontsize=8)
-    for i, v in enumerate(kib):
-        ax.text(v, i, f" {v:,.1f}", va="center", fontsize=7)
-    ax.set_xlabel(f"KiB held per in-flight request ({data['tasks']:,} at once)")
+    ax.invert_yaxis()
+    ax.set_xlabel(
+        f"KiB held per in-flight request ({data['tasks']:,} at once), by where it waits"
+    )
+    ax.legend(fontsize=7, title="waiting in", title_fontsize=7)
     ax.margins(x=0.15)
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
@@ -138,7 +170,7 @@ def write_all(results: dict[str, Any], out: Path) -> list[Path]:
         path = out / f"{scenario}.png"
         scenario_chart(scenario, cases, path)
         written.append(path)
-    if results.get("compile"):
+    if results.get("compile", {}).get("families"):  # (older files: no families)
         compile_chart(results["compile"], out / "compile.png")
         written.append(out / "compile.png")
     if results.get("memory"):

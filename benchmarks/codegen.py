@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import anyio
+import anyio.lowlevel
 
 from benchmarks.graphs import Graph, Node
 
@@ -61,11 +62,13 @@ def _body(i: int, node: Node) -> list[str]:
     value = ", ".join([repr(node.name), *(f"p_{d}" for d in node.deps)])
     lines = [f"    CALLS[{i}] += 1"]
     if node.kind == "sync":
-        if node.sleep or node.waits:
+        if node.sleep or node.waits or node.checkpoint:
             raise ValueError(f"sync node {node.name} cannot sleep or wait")
     else:
         if node.sleep:
             lines.append(f"    await anyio.sleep({node.sleep!r})")
+        if node.checkpoint:
+            lines.append("    await CHECKPOINT()")
         if node.waits:
             lines.append("    await EVENT.wait()")
     if node.kind == "asyncgen":
@@ -80,9 +83,16 @@ def _body(i: int, node: Node) -> list[str]:
     return lines
 
 
-def render(graph: Graph, dialect: Dialect) -> str:
-    """The Python source defining ``n_<name>`` for every node of ``graph``."""
+def render(graph: Graph, dialect: Dialect, *, string_annotations: bool = False) -> str:
+    """The Python source defining ``n_<name>`` for every node of ``graph``.
+
+    With ``string_annotations`` the module starts with ``from __future__ import
+    annotations``, so every library has to evaluate annotation strings (as in most
+    real code bases).
+    """
     out: list[str] = []
+    if string_annotations:
+        out.append("from __future__ import annotations")
     if dialect.types:
         out += [f"class T_{n.name}: pass" for n in graph.nodes]
     for i, node in enumerate(graph.nodes):
@@ -96,11 +106,14 @@ def render(graph: Graph, dialect: Dialect) -> str:
     return "\n".join(out) + "\n"
 
 
-def build(graph: Graph, dialect: Dialect, **names: Any) -> dict[str, Any]:
+def build(
+    graph: Graph, dialect: Dialect, *, string_annotations: bool = False, **names: Any
+) -> dict[str, Any]:
     """Exec the rendered source in a fresh namespace and return it.
 
     ``names`` become globals of the generated module (markers, decorators, ...).
-    The namespace holds ``CALLS``, ``EXITS`` (one counter per node) and ``EVENT``.
+    The namespace holds ``CALLS``, ``EXITS`` (one counter per node), ``EVENT`` and
+    ``CHECKPOINT`` (``anyio.lowlevel.checkpoint``).
     """
     ns: dict[str, Any] = {
         "__name__": f"bench_{graph.name}",
@@ -111,9 +124,10 @@ def build(graph: Graph, dialect: Dialect, **names: Any) -> dict[str, Any]:
         "CALLS": [0] * len(graph.nodes),
         "EXITS": [0] * len(graph.nodes),
         "EVENT": None,
+        "CHECKPOINT": anyio.lowlevel.checkpoint,
         **names,
     }
-    source = render(graph, dialect)
+    source = render(graph, dialect, string_annotations=string_annotations)
     exec(compile(source, f"<bench {graph.name}>", "exec"), ns)
     return ns
 
@@ -126,3 +140,15 @@ def root_of(graph: Graph, ns: dict[str, Any]) -> Callable[..., Any]:
 def fn(ns: dict[str, Any], node: Node) -> Callable[..., Any]:
     """The generated function of ``node``."""
     return ns[f"n_{node.name}"]  # type: ignore[no-any-return]
+
+
+def reset_counts(graph: Graph, ns: dict[str, Any]) -> None:
+    """Zero the call and teardown counters (after a priming call outside the count).
+
+    Only for graphs without app-scoped nodes: their once-per-container count would
+    no longer hold.
+    """
+    if any(n.app for n in graph.nodes):
+        raise ValueError(f"{graph.name}: cannot reset the counts of app-scoped nodes")
+    ns["CALLS"][:] = [0] * len(graph.nodes)
+    ns["EXITS"][:] = [0] * len(graph.nodes)

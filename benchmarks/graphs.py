@@ -9,10 +9,11 @@ every library runs exactly the same bodies. :func:`expected_value` and
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 Kind = Literal["async", "sync", "asyncgen"]
 
@@ -27,6 +28,7 @@ class Node:
     sleep: float = 0.0  # seconds awaited with anyio.sleep (simulated I/O)
     app: bool = False  # app-scoped (created once per container)
     waits: bool = False  # awaits the namespace's EVENT (memory scenario)
+    checkpoint: bool = False  # awaits anyio.lowlevel.checkpoint() (loaded scenario)
 
 
 @dataclass(frozen=True)
@@ -56,13 +58,20 @@ class Graph:
         """Look a node up by name."""
         return self.nodes[self.index[name]]
 
-    def with_root_waiting(self) -> Graph:
-        """The same graph whose root awaits ``EVENT`` (used to hold scopes open)."""
-        root = self.root
-        patched = Node(
-            root.name, root.deps, root.kind, root.sleep, root.app, waits=True
-        )
-        return Graph(self.name, (*self.nodes[:-1], patched))
+    def patched(self, name: str, suffix: str, **changes: Any) -> Graph:
+        """A copy named ``<name>_<suffix>`` whose node ``name`` has ``changes``."""
+        i = self.index[name]
+        node = dataclasses.replace(self.nodes[i], **changes)
+        nodes = (*self.nodes[:i], node, *self.nodes[i + 1 :])
+        return Graph(f"{self.name}_{suffix}", nodes)
+
+    def with_waiting(self, name: str | None = None) -> Graph:
+        """The same graph where ``name`` (the root by default) awaits ``EVENT``.
+
+        Used to hold requests open at a chosen position: in the root, inside a
+        dependency, in a leaf whose siblings are still to run.
+        """
+        return self.patched(name or self.root.name, "waits", waits=True)
 
 
 def _request_graph(name: str, settings_kind: Kind, app_leaves: bool = False) -> Graph:
@@ -98,6 +107,16 @@ def sync_leaf() -> Graph:
 def singleton() -> Graph:
     """As :func:`overhead` with settings, db, cache and http app-scoped."""
     return _request_graph("singleton", "async", app_leaves=True)
+
+
+def loaded(where: str = "cache") -> Graph:
+    """As :func:`overhead` with ``where`` awaiting one ``anyio.lowlevel.checkpoint()``.
+
+    One suspension per request, like a fast cache round trip: ``cache`` is a leaf
+    whose siblings are still to run when it waits, ``svc_y`` a dependency after which
+    nothing but the root is left.
+    """
+    return overhead().patched(where, where, checkpoint=True)
 
 
 def fanout(k: int, latency: float) -> Graph:
@@ -143,45 +162,102 @@ def deep(length: int = 50) -> Graph:
 
 
 def layered_dag(
-    n_nodes: int,
-    *,
-    layers: int = 6,
-    max_deps: int = 3,
-    seed: int = 0,
+    n_nodes: int, *, width: int = 40, parents: int = 3, seed: int = 0
 ) -> Graph:
     """A seeded layered DAG of ``n_nodes`` nodes (the root included).
 
-    Nodes are spread over ``layers`` layers; each node of layer L > 0 depends on 1 to
-    ``max_deps`` distinct nodes of layer L - 1, chosen with ``random.Random(seed)``
-    (the shape of adriangb/di's benchmark generator). Nodes nobody depends on become
-    parameters of the root, so the whole graph is reachable from it.
+    Layers of ``width`` nodes; each node of a layer after the first depends on
+    ``parents`` distinct nodes of the layer below, chosen with
+    ``random.Random(seed)``. Nodes nobody depends on become parameters of the root,
+    so the whole graph is reachable from it (about 40 + 4.4% of the nodes with the
+    defaults). Depth grows with the size: 25 layers at 1,000 nodes.
     """
     rng = random.Random(seed)
     body = max(1, n_nodes - 1)
-    n_layers = max(1, min(layers, body))
-    sizes = [
-        body // n_layers + (1 if i < body % n_layers else 0) for i in range(n_layers)
-    ]
     nodes: list[Node] = []
     previous: list[str] = []
     used: set[str] = set()
-    counter = 0
-    for size in sizes:
-        current: list[str] = []
-        for _ in range(size):
-            name = f"d{counter}"
-            counter += 1
+    for start in range(0, body, width):
+        current = [f"d{i}" for i in range(start, min(start + width, body))]
+        for name in current:
             deps: tuple[str, ...] = ()
             if previous:
-                k = rng.randint(1, min(max_deps, len(previous)))
-                deps = tuple(rng.sample(previous, k))
+                deps = tuple(rng.sample(previous, min(parents, len(previous))))
                 used.update(deps)
             nodes.append(Node(name, deps))
-            current.append(name)
         previous = current
     sinks = tuple(n.name for n in nodes if n.name not in used)
     nodes.append(Node("handler", sinks))
     return Graph(f"dag_{n_nodes}", tuple(nodes))
+
+
+def fan_in(n_nodes: int) -> Graph:
+    """One root with ``n_nodes - 1`` parameters, each an async leaf."""
+    leaves = tuple(Node(f"d{i}") for i in range(n_nodes - 1))
+    return Graph(
+        f"fanin_{n_nodes}", (*leaves, Node("handler", tuple(n.name for n in leaves)))
+    )
+
+
+def shared_graph(
+    n_nodes: int,
+    handlers: int,
+    *,
+    width: int = 250,
+    parents: int = 2,
+    picks: int = 3,
+    seed: int = 0,
+) -> tuple[Graph, tuple[str, ...]]:
+    """``handlers`` roots over one shared layered DAG of ``n_nodes`` nodes.
+
+    The DAG is :func:`layered_dag`'s, wide and shallow like a service's graph (8
+    layers of 250 nodes, 2 parents each, at 2,000 nodes); handler ``h<i>`` depends
+    on ``picks`` nodes drawn with ``random.Random(seed + 1)`` from the whole graph
+    (with the defaults a handler's plan has ~150 nodes). Returns the graph (DAG
+    nodes, the handlers, then a root over every handler, as a :class:`Graph` must
+    end with its root) and the handler names.
+    """
+    base = layered_dag(n_nodes + 1, width=width, parents=parents, seed=seed)
+    dag = base.nodes[:-1]  # without its root
+    rng = random.Random(seed + 1)
+    names = [n.name for n in dag]
+    roots = tuple(
+        Node(f"h{i}", tuple(rng.sample(names, picks))) for i in range(handlers)
+    )
+    top = Node("handler", tuple(r.name for r in roots))
+    graph = Graph(f"shared_{n_nodes}_{handlers}", (*dag, *roots, top))
+    return graph, tuple(r.name for r in roots)
+
+
+FAMILIES: dict[str, str] = {
+    "dag": "seeded layered DAGs, 40 nodes per layer, 3 parents per node",
+    "fanin": "wide fan-in: one root with n - 1 async leaf parameters",
+    "chain": "chains: n nodes, each depending on the one before",
+}
+
+
+def family(name: str, size: int) -> Graph:
+    """The ``compile`` scenario's graph of family ``name`` with ``size`` nodes."""
+    match name:
+        case "dag":
+            return layered_dag(size)
+        case "fanin":
+            return fan_in(size)
+        case "chain":
+            return deep(size)
+    raise ValueError(f"unknown graph family {name!r}")
+
+
+def reachable(graph: Graph, name: str) -> int:
+    """How many nodes ``name``'s plan contains (itself included)."""
+    seen: set[str] = set()
+    stack = [name]
+    while stack:
+        current = stack.pop()
+        if current not in seen:
+            seen.add(current)
+            stack.extend(graph.node(current).deps)
+    return len(seen)
 
 
 def expected_value(graph: Graph) -> object:

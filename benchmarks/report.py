@@ -2,37 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
+from benchmarks import report_startup
 from benchmarks.adapters import BY_KEY
+from benchmarks.tables import (
+    console_table,
+    fmt_ratio,
+    fmt_us,
+    md_table,
+)
 
 
-def fmt_us(us: float | None) -> str:
-    """Microseconds with three significant figures (``4.97``, ``49.7``, ``4,970``)."""
-    if us is None:
-        return "-"
-    if us < 10:
-        return f"{us:.2f}"
-    if us < 100:
-        return f"{us:.1f}"
-    return f"{us:,.0f}"
+def _refs(case: dict[str, Any]) -> list[str]:
+    """The implementations this case's ratio columns divide by (headline first)."""
+    return list(case.get("refs") or ["anydepends", case["hand_ref"]])
 
 
-def fmt_ratio(ratio: float | None) -> str:
-    """A ratio like ``1.00x`` (``-`` when the reference did not run)."""
-    if ratio is None:
-        return "-"
-    return f"{ratio:.2f}x" if ratio < 10 else f"{ratio:.0f}x"
-
-
-def fmt_bytes(n: float) -> str:
-    """Bytes in B or KiB."""
-    return f"{n:,.0f} B" if n < 4096 else f"{n / 1024:,.1f} KiB"
+def _ratio(row: dict[str, Any], ref: str, case: dict[str, Any]) -> str:
+    if row["impl"] == ref:
+        return "1.00x"
+    if "ratios" in row:
+        return fmt_ratio(row["ratios"].get(ref))
+    return fmt_ratio(row["ratio_hand"] if ref == case["hand_ref"] else row["ratio_any"])
 
 
 def _case_rows(case: dict[str, Any]) -> list[list[str]]:
-    hand = case["hand_ref"]
+    refs = _refs(case)
     out: list[list[str]] = []
     for row in case["rows"]:
         if row["status"] != "ok":
@@ -45,22 +41,27 @@ def _case_rows(case: dict[str, Any]) -> list[list[str]]:
                 f"{row['rps']:,.0f}",
                 fmt_us(row["median_us"]),
                 f"{fmt_us(row['min_us'])}-{fmt_us(row['max_us'])}",
-                fmt_ratio(row["ratio_any"]),
-                fmt_ratio(row["ratio_hand"]) if row["impl"] != hand else "1.00x",
-                "",
+                *(_ratio(row, ref, case) for ref in refs),
             ]
         )
     return out
 
 
+def _ref_name(ref: str) -> str:
+    """A short column name for a reference implementation."""
+    if ref.startswith("anydepends-"):
+        return "anydepends (" + ref.removeprefix("anydepends-").replace("-", " ") + ")"
+    return ref
+
+
 def _headers(case: dict[str, Any]) -> list[str]:
+    per = "µs/request" if case["scenario"] == "loaded" else "µs/call"
     return [
         "implementation",
         "req/s",
-        "µs/call",
+        per,
         "min-max µs",
-        "vs anydepends",
-        f"vs {case['hand_ref']}",
+        *(f"vs {_ref_name(ref)}" for ref in _refs(case)),
     ]
 
 
@@ -69,85 +70,6 @@ def _title(case: dict[str, Any]) -> str:
     if case.get("ideal_us"):
         text += f"; ideal (critical path) {fmt_us(case['ideal_us'])} µs"
     return text
-
-
-def _console_table(headers: list[str], rows: Iterable[list[str]]) -> str:
-    rows = [(r + [""] * len(headers))[: len(headers)] for r in rows]
-    timed = [r for r in rows if r[1] not in ("n/a", "failed")]
-    widths = [len(h) for h in headers]
-    for r in rows:
-        widths[0] = max(widths[0], len(r[0]))
-    for r in timed:
-        widths[1:] = [max(w, len(c)) for w, c in zip(widths[1:], r[1:], strict=True)]
-    lines = []
-    for r in [headers, *rows]:
-        cells = [r[0].ljust(widths[0])]
-        if r[1] in ("n/a", "failed"):
-            cells.append(f"{r[1]}  {r[2]}")
-        else:
-            cells += [c.rjust(w) for c, w in zip(r[1:], widths[1:], strict=True)]
-        lines.append("  " + "  ".join(cells).rstrip())
-    return "\n".join(lines)
-
-
-def _md_table(headers: list[str], rows: Iterable[list[str]]) -> str:
-    rows = [(r + [""] * len(headers))[: len(headers)] for r in rows]
-    lines = [
-        "| " + " | ".join(headers) + " |",
-        "|" + "|".join(["---"] + ["--:"] * (len(headers) - 1)) + "|",
-    ]
-    for r in rows:
-        if r[1] in ("n/a", "failed"):
-            r = [r[0], f"{r[1]}: {r[2]}", *([""] * (len(headers) - 2))]
-        lines.append("| " + " | ".join(r) + " |")
-    return "\n".join(lines)
-
-
-def _compile_table(data: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    headers = ["implementation", *(f"{s:,} nodes" for s in data["sizes"])]
-    rows: list[list[str]] = []
-    for row in data["rows"]:
-        if row["status"] != "ok":
-            rows.append([row["label"], row["status"], row.get("reason", "")])
-            continue
-        cells = [row.get("step") or row["label"]]
-        for p in row["points"]:
-            if p["median_ms"] is None:
-                limit = f"> {data['budget_s']:g} s"
-                if p.get("estimate"):
-                    limit += " (est.)"
-                if p.get("error"):
-                    limit = "cannot build"
-                cells.append(limit if p["timeout"] else "-")
-            else:
-                cells.append(
-                    f"{p['median_ms']:,.2f} ms"
-                    if p["median_ms"] < 100
-                    else f"{p['median_ms']:,.0f} ms"
-                )
-        rows.append(cells)
-    return headers, rows
-
-
-def _memory_table(data: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    ok = {r["impl"]: r["bytes_per_scope"] for r in data["rows"] if r["status"] == "ok"}
-    floor = ok.get("hand-seq")
-    headers = ["implementation", "per in-flight request", "above hand-written"]
-    rows: list[list[str]] = []
-    for row in data["rows"]:
-        if row["status"] != "ok":
-            rows.append([row["label"], row["status"], row.get("reason", "")])
-            continue
-        hand = row["impl"].startswith(("hand", "bare"))
-        extra = None if floor is None or hand else row["bytes_per_scope"] - floor
-        rows.append(
-            [
-                row["label"],
-                fmt_bytes(row["bytes_per_scope"]),
-                "-" if extra is None else fmt_bytes(extra),
-            ]
-        )
-    return headers, rows
 
 
 def _summary_table(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
@@ -162,19 +84,23 @@ def _summary_table(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]
     rows: list[list[str]] = []
     for case in results["cases"]:
         ok = {r["impl"]: r for r in case["rows"] if r["status"] == "ok"}
-        ours = ok.get("anydepends")
+        headline = _refs(case)[0]  # e.g. the scope row in the scope case
+        ours = ok.get(headline)
         hand = ok.get(case["hand_ref"])
         peers = [
             r for r in ok.values() if not r["impl"].startswith(("anydepends", "hand"))
         ]
         best = min(peers, key=lambda r: r["median_us"]) if peers else None
+        ratio = None
+        if best:
+            ratio = best.get("ratios", {}).get(headline, best["ratio_any"])
         rows.append(
             [
                 case["key"],
                 fmt_us(ours["median_us"]) if ours else "-",
                 fmt_us(hand["median_us"]) if hand else "-",
                 f"{best['label']}: {fmt_us(best['median_us'])}" if best else "-",
-                fmt_ratio(best["ratio_any"] and 1 / best["ratio_any"]) if best else "-",
+                fmt_ratio(ratio and 1 / ratio),
             ]
         )
     return headers, rows
@@ -187,6 +113,7 @@ def _backend_table(
     by_key = {
         (c["scenario"], tuple(sorted(c["params"].items())), c["backend"]): c
         for c in results["cases"]
+        if c["scenario"] != "loaded"  # its own tables show both backends
     }
     pairs = [
         (c, by_key[(s, p, "trio")])
@@ -225,29 +152,20 @@ def console(results: dict[str, Any]) -> str:
     parts: list[str] = []
     if results["cases"]:
         parts.append("summary (medians; last column: anydepends time ÷ fastest peer's)")
-        parts.append(_console_table(*_summary_table(results)))
+        parts.append(console_table(*_summary_table(results)))
         parts.append("")
     for case in results["cases"]:
         parts.append(_title(case))
-        parts.append(_console_table(_headers(case), _case_rows(case)))
+        parts.append(console_table(_headers(case), _case_rows(case)))
         parts.append("")
     backends = _backend_table(results)
     if backends:
         parts.append(
             "asyncio vs trio: median µs per call, asyncio / trio (trio ÷ asyncio)"
         )
-        parts.append(_console_table(*backends))
+        parts.append(console_table(*backends))
         parts.append("")
-    if results.get("compile"):
-        data = results["compile"]
-        parts.append(f"compile: {data['description']}")
-        parts.append(_console_table(*_compile_table(data)))
-        parts.append("")
-    if results.get("memory"):
-        data = results["memory"]
-        parts.append(f"memory: {data['description']} ({data['tasks']:,} tasks)")
-        parts.append(_console_table(*_memory_table(data)))
-        parts.append("")
+    parts += report_startup.console_lines(results)
     return "\n".join(parts)
 
 
@@ -284,7 +202,7 @@ def markdown(results: dict[str, Any], image_dir: str) -> str:
             "Medians per call. The last column is anydepends' time divided by the "
             "fastest peer's, taken round by round (below 1.00x: anydepends is faster).",
             "",
-            _md_table(*_summary_table(results)),
+            md_table(*_summary_table(results)),
             "",
         ]
     by_scenario: dict[str, list[dict[str, Any]]] = {}
@@ -297,7 +215,7 @@ def markdown(results: dict[str, Any], image_dir: str) -> str:
             out += [
                 f"**{_title(case)}**",
                 "",
-                _md_table(_headers(case), _case_rows(case)),
+                md_table(_headers(case), _case_rows(case)),
                 "",
             ]
         out += [f"![{scenario}]({image_dir}/{scenario}.png)", ""]
@@ -310,33 +228,10 @@ def markdown(results: dict[str, Any], image_dir: str) -> str:
             "two backends run at different moments, so this ratio is noisier than the "
             "ratios within one table.",
             "",
-            _md_table(*backends),
+            md_table(*backends),
             "",
         ]
-    if results.get("compile"):
-        data = results["compile"]
-        out += [
-            "### compile",
-            "",
-            data["description"] + ".",
-            "",
-            _md_table(*_compile_table(data)),
-            "",
-            f"![compile]({image_dir}/compile.png)",
-            "",
-        ]
-    if results.get("memory"):
-        data = results["memory"]
-        out += [
-            "### memory",
-            "",
-            f"{data['description']} ({data['tasks']:,} tasks).",
-            "",
-            _md_table(*_memory_table(data)),
-            "",
-            f"![memory]({image_dir}/memory.png)",
-            "",
-        ]
+    out += report_startup.markdown_lines(results, image_dir)
     notes = _notes(results)
     if notes:
         out += ["### Notes on the implementations", "", *notes, ""]

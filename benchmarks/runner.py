@@ -21,7 +21,13 @@ from typing import Any
 
 from benchmarks import graphs
 from benchmarks.adapters import ImplInfo
-from benchmarks.scenarios import IO_SCENARIOS, SCENARIOS, Case, Mode
+from benchmarks.scenarios import (
+    IO_SCENARIOS,
+    MEMORY_POSITIONS,
+    SCENARIOS,
+    Case,
+    Mode,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 Log = Callable[[str], None]
@@ -76,7 +82,7 @@ def start_workers(impls: Sequence[ImplInfo]) -> dict[str, Worker]:
     return {lib: Worker(lib) for lib in dict.fromkeys(i.lib for i in impls)}
 
 
-def _row(info: ImplInfo, status: str, **extra: Any) -> dict[str, Any]:
+def make_row(info: ImplInfo, status: str, **extra: Any) -> dict[str, Any]:
     return {
         "impl": info.key,
         "label": info.label,
@@ -86,7 +92,7 @@ def _row(info: ImplInfo, status: str, **extra: Any) -> dict[str, Any]:
     }
 
 
-def _median_ratio(a: list[float], b: list[float] | None) -> float | None:
+def median_ratio(a: list[float], b: list[float] | None) -> float | None:
     """Median of round-by-round ratios a[r] / b[r] (None without a reference)."""
     if not b or not a:
         return None
@@ -110,27 +116,33 @@ def run_case(
         if status == "":
             continue  # not part of this comparison
         if status is not None:
-            rows[info.key] = _row(info, "n/a", reason=status)
+            rows[info.key] = make_row(info, "n/a", reason=status)
             continue
+        fixed = case.fixed_calls
         reply = workers[info.lib].request(
             {
                 "op": "run",
                 "impl": info.key,
                 "case": case.to_json(),
-                "n": None,
+                "n": None if fixed is None else case.params["callers"],
                 "warmup": 2 if io else 20,
             }
         )
         if not reply["ok"]:
             kind = "check failed" if reply.get("check") else "error"
-            rows[info.key] = _row(info, "failed", reason=f"{kind}: {reply['error']}")
+            rows[info.key] = make_row(
+                info, "failed", reason=f"{kind}: {reply['error']}"
+            )
             log(f"    {info.key}: {kind}: {reply['error']}")
             if reply.get("traceback"):
                 log(reply["traceback"])
             continue
-        n = max(mode.min_calls, math.ceil(mode.batch_seconds / reply["per_call"]))
+        if fixed is not None:  # the same work for every implementation
+            n = fixed
+        else:
+            n = max(mode.min_calls, math.ceil(mode.batch_seconds / reply["per_call"]))
         plan.append((info, n))
-        rows[info.key] = _row(info, "ok", n=n, us=[])
+        rows[info.key] = make_row(info, "ok", n=n, us=[])
     for r in range(mode.repeats):
         shift = r % len(plan) if plan else 0
         for info, n in plan[shift:] + plan[:shift]:
@@ -151,19 +163,20 @@ def run_case(
             else:
                 row.update(status="failed", reason=reply["error"])
                 log(f"    {info.key}: {reply['error']}")
-    any_us = rows.get("anydepends", {}).get("us")
-    hand_us = rows.get(case.hand_ref, {}).get("us")
+    ref_us = {ref: rows.get(ref, {}).get("us") for ref in case.refs}
     for row in rows.values():
         if row["status"] != "ok" or not row["us"]:
             continue
         us = row["us"]
+        ratios = {ref: median_ratio(us, ref_us[ref]) for ref in case.refs}
         row.update(
             median_us=statistics.median(us),
             min_us=min(us),
             max_us=max(us),
             rps=1e6 / statistics.median(us),
-            ratio_any=_median_ratio(us, any_us),
-            ratio_hand=_median_ratio(us, hand_us),
+            ratio_any=ratios[case.refs[0]],
+            ratio_hand=ratios[case.hand_ref],
+            ratios=ratios,
         )
     ideal = graphs.critical_path(graph) * 1e6 if io else None
     return {
@@ -173,80 +186,52 @@ def run_case(
         "nodes": len(graph.nodes),
         "ideal_us": ideal,
         "hand_ref": case.hand_ref,
+        "refs": list(case.refs),
         "rows": list(rows.values()),
     }
 
 
-def run_compile(
-    impls: Sequence[ImplInfo], workers: dict[str, Worker], mode: Mode, log: Log
-) -> dict[str, Any]:
-    """Graph-build time per size for every implementation that has a build step."""
-    rows: list[dict[str, Any]] = []
-    for info in impls:
-        status = info.status("compile")
-        if status == "" or not info.build_step:
-            continue
-        if status is not None:
-            rows.append(_row(info, "n/a", reason=status))
-            continue
-        started = time.perf_counter()
-        reply = workers[info.lib].request(
-            {
-                "op": "compile",
-                "impl": info.key,
-                "sizes": list(mode.compile_sizes),
-                "budget": mode.compile_budget,
-            }
-        )
-        log(f"    {info.key}: {time.perf_counter() - started:.1f} s")
-        if not reply["ok"]:
-            rows.append(_row(info, "failed", reason=reply["error"]))
-            continue
-        points = [
-            {
-                **p,
-                "median_ms": statistics.median(p["seconds"]) * 1e3
-                if p["seconds"]
-                else None,
-            }
-            for p in reply["sizes"]
-        ]
-        rows.append(_row(info, "ok", points=points, step=info.build_step))
-    return {
-        "sizes": list(mode.compile_sizes),
-        "budget_s": mode.compile_budget,
-        "description": SCENARIOS["compile"],
-        "rows": rows,
-    }
-
-
-def run_memory(
-    impls: Sequence[ImplInfo], workers: dict[str, Worker], mode: Mode, log: Log
-) -> dict[str, Any]:
-    """Bytes held per in-flight request with ``mode.memory_tasks`` of them parked."""
+def run_memory(impls: Sequence[ImplInfo], mode: Mode, log: Log) -> dict[str, Any]:
+    """Bytes held per in-flight request with ``mode.memory_tasks`` of them parked,
+    for every waiting position; each measurement in a fresh worker process."""
     rows: list[dict[str, Any]] = []
     for info in impls:
         status = info.status("memory")
         if status == "" or not (
-            mode.memory_peers or info.hand or info.lib == "anydepends"
+            mode.memory_peers or info.hand or info.lib in ("anydepends", "dishka")
         ):
             continue
         if status is not None:
-            rows.append(_row(info, "n/a", reason=status))
+            rows.append(make_row(info, "n/a", reason=status))
             continue
-        started = time.perf_counter()
-        reply = workers[info.lib].request(
-            {"op": "memory", "impl": info.key, "tasks": mode.memory_tasks}
-        )
-        log(f"    {info.key}: {time.perf_counter() - started:.1f} s")
-        if reply["ok"]:
-            rows.append(_row(info, "ok", bytes_per_scope=reply["bytes_per_scope"]))
-        else:
-            kind = "check failed" if reply.get("check") else "error"
-            rows.append(_row(info, "failed", reason=f"{kind}: {reply['error']}"))
-            log(f"    {info.key}: {reply['error']}")
+        positions = ("root",) if info.key == "bare-task" else MEMORY_POSITIONS
+        row = make_row(info, "ok", bytes={}, errors={})
+        for position in positions:
+            started = time.perf_counter()
+            worker = Worker(info.lib)  # fresh: no heap left over from other runs
+            try:
+                reply = worker.request(
+                    {
+                        "op": "memory",
+                        "impl": info.key,
+                        "position": position,
+                        "tasks": mode.memory_tasks,
+                    }
+                )
+            finally:
+                worker.close()
+            log(f"    {info.key} ({position}): {time.perf_counter() - started:.1f} s")
+            if reply["ok"]:
+                row["bytes"][position] = reply["bytes_per_scope"]
+            else:
+                kind = "check failed" if reply.get("check") else "error"
+                row["errors"][position] = f"{kind}: {reply['error']}"
+                row.update(status="failed", reason=row["errors"][position])
+                log(f"    {info.key} ({position}): {reply['error']}")
+        rows.append(row)
     return {
         "tasks": mode.memory_tasks,
+        "positions": list(MEMORY_POSITIONS),
         "description": SCENARIOS["memory"],
         "rows": rows,
     }

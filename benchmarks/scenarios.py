@@ -14,22 +14,43 @@ from benchmarks.graphs import Graph
 
 SCENARIOS: dict[str, str] = {
     "overhead": "the 10-node request graph, no I/O",
+    "scope": "one request = `async with container.scope()` + `scope.call`, "
+    "the 10-node graph, no I/O",
     "sync_leaf": "the same graph with `settings` a plain sync function",
     "fanout": "k independent leaves, each awaiting anyio.sleep(L), under a root",
     "readiness": "A (4 ms) and B (1 ms) leaves, C(B) 3 ms, root(A, C)",
     "wide": "100 async leaves under one root, no I/O",
     "deep": "a 50-node chain, no I/O",
     "singleton": "the 10-node graph with its four leaves app-scoped, hit on every call",
-    "compile": "graph-build time for seeded layered DAGs of 10 to 10,000 nodes",
-    "memory": "memory per in-flight scope, 10,000 concurrent scopes (tracemalloc)",
+    "loaded": "N concurrent callers, R requests each; in every request's 10-node "
+    "graph one dependency awaits one anyio.lowlevel.checkpoint()",
+    "compile": "graph build + first call: seeded layered DAGs, wide fan-in, chains; "
+    "500 handlers over one shared graph",
+    "compile_xl": "`compile` with the full mode's sizes (100,000-node DAG, 30,000-deep "
+    "chain) and budget",
+    "memory": "bytes held per in-flight request, 10,000 parked at once, waiting in "
+    "the root, in svc_y or in the leaf cache (tracemalloc, a fresh process each)",
 }
-TIMED = ("overhead", "sync_leaf", "fanout", "readiness", "wide", "deep", "singleton")
+TIMED = (
+    "overhead",
+    "scope",
+    "sync_leaf",
+    "fanout",
+    "readiness",
+    "wide",
+    "deep",
+    "singleton",
+    "loaded",
+)
 IO_SCENARIOS = frozenset({"fanout", "readiness"})
+# What runs without --scenario: everything but the long compile sizes.
+DEFAULT_SCENARIOS = tuple(s for s in SCENARIOS if s != "compile_xl")
+MEMORY_POSITIONS = ("root", "svc_y", "cache")  # where a parked request waits
 
 
 @dataclass(frozen=True)
 class Mode:
-    """How long to measure: ``quick`` (the default, < 3 minutes) or ``full``."""
+    """How long to measure: ``quick`` (the default, ~5 minutes) or ``full``."""
 
     name: str
     repeats: int  # timed batches per impl and case (interleaved across impls)
@@ -38,8 +59,11 @@ class Mode:
     latency: float  # L of the fanout scenario, seconds
     fanout_ks: tuple[int, ...]
     trio_scenarios: tuple[str, ...]  # scenarios also run on trio
-    compile_sizes: tuple[int, ...]
+    loaded: tuple[tuple[int, str], ...]  # (concurrent callers, node that waits)
+    loaded_requests: int  # requests each caller makes, one after the other
+    compile_sizes: dict[str, tuple[int, ...]]  # graph family -> sizes (nodes)
     compile_budget: float  # seconds; a build slower than this stops that library
+    compile_shared: tuple[int, int, int]  # shared graph's nodes, handlers, repeats
     memory_tasks: int
     memory_peers: bool  # measure memory for peer libraries too (slow under tracemalloc)
 
@@ -51,9 +75,16 @@ QUICK = Mode(
     min_calls=8,
     latency=0.001,
     fanout_ks=(2, 4, 8),
-    trio_scenarios=("overhead", "fanout"),
-    compile_sizes=(10, 100, 1000, 10000),
-    compile_budget=4.0,
+    trio_scenarios=("overhead", "scope", "fanout", "loaded"),
+    loaded=((500, "cache"), (1000, "cache"), (1000, "svc_y")),
+    loaded_requests=3,
+    compile_sizes={
+        "dag": (100, 1000, 10000),
+        "fanin": (100, 1000, 5000),
+        "chain": (100, 1000, 10000),
+    },
+    compile_budget=8.0,
+    compile_shared=(2000, 500, 1),
     memory_tasks=10_000,
     memory_peers=False,
 )
@@ -64,9 +95,16 @@ FULL = Mode(
     min_calls=30,
     latency=0.001,
     fanout_ks=(2, 4, 8, 16),
-    trio_scenarios=("overhead", "fanout"),
-    compile_sizes=(10, 30, 100, 300, 1000, 3000, 10000),
+    trio_scenarios=("overhead", "scope", "fanout", "loaded"),
+    loaded=((500, "cache"), (1000, "cache"), (500, "svc_y"), (1000, "svc_y")),
+    loaded_requests=10,
+    compile_sizes={
+        "dag": (100, 300, 1000, 3000, 10000, 100000),
+        "fanin": (100, 1000, 5000, 20000),
+        "chain": (100, 1000, 3000, 10000, 30000),
+    },
     compile_budget=60.0,
+    compile_shared=(2000, 500, 3),
     memory_tasks=10_000,
     memory_peers=True,
 )
@@ -83,7 +121,11 @@ class Case:
     @property
     def key(self) -> str:
         """A short unique name, e.g. ``fanout k=4 [trio]``."""
-        extra = " ".join(f"{k}={v}" for k, v in self.params.items() if k != "latency")
+        p = self.params
+        if self.scenario == "loaded":
+            extra = f"{p['callers']} callers, wait in {p['where']}"
+        else:
+            extra = " ".join(f"{k}={v}" for k, v in p.items() if k != "latency")
         return f"{self.scenario}{' ' + extra if extra else ''} [{self.backend}]"
 
     @property
@@ -91,12 +133,33 @@ class Case:
         """The hand-written impl ratios are taken against: the best one can write."""
         return "hand-tg" if self.scenario in IO_SCENARIOS else "hand-seq"
 
+    @property
+    def refs(self) -> tuple[str, ...]:
+        """Implementations every row's time is divided by (one column each).
+
+        The first is the headline anydepends row (the scope row in ``scope``).
+        """
+        if self.scenario == "loaded":
+            return ("anydepends", self.hand_ref, "dishka")
+        if self.scenario == "scope":
+            return ("anydepends-scope", self.hand_ref)
+        return ("anydepends", self.hand_ref)
+
+    @property
+    def fixed_calls(self) -> int | None:
+        """Requests per timed batch when not calibrated (loaded: callers x R)."""
+        if self.scenario == "loaded":
+            return int(self.params["callers"] * self.params["requests"])
+        return None
+
     def graph(self) -> Graph:
         """Build this case's graph."""
         p = self.params
         match self.scenario:
-            case "overhead":
+            case "overhead" | "scope":
                 return graphs.overhead()
+            case "loaded":
+                return graphs.loaded(p["where"])
             case "sync_leaf":
                 return graphs.sync_leaf()
             case "singleton":
@@ -110,7 +173,7 @@ class Case:
             case "deep":
                 return graphs.deep(p.get("length", 50))
             case "memory":
-                return graphs.overhead().with_root_waiting()
+                return graphs.overhead().with_waiting(_waiting_node(p["position"]))
         raise ValueError(f"unknown timed scenario {self.scenario!r}")
 
     def to_json(self) -> dict[str, Any]:
@@ -153,6 +216,26 @@ def timed_cases(
                     Case("fanout", backend, {"k": k, "latency": mode.latency})
                     for k in mode.fanout_ks
                 ]
+            elif scenario == "loaded":
+                cases += [
+                    Case(
+                        "loaded",
+                        backend,
+                        {
+                            "callers": n,
+                            "where": where,
+                            "requests": mode.loaded_requests,
+                        },
+                    )
+                    for n, where in mode.loaded
+                ]
             else:
                 cases.append(Case(scenario, backend))
     return cases
+
+
+def _waiting_node(position: str) -> str | None:
+    """The node a parked request waits in (None: the root)."""
+    if position not in MEMORY_POSITIONS:
+        raise ValueError(f"unknown memory position {position!r}")
+    return None if position == "root" else position

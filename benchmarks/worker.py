@@ -25,7 +25,7 @@ from typing import IO, Any, cast
 import anyio
 
 from benchmarks import graphs
-from benchmarks.adapters import Adapter, Call
+from benchmarks.adapters import Adapter, Call, Phases
 from benchmarks.graphs import Graph
 from benchmarks.scenarios import Case
 
@@ -95,83 +95,183 @@ async def _batch(
     return elapsed / n, n
 
 
+async def _loaded_batch(
+    adapter: Adapter, impl: str, case: Case, n: int | None, warmup: int
+) -> tuple[float, int]:
+    """Time ``n`` requests made by ``callers`` concurrent tasks, R = n / callers each.
+
+    The callers are started and parked on a gate first, so the time runs from the
+    gate opening to the last request's end: spawning is not counted, the wake-up of
+    every caller and the scheduler's round trips are.
+    """
+    graph = case.graph()
+    callers = int(case.params["callers"])
+    per_caller = max(1, -(-(n or callers) // callers))
+    total = 0
+    async with adapter.open(impl, graph) as (call, ns):
+        _check_value(graph, await call())
+        total += 1
+        for _ in range(warmup):
+            await call()
+        total += warmup
+        gate = anyio.Event()
+
+        async def caller() -> None:
+            await gate.wait()
+            for _ in range(per_caller):
+                await call()
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(callers):
+                tg.start_soon(caller)
+            await anyio.wait_all_tasks_blocked()
+            gc.collect()
+            start = time.perf_counter()
+            gate.set()
+        elapsed = time.perf_counter() - start
+        total += callers * per_caller
+        _check_counts(graph, ns, total, closed=False)
+    _check_counts(graph, ns, total)
+    return elapsed / (callers * per_caller), callers * per_caller
+
+
 @contextmanager
 def _deadline(seconds: float) -> Iterator[None]:
-    """Raise BuildTimeout in the main thread after ``seconds`` (pure-Python builds)."""
+    """Raise BuildTimeout in the main thread after ``seconds`` (pure-Python builds).
+
+    A library may catch the exception and wrap it in its own (anydepends turns it
+    into a DeclarationError when it fires during annotation evaluation): whatever
+    escapes after the alarm fired is re-raised as BuildTimeout.
+    """
+    fired = False
 
     def fire(signum: int, frame: object) -> None:
+        nonlocal fired
+        fired = True
         raise BuildTimeout
 
     old = signal.signal(signal.SIGALRM, fire)
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield
+    except Exception as exc:
+        if fired and not isinstance(exc, BuildTimeout):
+            raise BuildTimeout from exc
+        raise
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
 
 
-def _compile(
-    adapter: Adapter, impl: str, sizes: list[int], budget: float
-) -> list[dict[str, Any]]:
-    """Time the graph-build step on layered DAGs of growing size.
+def _check_first_call(graph: Graph, ns: dict[str, Any]) -> None:
+    """A build step that called the root ran every node once per call it made."""
+    calls = ns["CALLS"]
+    if len(set(calls)) != 1:
+        i = next(i for i, c in enumerate(calls) if c != calls[-1])
+        raise CheckFailed(
+            f"{graph.nodes[i].name} called {calls[i]} times, the root {calls[-1]}"
+        )
 
-    A build slower than ``budget`` is interrupted and ends the series. A size whose
-    build, extrapolated linearly from the previous size, would exceed the budget is
-    skipped without running (so quick mode does not spend its time on timeouts).
+
+def _error_text(exc: BaseException, limit: int = 160) -> str:
+    """``Type: first line of the message``, shortened (errors can name 10,000-node
+    paths)."""
+    first = str(exc).split("\n", 1)[0]
+    text = f"{type(exc).__name__}: {first}"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _compile_once(
+    adapter: Adapter, impl: str, family: str, size: int, budget: float, traced: bool
+) -> dict[str, Any]:
+    """One build step (most rows: build + first call) in a fresh event loop.
+
+    Returns ``seconds`` (the row's time), ``whole`` (the whole step, extra phases
+    included) and ``phases``; or ``timeout`` when it ran over ``budget``; or
+    ``error`` when the library cannot build this graph at all. With ``traced`` the
+    build runs under tracemalloc instead and returns its peak and what is still
+    allocated once it returned (the plan and caches, kept alive until then).
     """
-    out: list[dict[str, Any]] = []
-    stopped = False
-    last: tuple[int, float] | None = None
+    graph = graphs.family(family, size)
 
-    async def once(graph: Graph) -> float:
-        async with adapter.compile_step(impl, graph) as step:
+    async def once() -> dict[str, Any]:
+        async with adapter.compile_step(impl, graph) as (step, ns):
             gc.collect()
-            with _deadline(budget):
-                start = time.perf_counter()
-                step()
-                return time.perf_counter() - start
-
-    for size in sizes:
-        graph = graphs.layered_dag(size)
-        row: dict[str, Any] = {"size": size, "edges": graphs.edge_count(graph)}
-        estimate = last[1] * size / last[0] if last else 0.0
-        if stopped or estimate > budget:
-            stopped = True
-            out.append({**row, "timeout": True, "estimate": estimate, "seconds": []})
-            continue
-        times: list[float] = []
-        repeats = 5 if size <= 100 else 3 if size <= 1000 else 1
-        for _ in range(repeats):
+            if traced:
+                tracemalloc.start()
             try:
-                times.append(anyio.run(once, graph))
-            except BuildTimeout:
-                stopped = True
-                break
-            except Exception as exc:  # a library that cannot build this size at all
-                stopped = True
-                row["error"] = f"{type(exc).__name__}: {exc}"[:200]
-                times.clear()
-                break
-            if times[-1] > budget / 4:  # one slow build is enough at this size
-                break
-        if times and not stopped:
-            last = (size, min(times))
-        out.append({**row, "timeout": stopped, "seconds": times})
+                with _deadline(budget):
+                    start = time.perf_counter()
+                    built = await step()
+                    whole = time.perf_counter() - start
+                gc.collect()
+                held, peak = tracemalloc.get_traced_memory() if traced else (0, 0)
+            finally:
+                tracemalloc.stop()
+            out: dict[str, Any] = {"seconds": whole, "whole": whole}
+            if isinstance(built, Phases):
+                parts = list(built.seconds.values())
+                out.update(seconds=sum(parts[: built.headline]), phases=built.seconds)
+            del built  # the plan (or container) was alive while memory was measured
+            _check_first_call(graph, ns)
+            if traced:
+                out.update(retained_bytes=held, peak_bytes=peak)
+            return out
+
+    try:
+        return anyio.run(once)
+    except BuildTimeout:
+        return {"timeout": True}
+    except CheckFailed:
+        raise
+    except Exception as exc:  # a library that cannot build this graph at all
+        return {"error": _error_text(exc)}
+
+
+def _compile_shared(
+    adapter: Adapter, nodes: int, handlers: int, repeats: int
+) -> dict[str, Any]:
+    """Compile ``handlers`` roots over one shared graph: in one container, and each
+    in its own container (seconds, one per repeat)."""
+    compile_roots = getattr(adapter, "compile_roots", None)
+    if compile_roots is None:
+        raise ValueError("this adapter has no compile_roots")
+    graph, roots = graphs.shared_graph(nodes, handlers)
+
+    async def once(shared: bool) -> float:
+        async with compile_roots(graph, roots, shared=shared) as (step, _ns):
+            gc.collect()
+            start = time.perf_counter()
+            await step()
+            return time.perf_counter() - start
+
+    out: dict[str, Any] = {
+        "nodes": nodes,
+        "handlers": handlers,
+        "mean_plan_nodes": sum(graphs.reachable(graph, r) for r in roots) / handlers,
+    }
+    for shared in (True, False):
+        key = "shared" if shared else "independent"
+        out[key] = [anyio.run(once, shared) for _ in range(repeats)]
     return out
 
 
 async def _memory(
     adapter: Adapter, impl: str, graph: Graph, tasks: int
 ) -> dict[str, Any]:
-    """Net bytes allocated per in-flight request while ``tasks`` are parked at once."""
-    root = len(graph.nodes) - 1
+    """Net bytes allocated per in-flight request while ``tasks`` are parked at once.
+
+    The graph's waiting node (root, a mid dependency or a leaf) awaits ``EVENT``;
+    the measurement is taken once every request has reached it and every task is
+    blocked (so dependencies that run beside the waiting one have finished).
+    """
+    waiting = next(i for i, n in enumerate(graph.nodes) if n.waits)
     bare = impl == "bare-task"  # baseline: a task doing nothing but waiting
     async with adapter.open("hand-seq" if bare else impl, graph) as (call, ns):
         if bare:
 
             async def call() -> None:
-                ns["CALLS"][root] += 1
+                ns["CALLS"][waiting] += 1
                 await ns["EVENT"].wait()
 
         ns["EVENT"] = anyio.Event()
@@ -180,7 +280,7 @@ async def _memory(
         for _ in range(warm):  # plans compiled, caches warm, outside the measurement
             await call()
         ns["EVENT"] = event = anyio.Event()
-        started = ns["CALLS"][root]
+        started = ns["CALLS"][waiting]
         gc.collect()
         tracemalloc.start()
         try:
@@ -188,8 +288,9 @@ async def _memory(
                 for _ in range(tasks):
                     tg.start_soon(_drive, call)
                 # Poll the plain counter: an Event per task would itself cost memory.
-                while ns["CALLS"][root] - started < tasks:  # noqa: ASYNC110
+                while ns["CALLS"][waiting] - started < tasks:  # noqa: ASYNC110
                     await anyio.sleep(0.005)
+                await anyio.wait_all_tasks_blocked()
                 gc.collect()
                 held, _peak = tracemalloc.get_traced_memory()
                 event.set()
@@ -212,25 +313,35 @@ def _handle(adapter: Adapter, request: dict[str, Any]) -> dict[str, Any]:
     op = request["op"]
     if op == "hello":
         return {"versions": adapter.versions(), "python": platform.python_version()}
+    if op == "shared":
+        return _compile_shared(
+            adapter, request["nodes"], request["handlers"], request["repeats"]
+        )
     impl = request["impl"]
     if op == "run":
         case = Case.from_json(request["case"])
-        per_call, n = anyio.run(
-            _batch,
-            adapter,
-            impl,
-            case.graph(),
-            request.get("n"),
-            request.get("warmup", 0),
-            backend=case.backend,
-        )
+        n, warmup = request.get("n"), request.get("warmup", 0)
+        if case.scenario == "loaded":
+            per_call, n = anyio.run(
+                _loaded_batch, adapter, impl, case, n, warmup, backend=case.backend
+            )
+        else:
+            per_call, n = anyio.run(
+                _batch, adapter, impl, case.graph(), n, warmup, backend=case.backend
+            )
         return {"per_call": per_call, "n": n}
     if op == "compile":
-        return {"sizes": _compile(adapter, impl, request["sizes"], request["budget"])}
-    if op == "memory":
-        return anyio.run(
-            _memory, adapter, impl, Case("memory").graph(), request["tasks"]
+        return _compile_once(
+            adapter,
+            impl,
+            request["family"],
+            request["size"],
+            request["budget"],
+            request.get("traced", False),
         )
+    if op == "memory":
+        case = Case("memory", params={"position": request["position"]})
+        return anyio.run(_memory, adapter, impl, case.graph(), request["tasks"])
     raise ValueError(f"unknown op {op!r}")
 
 
@@ -254,7 +365,11 @@ def serve(lib: str, inp: IO[str], out: IO[str]) -> None:
                 reply = {"ok": False, "check": True, "error": str(exc)}
             except Exception as exc:
                 tb = traceback.format_exception(exc)
-                reply = {"ok": False, "error": f"{exc!r}", "traceback": "".join(tb)}
+                reply = {
+                    "ok": False,
+                    "error": _error_text(exc, 500),
+                    "traceback": "".join(tb)[-4000:],
+                }
         out.write(json.dumps(reply) + "\n")
         out.flush()
 

@@ -21,6 +21,20 @@ Call = Callable[[], Awaitable[Any]]
 Session = tuple[Call, dict[str, Any]]
 """What an adapter's ``open`` yields: the request callable, the generated namespace."""
 
+Step = Callable[[], Awaitable[object]]
+"""The timed part of the ``compile`` scenario: build (and usually call once)."""
+
+
+@dataclass(frozen=True)
+class Phases:
+    """What a build step may return to report its parts: seconds per phase, in
+    order; the row's time is the sum of the first ``headline`` phases (the rest are
+    shown separately). ``keep`` is held until memory has been measured."""
+
+    keep: object
+    seconds: dict[str, float]
+    headline: int
+
 
 class Adapter(Protocol):
     """What every ``benchmarks.adapters.bench_<lib>`` module provides."""
@@ -35,8 +49,14 @@ class Adapter(Protocol):
 
     def compile_step(
         self, impl: str, graph: Graph
-    ) -> AbstractAsyncContextManager[Callable[[], object]]:
-        """Prepare everything but the graph-build step, yield that step (timed)."""
+    ) -> AbstractAsyncContextManager[tuple[Step, dict[str, Any]]]:
+        """Prepare everything but the build step; yield that step (timed) and the
+        namespace of the generated functions (string annotations).
+
+        The step builds the graph and, for most rows, makes the first call (see
+        ``ImplInfo.build_step``); what it returns is kept alive until its memory
+        has been measured.
+        """
         ...
 
 
@@ -64,6 +84,12 @@ class ImplInfo:
 
 _NO_APP = "no app-scoped dependencies"
 _OVERLAP = frozenset({"overhead", "sync_leaf", "fanout", "readiness", "wide"})
+# The scenarios every library takes part in; `scope` and `loaded` add the rows
+# that answer their question (the others would only lengthen the quick run).
+_ALL_BUT_NEW = frozenset(
+    {"overhead", "sync_leaf", "fanout", "readiness", "wide", "deep", "singleton"}
+    | {"compile", "memory"}
+)
 
 IMPLS: tuple[ImplInfo, ...] = (
     ImplInfo(
@@ -77,7 +103,7 @@ IMPLS: tuple[ImplInfo, ...] = (
         "hand-tg",
         "hand-written, anyio task group",
         "handwritten",
-        only=_OVERLAP,
+        only=_OVERLAP | {"loaded"},
         hand=True,
         note="independent branches in one anyio task group, written per graph",
     ),
@@ -103,14 +129,38 @@ IMPLS: tuple[ImplInfo, ...] = (
         "anydepends",
         note="container.call(handler); sync dependables inline via "
         "Depends(f, sync_to_thread=False)",
-        build_step="anydepends: container.compile(fn)",
+        build_step="anydepends: compile + first call",
+    ),
+    ImplInfo(
+        "anydepends-first-scope",
+        "anydepends (first call via scope)",
+        "anydepends",
+        only=frozenset({"overhead"}),
+        note="container.call(handler) in a container whose first call of the plan "
+        "went through `async with container.scope() as s: await s.call(handler)`",
+    ),
+    ImplInfo(
+        "anydepends-scope",
+        "anydepends (scope, first call via scope)",
+        "anydepends",
+        only=frozenset({"scope", "loaded", "memory"}),
+        note="`async with container.scope() as s: await s.call(handler)` per "
+        "request, the plan's first call made the same way",
+    ),
+    ImplInfo(
+        "anydepends-scope-first-call",
+        "anydepends (scope, first call via container.call)",
+        "anydepends",
+        only=frozenset({"scope"}),
+        note="scope() + scope.call per request in a container whose first call "
+        "of the plan went through container.call(handler)",
     ),
     ImplInfo(
         "anydepends-seq",
         "anydepends (sequential=True)",
         "anydepends",
         only=frozenset(
-            {"overhead", "sync_leaf", "fanout", "readiness", "wide", "deep"}
+            {"overhead", "sync_leaf", "fanout", "readiness", "wide", "deep", "loaded"}
         ),
         note="Container(sequential=True): FastAPI's order, no task group",
     ),
@@ -126,20 +176,23 @@ IMPLS: tuple[ImplInfo, ...] = (
         "FastAPI solve_dependencies",
         "fastapi",
         na={"singleton": _NO_APP},
-        build_step="FastAPI: get_dependant(path, call=fn)",
+        only=_ALL_BUT_NEW | {"scope"},
+        build_step="FastAPI: get_dependant + first solve_dependencies",
         note="solve_dependencies on a fake Request; sync dependables run in a thread",
     ),
     ImplInfo(
         "di",
         "di (AsyncExecutor)",
         "di",
-        build_step="di: Container.solve",
+        only=_ALL_BUT_NEW | {"scope"},
+        build_step="di: Container.solve + first execute_async",
         note="solve() once, execute_async per request scope; sync dependables inline",
     ),
     ImplInfo(
         "di-concurrent",
         "di (ConcurrentAsyncExecutor)",
         "di",
+        only=_ALL_BUT_NEW,
         note="one anyio task per ready node (di's online topological sort)",
     ),
     ImplInfo(
@@ -147,14 +200,14 @@ IMPLS: tuple[ImplInfo, ...] = (
         "FastDepends @inject",
         "fastdepends",
         na={"singleton": _NO_APP + " (FastDepends#168)"},
-        build_step="FastDepends: inject(fn)",
+        only=_ALL_BUT_NEW - {"compile"},
         note="cast=False (no pydantic validation); sync dependables run in a thread",
     ),
     ImplInfo(
         "dishka",
         "dishka container() + get",
         "dishka",
-        build_step="dishka: make_async_container",
+        build_step="dishka: make_async_container + first get",
         note="every node a factory keyed by its return type; one get of the root's "
         "type per request container; sync factories inline",
     ),
@@ -162,7 +215,7 @@ IMPLS: tuple[ImplInfo, ...] = (
         "wireup",
         "wireup enter_scope() + get",
         "wireup",
-        build_step="wireup: create_async_container",
+        build_step="wireup: create_async_container + first get",
         note="@injectable factories keyed by return type; one get per scope; "
         "sync factories inline",
     ),

@@ -7,7 +7,7 @@ inline (di only offloads them when wrapped with ``di.concurrency.as_async``).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
 from typing import Any
@@ -17,7 +17,7 @@ from di.dependent import Dependent, Marker
 from di.executors import AsyncExecutor, ConcurrentAsyncExecutor
 
 from benchmarks import codegen
-from benchmarks.adapters import Session
+from benchmarks.adapters import Session, Step
 from benchmarks.graphs import Graph, Node
 
 _SCOPES = ("app", "request")
@@ -54,9 +54,23 @@ async def open(impl: str, graph: Graph) -> AsyncIterator[Session]:
 
 
 @asynccontextmanager
-async def compile_step(impl: str, graph: Graph) -> AsyncIterator[Callable[[], object]]:
-    """Yield ``container.solve(...)``: di's graph walk and validation."""
-    ns = codegen.build(graph, _DIALECT, Marker=Marker)
+async def compile_step(
+    impl: str, graph: Graph
+) -> AsyncIterator[tuple[Step, dict[str, Any]]]:
+    """Yield ``container.solve(...)`` (di's graph walk and validation) and the first
+    ``execute_async`` in a request scope."""
+    ns = codegen.build(graph, _DIALECT, string_annotations=True, Marker=Marker)
     root = codegen.root_of(graph, ns)
     container = Container()
-    yield lambda: container.solve(Dependent(root, scope="request"), scopes=_SCOPES)
+    executor = AsyncExecutor()
+
+    async def step() -> object:
+        solved = container.solve(Dependent(root, scope="request"), scopes=_SCOPES)
+        async with (
+            container.enter_scope("app") as app_state,
+            container.enter_scope("request", state=app_state) as state,
+        ):
+            await solved.execute_async(executor=executor, state=state)
+        return solved
+
+    yield step, ns

@@ -7,7 +7,7 @@ gets the handler's type, so dishka's generated code resolves the whole graph in 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
 from typing import Any
@@ -15,7 +15,7 @@ from typing import Any
 from dishka import AsyncContainer, Provider, Scope, make_async_container
 
 from benchmarks import codegen
-from benchmarks.adapters import Session
+from benchmarks.adapters import Session, Step
 from benchmarks.graphs import Graph
 
 _DIALECT = codegen.Dialect(
@@ -54,7 +54,23 @@ async def open(impl: str, graph: Graph) -> AsyncIterator[Session]:
 
 
 @asynccontextmanager
-async def compile_step(impl: str, graph: Graph) -> AsyncIterator[Callable[[], object]]:
-    """Yield provider registration + ``make_async_container`` (graph validation)."""
-    ns = codegen.build(graph, _DIALECT)
-    yield lambda: _container(graph, ns)
+async def compile_step(
+    impl: str, graph: Graph
+) -> AsyncIterator[tuple[Step, dict[str, Any]]]:
+    """Yield registration + ``make_async_container`` + the first ``get``."""
+    ns = codegen.build(graph, _DIALECT, string_annotations=True)
+    root_type = ns[f"T_{graph.root.name}"]
+    built: list[AsyncContainer] = []
+
+    async def step() -> object:
+        container = _container(graph, ns)
+        built.append(container)
+        async with container() as request:
+            await request.get(root_type)
+        return container
+
+    try:
+        yield step, ns
+    finally:
+        for container in built:
+            await container.close()

@@ -15,11 +15,12 @@ from importlib.metadata import version
 from typing import Any
 
 from fastapi import Depends
+from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import get_dependant, solve_dependencies
 from starlette.requests import Request
 
 from benchmarks import codegen
-from benchmarks.adapters import Session
+from benchmarks.adapters import Call, Session, Step
 from benchmarks.graphs import Graph, Node
 
 _ASGI_SCOPE: dict[str, Any] = {
@@ -50,12 +51,8 @@ def _param(dep: Node) -> str:
 _DIALECT = codegen.Dialect(param=_param)
 
 
-@asynccontextmanager
-async def open(impl: str, graph: Graph) -> AsyncIterator[Session]:
-    """Yield one request through ``solve_dependencies`` and the endpoint."""
-    ns = codegen.build(graph, _DIALECT, Depends=Depends)
-    root = codegen.root_of(graph, ns)
-    dependant = get_dependant(path="/", call=root)
+def _request(dependant: Dependant, root: Callable[..., Any]) -> Call:
+    """One request: FastAPI's work around ``solve_dependencies``, then the endpoint."""
 
     async def call() -> Any:
         scope = dict(_ASGI_SCOPE)  # FastAPI keeps the exit stacks in the ASGI scope
@@ -74,12 +71,29 @@ async def open(impl: str, graph: Graph) -> AsyncIterator[Session]:
                     raise RuntimeError(solved.errors)
                 return await root(**solved.values)
 
-    yield call, ns
+    return call
 
 
 @asynccontextmanager
-async def compile_step(impl: str, graph: Graph) -> AsyncIterator[Callable[[], object]]:
-    """Yield ``get_dependant(path="/", call=handler)``: FastAPI's per-route analysis."""
+async def open(impl: str, graph: Graph) -> AsyncIterator[Session]:
+    """Yield one request through ``solve_dependencies`` and the endpoint."""
     ns = codegen.build(graph, _DIALECT, Depends=Depends)
     root = codegen.root_of(graph, ns)
-    yield lambda: get_dependant(path="/", call=root)
+    yield _request(get_dependant(path="/", call=root), root), ns
+
+
+@asynccontextmanager
+async def compile_step(
+    impl: str, graph: Graph
+) -> AsyncIterator[tuple[Step, dict[str, Any]]]:
+    """Yield ``get_dependant(path="/", call=handler)`` (FastAPI's per-route
+    analysis) and the first request through ``solve_dependencies``."""
+    ns = codegen.build(graph, _DIALECT, string_annotations=True, Depends=Depends)
+    root = codegen.root_of(graph, ns)
+
+    async def step() -> object:
+        dependant = get_dependant(path="/", call=root)
+        await _request(dependant, root)()
+        return dependant
+
+    yield step, ns

@@ -7,14 +7,15 @@ always run in a worker thread when called from async code.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
+from typing import Any
 
 from fast_depends import Depends, inject
 
 from benchmarks import codegen
-from benchmarks.adapters import Session
+from benchmarks.adapters import Session, Step
 from benchmarks.graphs import Graph, Node
 
 
@@ -38,8 +39,17 @@ async def open(impl: str, graph: Graph) -> AsyncIterator[Session]:
 
 
 @asynccontextmanager
-async def compile_step(impl: str, graph: Graph) -> AsyncIterator[Callable[[], object]]:
-    """Yield ``inject(handler)``: builds FastDepends' CallModel tree."""
-    ns = codegen.build(graph, _DIALECT, Depends=Depends)
+async def compile_step(
+    impl: str, graph: Graph
+) -> AsyncIterator[tuple[Step, dict[str, Any]]]:
+    """Yield ``inject(handler)`` (builds FastDepends' CallModel tree) and its first
+    call."""
+    ns = codegen.build(graph, _DIALECT, string_annotations=True, Depends=Depends)
     root = codegen.root_of(graph, ns)
-    yield lambda: inject(root, cast=False)
+
+    async def step() -> object:
+        injected = inject(root, cast=False)
+        await injected()
+        return injected
+
+    yield step, ns

@@ -17,7 +17,7 @@ from typing import Any
 import anyio
 
 from benchmarks import codegen
-from benchmarks.adapters import Call, Session
+from benchmarks.adapters import Call, Session, Step
 from benchmarks.graphs import Graph, Node, levels
 
 _MISSING = object()
@@ -181,7 +181,7 @@ def _levels(graph: Graph, ns: dict[str, Any]) -> Call:
 
 def _task_group(graph: Graph, ns: dict[str, Any]) -> Call:
     name = graph.name
-    if name in ("overhead", "sync_leaf"):
+    if name.startswith(("overhead", "sync_leaf")):  # loaded: overhead_<where>
         return _request_tg(ns, sync_settings=name == "sync_leaf")
     if name == "readiness":
         return _readiness_tg(ns)
@@ -212,6 +212,6 @@ async def open(impl: str, graph: Graph) -> AsyncIterator[Session]:
 
 def compile_step(
     impl: str, graph: Graph
-) -> AbstractAsyncContextManager[Callable[[], object]]:
+) -> AbstractAsyncContextManager[tuple[Step, dict[str, Any]]]:
     """Hand-written code has no build step (the compile scenario skips it)."""
     raise NotImplementedError(impl)

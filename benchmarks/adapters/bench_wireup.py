@@ -6,7 +6,7 @@ the handler's type. App-scoped nodes are ``singleton``s, the rest ``scoped``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
 from typing import Any
@@ -15,7 +15,7 @@ import wireup
 from wireup import AsyncContainer, injectable
 
 from benchmarks import codegen
-from benchmarks.adapters import Session
+from benchmarks.adapters import Session, Step
 from benchmarks.graphs import Graph, Node
 
 
@@ -61,7 +61,24 @@ async def open(impl: str, graph: Graph) -> AsyncIterator[Session]:
 
 
 @asynccontextmanager
-async def compile_step(impl: str, graph: Graph) -> AsyncIterator[Callable[[], object]]:
-    """Yield ``create_async_container``: registration, validation, code generation."""
-    ns = codegen.build(graph, _DIALECT, injectable=injectable)
-    yield lambda: _container(graph, ns)
+async def compile_step(
+    impl: str, graph: Graph
+) -> AsyncIterator[tuple[Step, dict[str, Any]]]:
+    """Yield ``create_async_container`` (registration, validation, code generation)
+    and the first ``get`` in a scope."""
+    ns = codegen.build(graph, _DIALECT, string_annotations=True, injectable=injectable)
+    root_type = ns[f"T_{graph.root.name}"]
+    built: list[AsyncContainer] = []
+
+    async def step() -> object:
+        container = _container(graph, ns)
+        built.append(container)
+        async with container.enter_scope() as scope:
+            await scope.get(root_type)
+        return container
+
+    try:
+        yield step, ns
+    finally:
+        for container in built:
+            await container.close()
