@@ -46,7 +46,7 @@ async def test_drive_finishes_a_suspended_coroutine_in_this_task() -> None:
 async def test_the_private_state_is_used_when_it_has_the_expected_shape() -> None:
     """With the shape as expected, the private fast paths are selected (unless
     ``ANYDEPENDS_PRIVATE_STATE=0``): the mark of a task is its innermost cancel
-    scope, and calls get the fast supervisor."""
+    scope, and calls get the fast supervision."""
     backend = "trio" if _backend.is_trio() else "asyncio"
     if not _backend.PRIVATE_STATE:
         assert not _backend.private_state_available(backend)
@@ -58,10 +58,10 @@ async def test_the_private_state_is_used_when_it_has_the_expected_shape() -> Non
         inside = _backend.mark()
     assert inside is not outside
     assert _backend.mark() is outside
-    supervisor = _backend.supervisor_factory()()
-    # asyncio's fast supervisor needs anyio >= 4.16 (see _native_cancel_respected).
+    supervision = _backend.supervision()
+    # asyncio's fast supervision needs anyio >= 4.16 (see _native_cancel_respected).
     fast = backend == "trio" or _backend._native_cancel_respected()
-    assert isinstance(supervisor, _backend.ScopeSupervisor) is not fast
+    assert isinstance(supervision, _backend.ScopeSupervision) is not fast
 
 
 async def test_a_changed_shape_selects_the_public_implementation(
@@ -72,7 +72,7 @@ async def test_a_changed_shape_selects_the_public_implementation(
     assert not _backend.private_state_available("asyncio")
     assert not _backend.private_state_available("trio")
     assert _backend.mark() is _backend.UNKNOWN
-    assert isinstance(_backend.supervisor_factory()(), _backend.ScopeSupervisor)
+    assert isinstance(_backend.supervision(), _backend.ScopeSupervision)
     task, mark = _backend.task_and_mark()
     assert mark is _backend.UNKNOWN and task is _backend.current_task()
 

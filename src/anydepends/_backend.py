@@ -34,8 +34,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable, Coroutine, Generator
-from functools import partial
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import anyio
 from anyio import CancelScope
@@ -49,9 +48,9 @@ __all__ = [
     "is_trio",
     "mark",
     "new_cancel_scope",
-    "new_supervisor",
     "private_state_available",
-    "supervisor_factory",
+    "running_asyncio_loop",
+    "supervision",
     "task_and_mark",
     "task_functions",
 ]
@@ -100,6 +99,11 @@ class Drive:
 def is_trio() -> bool:
     """Whether the running event loop is trio's (anyio runs on asyncio or trio)."""
     return asyncio._get_running_loop() is None
+
+
+def running_asyncio_loop() -> asyncio.AbstractEventLoop | None:
+    """The running asyncio event loop, or ``None`` on trio."""
+    return asyncio._get_running_loop()
 
 
 def current_task() -> object:
@@ -251,174 +255,192 @@ def _unknown_mark(task: object) -> object:
     return UNKNOWN
 
 
-# -- supervisors: interrupting the calling task's dependency ---------------------------
+# -- supervision: interrupting the calling task's dependency ------------------------
 
 
-class Supervisor:
-    """Interrupts the dependency the calling task runs when a sibling fails.
+class Supervised(Protocol):
+    """What a supervision keeps per call (a call's state has these attributes)."""
 
-    :meth:`open` is called before the first dependency of a plan that may run
-    concurrently; :meth:`interrupt` asks for the interruption (from any task);
-    :meth:`owns` tells whether an exception that reached the calling task is that
-    interruption; :meth:`close` runs after the call's own teardown.
+    task: Any  # the calling task, once supervision opened (None: not opened)
+    level0: Any  # the task's cancel-scope mark when the call started
+    sup: Any  # the supervision's own per-call data
+
+
+class Supervision:
+    """Interrupts the dependency a call's calling task runs when a sibling fails.
+
+    One object per container (chosen once per event loop); per-call data lives on
+    the call's state, so a call that never goes concurrent allocates nothing for it.
+    :meth:`open` runs before the first dependency of a plan that may run concurrently;
+    :meth:`interrupt` asks for the interruption (from any task); :meth:`owns` tells
+    whether an exception that reached the calling task is that interruption;
+    :meth:`close` runs after the call's own teardown.
     """
 
     __slots__ = ()
 
-    def open(self) -> None:
+    def open(self, call: Supervised) -> None:
         """Prepare, in the calling task, before the first dependency runs."""
-
-    def interrupt(self) -> bool:
-        """Interrupt the calling task's current wait; ``False``: try again later."""
         raise NotImplementedError
 
-    def owns(self, exc: BaseException) -> bool:
-        """Whether *exc*, caught in the calling task, is this supervisor's doing."""
+    def interrupt(self, call: Supervised) -> bool:
+        """Interrupt the calling task's current wait; ``False``: ask again later."""
         raise NotImplementedError
 
-    def close(self) -> None:
+    def owns(self, call: Supervised, exc: BaseException) -> bool:
+        """Whether *exc*, caught in the calling task, is this interruption."""
+        raise NotImplementedError
+
+    def close(self, call: Supervised) -> None:
         """Undo :meth:`open`, in the calling task, after the call's teardown."""
 
 
-class ScopeSupervisor(Supervisor):
+class ScopeSupervision(Supervision):
     """Public API only: a cancel scope of ours around the whole call.
 
     Opened before the first dependency, so everything the calling task runs (and
     every cancel scope a dependency opens) nests inside it; cancelling it interrupts
-    the calling task's dependency wherever it waits, shields included, exactly as a
-    task group would.
+    the calling task's dependency wherever it waits, exactly as a task group would.
     """
 
-    __slots__ = ("scope",)
+    __slots__ = ()
 
-    def __init__(self) -> None:
-        self.scope: Any = new_cancel_scope()
+    def open(self, call: Supervised) -> None:
+        scope = new_cancel_scope()
+        scope.__enter__()
+        call.task = scope
+        call.sup = scope
 
-    def open(self) -> None:
-        self.scope.__enter__()
-
-    def interrupt(self) -> bool:
-        self.scope.cancel()
+    def interrupt(self, call: Supervised) -> bool:
+        call.sup.cancel()
         return True
 
-    def owns(self, exc: BaseException) -> bool:
-        return self.scope.cancel_called and isinstance(exc, cancelled_exc_class())
+    def owns(self, call: Supervised, exc: BaseException) -> bool:
+        return bool(call.sup.cancel_called) and isinstance(exc, cancelled_exc_class())
 
-    def close(self) -> None:
+    def close(self, call: Supervised) -> None:
         # Never raises: the call converted our own cancellation already, and nothing
         # inside is still running.
-        self.scope.__exit__(None, None, None)
+        call.sup.__exit__(None, None, None)
 
 
-class TaskCancelSupervisor(Supervisor):
-    """asyncio fast path: ``Task.cancel()``, no scope of ours at all.
+class _Issued:
+    """The interruptions one call issued (asyncio's fast path)."""
 
-    A native cancellation, which anyio's cancel scopes and task groups let through
-    (they compare ``Task.cancelling()`` with what they saw when entered) and which
-    :meth:`owns` takes back with ``Task.uncancel()``, so nobody else's bookkeeping
-    sees it. Private: the check that keeps anyio's semantics (while a shielded cancel
-    scope opened by the dependency, above the call's own level recorded by
-    :meth:`open`, is open, the interruption waits, as anyio's own cancellation would),
-    and the future the task waits on, to tell an interruption the dependency
-    swallowed (it waits on something else now: interrupt again) from one on its way.
-    """
+    __slots__ = ("issued", "seen", "waiter")
 
-    __slots__ = ("issued", "level", "loop", "seen", "task", "waiter")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
-        self.loop = loop
-        self.task: Any = None
-        self.level: object = None
+    def __init__(self) -> None:
         self.issued = 0
         self.seen = 0
         self.waiter: object = None
 
-    def open(self) -> None:
-        task: Any = asyncio.current_task(self.loop)
-        self.task = task
-        state = _asyncio_states.get(task)
-        self.level = None if state is None else state.cancel_scope
 
-    def interrupt(self) -> bool:
-        task = self.task
+class TaskCancelSupervision(Supervision):
+    """asyncio fast path: ``Task.cancel()``, no scope of ours at all.
+
+    A native cancellation, which anyio's cancel scopes and task groups let through
+    (anyio >= 4.16 compares ``Task.cancelling()`` with what it saw on entry) and which
+    :meth:`owns` takes back with ``Task.uncancel()``, so nobody else's bookkeeping
+    sees it. Private: the check that keeps anyio's semantics (while a shielded cancel
+    scope opened inside the call, above the level :meth:`open` records, is open, the
+    interruption waits, as anyio's own cancellation would), and the future the task
+    waits on, to tell an interruption the dependency swallowed (it waits on something
+    else now: interrupt again) from one on its way.
+    """
+
+    __slots__ = ("loop", "states")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.states = _asyncio_states
+
+    def open(self, call: Supervised) -> None:
+        task = call.task = asyncio.current_task(self.loop)
+        state = self.states.get(task)
+        call.level0 = None if state is None else state.cancel_scope
+
+    def interrupt(self, call: Supervised) -> bool:
+        task: Any = call.task
         if task.done():
             return True
         waiter = task._fut_waiter
         if waiter is None or waiter.done():
             return False  # about to run: ask again
-        if self.issued > self.seen:
-            if waiter is self.waiter:
+        issued: _Issued | None = call.sup
+        if issued is None:
+            issued = call.sup = _Issued()
+        elif issued.issued > issued.seen:
+            if waiter is issued.waiter:
                 return False  # ours is on its way
             # It swallowed ours and waits on something else: take that one back.
-            self.seen += 1
+            issued.seen += 1
             task.uncancel()
-        state = _asyncio_states.get(task)
+        state = self.states.get(task)
         scope = None if state is None else state.cancel_scope
-        level = self.level
+        level = call.level0
         while scope is not None and scope is not level:
             if scope._shield:
                 return False  # the dependency shields itself: not now
             scope = scope._parent_scope
-        self.issued += 1
-        self.waiter = waiter
+        issued.issued += 1
+        issued.waiter = waiter
         task.cancel(_INTERRUPT)
         return False  # and look again: it may swallow it and wait on
 
-    def owns(self, exc: BaseException) -> bool:
-        if self.issued == self.seen or not isinstance(exc, asyncio.CancelledError):
+    def owns(self, call: Supervised, exc: BaseException) -> bool:
+        issued: _Issued | None = call.sup
+        if issued is None or issued.issued == issued.seen:
+            return False
+        if not isinstance(exc, asyncio.CancelledError):
             return False
         # Ours (asyncio may have folded another cancellation into it: that one's
         # owner still counts its own request, and cancels again if it must).
-        self.seen += 1
-        self.task.uncancel()
+        issued.seen += 1
+        call.task.uncancel()
         return True
 
-    def close(self) -> None:
-        task = self.task
-        while self.issued > self.seen:  # one it swallowed, never taken back
-            self.seen += 1
-            task.uncancel()
+    def close(self, call: Supervised) -> None:
+        issued: _Issued | None = call.sup
+        if issued is not None:
+            while issued.issued > issued.seen:  # one it swallowed, never taken back
+                issued.seen += 1
+                call.task.uncancel()
 
 
-class TrioAbortSupervisor(Supervisor):
+class TrioAbortSupervision(Supervision):
     """trio fast path: abort the calling task's blocking call, no scope at all.
 
     What trio itself does to deliver a cancellation (``Task._attempt_abort`` with a
-    ``trio.Cancelled``), held back while a shielded cancel scope opened by the
-    dependency (below the call's own level, which :meth:`open` records) is open. trio's
-    cancellation is level-triggered (every checkpoint in a cancelled scope raises);
-    this one is delivered once per blocking call, so the engine asks again every loop
-    round while the dependency still runs: a ``Cancelled`` it swallowed, or that a
-    cancelled scope of its own absorbed (a nursery's, say), does not stop it for good.
+    ``trio.Cancelled``), held back while a shielded cancel scope opened inside the
+    call (below the level :meth:`open` records) is open. trio's cancellation is
+    level-triggered (every checkpoint in a cancelled scope raises); this one is
+    delivered once per blocking call, so the engine asks again every loop round while
+    the dependency still runs: a ``Cancelled`` it swallowed, or that a cancelled scope
+    of its own absorbed (a nursery's, say), does not stop it for good.
     """
 
-    __slots__ = ("issued", "level", "task")
+    __slots__ = ()
 
-    def __init__(self) -> None:
-        self.task: Any = None
-        self.level: object = None
-        self.issued: list[BaseException] = []
-
-    def open(self) -> None:
+    def open(self, call: Supervised) -> None:
         import trio
 
         task: Any = trio.lowlevel.current_task()
-        self.task = task
-        self.level = task._cancel_status
+        call.task = task
+        call.level0 = task._cancel_status
 
-    def interrupt(self) -> bool:
+    def interrupt(self, call: Supervised) -> bool:
         import trio
 
-        task = self.task
+        task = call.task
         if task._abort_func is None:
             return False  # running, or about to: ask again
         status = task._cancel_status
-        level = self.level
+        level = call.level0
         while status is not None and status is not level:
             if status._scope.shield:
                 return False  # the dependency shields itself: not now
             status = status._parent
-        self.issued.append(task)
+        call.sup = True  # interrupted at least once
 
         def raise_cancel() -> None:
             raise trio.Cancelled._create()
@@ -426,11 +448,11 @@ class TrioAbortSupervisor(Supervisor):
         task._attempt_abort(raise_cancel)
         return False  # and look again: it may swallow it and block again
 
-    def owns(self, exc: BaseException) -> bool:
+    def owns(self, call: Supervised, exc: BaseException) -> bool:
         # trio cannot tell one Cancelled from another: once we interrupted, a
         # cancellation reaching the call is ours (if another one came at the same
         # moment, the caller getting the dependency's failure instead is allowed).
-        if not self.issued:
+        if call.sup is None:
             return False
         import trio
 
@@ -438,6 +460,9 @@ class TrioAbortSupervisor(Supervisor):
             _, rest = exc.split(trio.Cancelled)
             return rest is None
         return isinstance(exc, trio.Cancelled)
+
+    def close(self, call: Supervised) -> None:
+        return None
 
 
 def new_cancel_scope(*, shield: bool = False) -> Any:
@@ -450,18 +475,13 @@ def new_cancel_scope(*, shield: bool = False) -> Any:
     return trio.CancelScope(shield=shield)
 
 
-def new_supervisor() -> Supervisor:
-    """The supervisor for a call starting now in the running task."""
-    return supervisor_factory()()
-
-
-def supervisor_factory() -> Callable[[], Supervisor]:
-    """What makes the supervisors of calls in the running event loop (chosen once per
-    loop: a container keeps it)."""
+def supervision() -> Supervision:
+    """The supervision of calls in the running event loop (chosen once per loop: a
+    container keeps it)."""
     loop = asyncio._get_running_loop()
     if loop is not None:
         if private_state_available("asyncio") and _native_cancel_respected():
-            return partial(TaskCancelSupervisor, loop)
+            return TaskCancelSupervision(loop)
     elif private_state_available("trio"):
-        return TrioAbortSupervisor
-    return ScopeSupervisor
+        return TrioAbortSupervision()
+    return ScopeSupervision()

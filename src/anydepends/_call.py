@@ -31,8 +31,7 @@ async def run(state: CallState) -> Any:
     """Run one call to the end (see the module docstring)."""
     runner = state.runner
     if runner.may_overlap and not state.sequential:
-        sup = state.sup = state.rt.new_supervisor()
-        sup.open()
+        state.rt.supervision.open(state)
     inline = runner.inline(state.R, state.values, state)
     try:
         try:
@@ -60,10 +59,8 @@ async def run(state: CallState) -> Any:
         xr = state.xr if state.holder is None else None
         outcome = close_clean(xr) if xr else None
         if outcome is None:
-            sup = state.sup
-            if sup is not None:
-                state.sup = None
-                sup.close()
+            if state.task is not None:
+                state.rt.supervision.close(state)
             return result
         final = await finish(state, outcome)
     else:
@@ -92,8 +89,7 @@ async def finish(state: CallState, exc: object) -> BaseException | None:
         xr = state.xr
         if xr or started is not None:
             error = await teardown(xr or [], error, started)
-    sup = state.sup
-    if sup is not None:
-        state.sup = None
-        sup.close()
+    if state.task is not None:
+        state.rt.supervision.close(state)
+        state.task = None
     return error

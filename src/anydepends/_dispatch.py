@@ -13,10 +13,17 @@ rounds (microseconds) of overlap; a dependency waiting one round costs a list ap
 The decision depends on what the current call does, never on earlier calls. The same
 task retries interruptions that had to wait (a failing sibling's dependency inside a
 shield of its own, see :mod:`._backend`).
+
+On asyncio the two rounds are two hops of ``loop.call_soon`` (the loop runs its ready
+callbacks in order, once per round), so the common outcome (the dependency is done by
+then) involves no task at all; only a call still waiting is handed to the helper task,
+which starts its runner. trio has no such hook, and its batches of ready tasks run in
+a random order, so there the helper task waits two checkpoints.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
@@ -29,9 +36,12 @@ __all__ = ["Deferred", "Dispatcher"]
 class Deferred(Protocol):
     """What registers with the dispatcher (a call's concurrent resolution)."""
 
+    def still_waiting(self, position: int) -> bool:
+        """Whether the call still waits at *position* (and could go concurrent)."""
+
     def deferred(self, position: int) -> None:
         """Two loop rounds after registering at *position*: go concurrent if still
-        waiting there."""
+        waiting there (called in the helper task)."""
 
     def retry_interrupt(self) -> None:
         """One loop round after an interruption had to wait: try again."""
@@ -40,12 +50,14 @@ class Deferred(Protocol):
 class Dispatcher:
     """One per container: a helper task serving deferred decisions and retries."""
 
-    __slots__ = ("pending", "retries", "running", "spawn", "wake")
+    __slots__ = ("loop", "loop_ready", "pending", "retries", "running", "spawn", "wake")
 
     def __init__(
         self, spawn: Callable[[Callable[[], Coroutine[Any, Any, None]]], None]
     ) -> None:
         self.spawn = spawn
+        self.loop: asyncio.AbstractEventLoop | None = None  # set on asyncio
+        self.loop_ready = False  # pending entries waited their rounds already
         self.pending: list[tuple[Deferred, int]] = []
         self.retries: list[Deferred] = []
         self.running = False
@@ -53,30 +65,45 @@ class Dispatcher:
 
     def defer(self, call: Deferred, position: int) -> None:
         """Ask *call* back in two loop rounds about *position*."""
+        loop = self.loop
+        if loop is not None:
+            loop.call_soon(loop.call_soon, self._after_two_rounds, call, position)
+            return
         self.pending.append((call, position))
         self._poke()
 
+    def _after_two_rounds(self, call: Deferred, position: int) -> None:
+        # A plain loop callback (asyncio): only a call still waiting needs the task.
+        if call.still_waiting(position):
+            self.pending.append((call, position))
+            self.loop_ready = True
+            self._poke()
+
     def retry(self, call: Deferred) -> None:
         """Ask *call* back in a loop round to retry an interruption."""
+        loop = self.loop
+        if loop is not None:
+            loop.call_soon(loop.call_soon, call.retry_interrupt)
+            return
         self.retries.append(call)
         self._poke()
 
+    def start(self) -> None:
+        """Start the helper task (the container was entered, in a task)."""
+        self.spawn(self._serve)
+        self.running = True
+
     def _poke(self) -> None:
-        if self.running:
-            wake = self.wake
-            if wake is not None:
-                self.wake = None
-                wake.set()
-            return
-        try:
-            self.spawn(self._serve)
-        except Exception:
-            # The container is closing: nothing more will go concurrent, and calls
-            # still running simply go on one dependency at a time.
+        if not self.running:
+            # The container is closing: nothing more goes concurrent, and calls still
+            # running simply go on one dependency at a time.
             self.pending.clear()
             self.retries.clear()
             return
-        self.running = True
+        wake = self.wake
+        if wake is not None:
+            self.wake = None
+            wake.set()
 
     async def _serve(self) -> None:
         try:
@@ -87,10 +114,14 @@ class Dispatcher:
                     continue
                 batch, self.pending = self.pending, []
                 retries, self.retries = self.retries, []
-                # Two rounds: trio runs each batch of ready tasks in a random order,
-                # so one round may not yet have resumed a dependency that waited one.
-                await checkpoint()
-                await checkpoint()
+                if self.loop_ready:
+                    self.loop_ready = False  # asyncio: the rounds were waited already
+                else:
+                    # Two rounds: trio runs each batch of ready tasks in a random
+                    # order, so one round may not yet have resumed a dependency that
+                    # waited one.
+                    await checkpoint()
+                    await checkpoint()
                 for call, position in batch:
                     call.deferred(position)
                 for call in retries:

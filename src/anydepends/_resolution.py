@@ -58,11 +58,10 @@ async def resolve(
     alone = state.sequential or not runner.may_overlap
     if alone and runner.claim_keys is None:
         return await Drive(inline, pending)
-    res = Resolution(state, inline)
-    state.res = res
+    res = Resolution(state, inline, pending, not alone)
     try:
         try:
-            value = await _Watch(res, pending, not alone)
+            value = await res
         except BaseException as exc:
             res.release_claims()
             if not res.concurrent:
@@ -79,64 +78,8 @@ async def resolve(
 
 
 _UNSET: Any = object()
-
-
-class _Watch:
-    """Drives ``inline`` in the calling task, noting where it waits.
-
-    At the first suspension in a node it claims the node's key of a held scope's memo
-    (generated code claims lazily: only a computation that waits can be seen by
-    another call) and, if other dependencies are ready and *defer* allows, registers
-    the call with the dispatcher.
-    """
-
-    __slots__ = ("defer", "pending", "res")
-
-    def __init__(self, res: Resolution, pending: Any, defer: bool) -> None:
-        self.res = res
-        self.pending = pending
-        self.defer = defer
-
-    def __await__(self) -> Generator[Any, Any, Any]:
-        res = self.res
-        res.main_busy = True
-        try:
-            return (yield from self._drive())
-        finally:
-            res.main_busy = False
-
-    def _drive(self) -> Generator[Any, Any, Any]:
-        res = self.res
-        inline = res.inline
-        pending = self.pending
-        self.pending = None
-        state = res.state
-        runner = state.runner
-        ready_after = runner.ready_after
-        claim_keys = runner.claim_keys
-        defer = self.defer
-        while True:
-            frame = inline.cr_frame
-            at = runner.position(frame.f_lineno) if frame is not None else -1
-            if at != res.at:
-                res.at = at
-                if at >= 0:
-                    if claim_keys is not None and claim_keys[at] is not None:
-                        res.claim(claim_keys[at])
-                    if defer and ready_after[at] and not res.concurrent:
-                        state.rt.dispatcher.defer(res, at)
-            try:
-                sent = yield pending
-            except BaseException as exc:  # thrown in by the loop: pass it on
-                try:
-                    pending = inline.throw(exc)
-                except StopIteration as stop:
-                    return stop.value
-            else:
-                try:
-                    pending = inline.send(sent)
-                except StopIteration as stop:
-                    return stop.value
+# The ready queue of a call that never went concurrent: never appended to.
+_NO_WORK: list[int] = []
 
 
 class Resolution:
@@ -146,6 +89,7 @@ class Resolution:
         "at",
         "claims",
         "concurrent",
+        "defer",
         "done",
         "extra",
         "failure",
@@ -154,6 +98,7 @@ class Resolution:
         "lost",
         "main_busy",
         "outer",
+        "pending",
         "ready",
         "remaining",
         "runner_scopes",
@@ -161,23 +106,76 @@ class Resolution:
         "working",
     )
 
-    def __init__(self, state: CallState, inline: Coroutine[Any, Any, Any]) -> None:
+    def __init__(
+        self,
+        state: CallState,
+        inline: Coroutine[Any, Any, Any],
+        pending: Any,
+        defer: bool,
+    ) -> None:
         self.state = state
         self.inline = inline
+        self.pending = pending  # what inline waits on when the resolution starts
+        self.defer = defer  # whether the call may go concurrent
         self.at = -1  # the node inline waits in
-        self.claims: list[Any] = []
+        self.claims: list[Any] | None = None
         self.concurrent = False
         self.done = False
         self.main_busy = False
-        self.ready: list[int] = []
-        self.remaining: list[int] = []
+        # The rest is for a call that went concurrent (most never do).
+        self.ready: list[int] = _NO_WORK
+        self.remaining: list[int] = _NO_WORK
         self.working = 0
         self.idle: anyio.Event | None = None
         self.failure: BaseException | None = None
-        self.extra: list[BaseException] = []
+        self.extra: list[BaseException] | None = None
         self.outer: BaseException | None = None
         self.lost = False  # a runner was cancelled by the container's task group
-        self.runner_scopes: list[Any] = []
+        self.runner_scopes: list[Any] | None = None
+
+    # -- watching inline, in the calling task ---------------------------------------
+    def __await__(self) -> Generator[Any, Any, Any]:
+        """Drive ``inline`` in the calling task, noting where it waits.
+
+        At the first suspension in a node it claims the node's key of a held scope's
+        memo (generated code claims lazily: only a computation that waits can be seen
+        by another call) and, if other dependencies are ready, registers the call with
+        the dispatcher.
+        """
+        inline = self.inline
+        pending = self.pending
+        self.pending = None
+        state = self.state
+        runner = state.runner
+        ready_after = runner.ready_after
+        claim_keys = runner.claim_keys
+        defer = self.defer
+        self.main_busy = True
+        try:
+            while True:
+                frame = inline.cr_frame
+                at = runner.position(frame.f_lineno) if frame is not None else -1
+                if at != self.at:
+                    self.at = at
+                    if at >= 0:
+                        if claim_keys is not None and claim_keys[at] is not None:
+                            self.claim(claim_keys[at])
+                        if defer and ready_after[at] and not self.concurrent:
+                            state.rt.dispatcher.defer(self, at)
+                try:
+                    sent = yield pending
+                except BaseException as exc:  # thrown in by the loop: pass it on
+                    try:
+                        pending = inline.throw(exc)
+                    except StopIteration as stop:
+                        return stop.value
+                else:
+                    try:
+                        pending = inline.send(sent)
+                    except StopIteration as stop:
+                        return stop.value
+        finally:
+            self.main_busy = False
 
     # -- claims on a held scope's memo ------------------------------------------------
     def claim(self, key: Any) -> None:
@@ -186,13 +184,15 @@ class Resolution:
         memo = self.state.memo
         if memo is not None and key not in memo:
             memo[key] = self.state
+            if self.claims is None:
+                self.claims = []
             self.claims.append(key)
 
     def release_claims(self) -> None:
         """The call failed: give up the claims it still holds."""
         state = self.state
         memo = state.memo
-        if memo is None:
+        if memo is None or not self.claims:
             return
         for key in self.claims:
             if memo.get(key) is state:
@@ -201,13 +201,20 @@ class Resolution:
         self.claims.clear()
 
     # -- going concurrent (called by the dispatcher) -------------------------------
+    def still_waiting(self, position: int) -> bool:
+        """Whether the calling task still waits at *position*, not yet concurrent."""
+        return (
+            not self.done
+            and not self.concurrent
+            and self.at == position
+            and self.main_busy
+            and self.state.rt.open
+        )
+
     def deferred(self, position: int) -> None:
         """Two loop rounds after registering: still waiting at *position*?"""
-        if self.done or self.concurrent or self.at != position or not self.main_busy:
-            return
-        if not self.state.rt.open:
-            return  # the container is closing: finish one at a time
-        self.go_concurrent(position)
+        if self.still_waiting(position):
+            self.go_concurrent(position)
 
     def go_concurrent(self, position: int) -> None:
         """Node *position* waits in the calling task: start what is ready elsewhere."""
@@ -227,7 +234,9 @@ class Resolution:
         last = len(nodes) - 1
         need = state.need
         remaining = [0] * last
-        ready = self.ready
+        ready: list[int] = []
+        self.ready = ready
+        self.runner_scopes = []
         for j in range(position + 1, last):
             if need is not None and not need[j]:
                 continue
@@ -293,6 +302,7 @@ class Resolution:
         """A runner task: work inside a cancel scope of its own."""
         cancelled = cancelled_exc_class()
         scope = new_cancel_scope()
+        assert self.runner_scopes is not None
         self.runner_scopes.append(scope)
         try:
             with scope:
@@ -332,10 +342,12 @@ class Resolution:
             self.failure = exc
             self._stop()
         elif exc is not self.failure:
+            if self.extra is None:
+                self.extra = []
             self.extra.append(exc)
 
     def _stop(self) -> None:
-        for scope in self.runner_scopes:
+        for scope in self.runner_scopes or ():
             scope.cancel()
         if self.main_busy:
             self.retry_interrupt()
@@ -344,19 +356,19 @@ class Resolution:
         """Interrupt the calling task's dependency (again, if it had to wait)."""
         if self.done or not self.main_busy:
             return
-        sup = self.state.sup
-        if sup is not None and not sup.interrupt():
-            self.state.rt.dispatcher.retry(self)
+        state = self.state
+        if state.task is not None and not state.rt.supervision.interrupt(state):
+            state.rt.dispatcher.retry(self)
 
     def main_failed(self, exc: BaseException) -> None:
         """The calling task's dependency raised *exc* while the call was concurrent."""
-        sup = self.state.sup
-        if sup is not None and sup.owns(exc):
+        state = self.state
+        if state.task is not None and state.rt.supervision.owns(state, exc):
             return  # our interruption, because something else failed
         if isinstance(exc, cancelled_exc_class()):
             if self.outer is None:
                 self.outer = exc  # from outside the call: stop, then re-raise it
-                for scope in self.runner_scopes:
+                for scope in self.runner_scopes or ():
                     scope.cancel()
             return
         self.fail(exc)

@@ -17,10 +17,11 @@ from anyio.abc import TaskGroup
 
 from ._backend import (
     UNKNOWN,
-    ScopeSupervisor,
-    Supervisor,
+    ScopeSupervision,
+    Supervision,
     current_task,
-    supervisor_factory,
+    running_asyncio_loop,
+    supervision,
     task_functions,
 )
 from ._dispatch import Dispatcher
@@ -41,9 +42,9 @@ class Runtime:
         "hosts",
         "limiters",
         "mark_of",
-        "new_supervisor",
         "open",
         "sequential",
+        "supervision",
         "sync_to_thread",
         "tg",
     )
@@ -58,16 +59,18 @@ class Runtime:
         self.sequential = sequential
         self.sync_to_thread = sync_to_thread
         self.dispatcher = Dispatcher(self.spawn)
-        self.new_supervisor: Callable[[], Supervisor] = ScopeSupervisor
+        self.supervision: Supervision = ScopeSupervision()
         self.current_task: Callable[[], object] = current_task
         self.mark_of: Callable[[object], object] = _no_mark
 
     def start(self, tg: TaskGroup) -> None:
         """The container was entered (in the running event loop) with *tg*."""
         self.tg = tg
-        self.new_supervisor = supervisor_factory()
+        self.supervision = supervision()
+        self.dispatcher.loop = running_asyncio_loop()
         self.current_task, self.mark_of = task_functions()
         self.open = True
+        self.dispatcher.start()
 
     def spawn(self, fn: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Start *fn* in the container's task group."""

@@ -17,7 +17,6 @@ import anyio
 from ._plan import MEMO_RUN, MEMO_SCOPE
 
 if TYPE_CHECKING:
-    from ._backend import Supervisor
     from ._codegen import Runner
     from ._runtime import Runtime
 
@@ -36,14 +35,15 @@ class CallState:
         "handed",
         "holder",
         "level",
+        "level0",
         "memo",
         "need",
         "owned",
-        "res",
         "rt",
         "runner",
         "sequential",
         "sup",
+        "task",
         "values",
         "waiters",
         "xf",
@@ -76,8 +76,9 @@ class CallState:
         self.waiters: dict[Any, anyio.Event] | None = None
         self.level: object = LEVEL_UNSET  # where request generators may be set up
         self.owned = 0  # exit lists that already have a cancel scope of ours
-        self.res: Any = None  # the concurrent resolution, once the call suspends
-        self.sup: Supervisor | None = None
+        self.task: Any = None  # supervision opened (see _backend.Supervision)
+        self.level0: Any = None
+        self.sup: Any = None
         self.sequential = rt.sequential
 
     # -- claims ---------------------------------------------------------------------
