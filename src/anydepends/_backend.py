@@ -42,7 +42,7 @@ from anyio import CancelScope
 __all__ = [
     "PRIVATE_STATE",
     "Drive",
-    "Supervisor",
+    "Supervision",
     "cancelled_exc_class",
     "current_task",
     "is_trio",
