@@ -72,7 +72,9 @@ class _Generator:
     def __init__(self, container: Container, plan: Plan[Any]) -> None:
         self.container = container
         self.plan = plan
-        self.sequential = container.sequential
+        self.sequential = (
+            container.sequential if plan.sequential is None else plan.sequential
+        )
         self.namespace: dict[str, Any] = {
             "MISSING": _MISSING,
             "APP": container._app_memo,

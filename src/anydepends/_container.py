@@ -78,6 +78,7 @@ class Container:
         self._plans_by_overrides: dict[frozenset[Any], dict[Any, Plan[Any]]] = {}
         self._plans: dict[Any, Plan[Any]] = {}
         self._plans_by_overrides[frozenset()] = self._plans
+        self._pinned: dict[Any, Plan[Any]] = {}  # compile(overrides=/sequential=)
         self._introspected: dict[Any, Callee] = {}
         self._app_memo: dict[Any, Any] = {}
         self._exits: list[Exit] = []
@@ -139,13 +140,27 @@ class Container:
         /,
         *,
         dependencies: Iterable[Any] = (),
+        overrides: Mapping[Any, Callable[..., Any]] | None = None,
+        sequential: bool | None = None,
     ) -> Plan[T]: ...
     @overload
     def compile(
-        self, fn: Callable[..., T], /, *, dependencies: Iterable[Any] = ()
+        self,
+        fn: Callable[..., T],
+        /,
+        *,
+        dependencies: Iterable[Any] = (),
+        overrides: Mapping[Any, Callable[..., Any]] | None = None,
+        sequential: bool | None = None,
     ) -> Plan[T]: ...
     def compile(
-        self, fn: Callable[..., Any], /, *, dependencies: Iterable[Any] = ()
+        self,
+        fn: Callable[..., Any],
+        /,
+        *,
+        dependencies: Iterable[Any] = (),
+        overrides: Mapping[Any, Callable[..., Any]] | None = None,
+        sequential: bool | None = None,
     ) -> Plan[Any]:
         """Build (or return the cached) plan for *fn* under the current overrides.
 
@@ -154,12 +169,23 @@ class Container:
             dependencies: Extra dependencies run for their effect before *fn*'s own
                 (after the container's), like FastAPI's route ``dependencies=[...]``.
                 Pass the returned plan to :meth:`call` or :meth:`Scope.call` to run it.
+            overrides: Overrides for this plan only, applied over
+                ``container.overrides`` (for framework integrations: FastAPI's
+                ``app.dependency_overrides``).
+            sequential: This plan's mode, instead of the container's ``sequential``.
+
+        A plan compiled with *overrides* or *sequential* is **pinned**: it runs as
+        compiled wherever it is called, also after ``container.overrides`` change
+        (compile again to follow them; plans are cached per override set).
 
         Raises:
             DependencyError: if the graph is broken (a cycle, a bad declaration, a
-                lifetime mismatch, ...); nothing has run.
+                lifetime mismatch, ...), or an override cannot be used; nothing has
+                run.
         """
         extra = _markers(dependencies)
+        if overrides is not None or sequential is not None:
+            return self._compile_pinned(fn, extra, overrides or {}, sequential)
         if not extra:
             return self._plan_for(fn)
         key = (_WithDependencies, fn, extra)
@@ -168,10 +194,38 @@ class Container:
             plan = self._plans[key] = self._compile(fn, extra)
         return plan
 
+    def _compile_pinned(
+        self,
+        fn: Callable[..., Any],
+        extra: tuple[Dependency, ...],
+        overrides: Mapping[Any, Callable[..., Any]],
+        sequential: bool | None,
+    ) -> Plan[Any]:
+        """A plan under the container's overrides plus *overrides*, in a fixed mode."""
+        merged = {**self.overrides._data, **overrides}
+        key = (fn, extra, frozenset((k, id(v)) for k, v in merged.items()), sequential)
+        plan = self._pinned.get(key)
+        if plan is None:
+            for original, replacement in overrides.items():
+                self._validate_override(original, replacement)
+            plan = compile_plan(
+                fn,
+                overrides=merged,
+                context_types=self.context_types,
+                sync_to_thread=self.sync_to_thread,
+                introspected=self._introspected,
+                dependencies=(*self.dependencies, *extra),
+                origin=self._pinned,
+                sequential=sequential,
+            )
+            # The plan holds the replacements, so the ids in the key stay theirs.
+            self._pinned[key] = plan
+        return plan
+
     def _plan_for(self, fn: Callable[..., T] | Plan[T]) -> Plan[T]:
         if isinstance(fn, Plan):
             given: Plan[T] = fn  # pyright: ignore[reportUnknownVariableType]
-            if given.origin is self._plans:
+            if given.origin is self._plans or given.origin is self._pinned:
                 return given
             # Compiled under another override set (or container): recompile.
             extra = given.dependencies[len(self.dependencies) :]
@@ -301,6 +355,7 @@ class Container:
         self.context_types = (*self.context_types, *new)
         for plans in self._plans_by_overrides.values():
             plans.clear()
+        self._pinned.clear()
 
     def _check_context(self, context: Mapping[type, Any] | None) -> None:
         for ctx in context or ():

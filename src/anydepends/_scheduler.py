@@ -134,7 +134,9 @@ class Run:
         self.exits: list[Exit] = []  # function-scoped teardowns
         self.waiters: dict[Any, anyio.Event] | None = None
         self.concurrent = False
-        self.sequential = container.sequential
+        self.sequential = (
+            container.sequential if plan.sequential is None else plan.sequential
+        )
         self.inline_request_gens = inline_request_gens
         self.skip: set[int] | None = None
         self.failure: BaseException | None = None
