@@ -59,19 +59,23 @@ class Variant:
         self.dependencies = dependencies
         self.overrides = dict(overrides)
         self.sequential = sequential
-        direct = self._compile(container, endpoint)
-        root_node = direct.root_node
-        if root_node.kind.is_generator:  # a streaming endpoint: resolve, then iterate
+        streaming = _generator_kind(endpoint)
+        if streaming is not None:  # a streaming endpoint: resolve, then iterate
             self.root = _collect(endpoint)
-        elif any(
-            n.lifetime == "function" and n.kind.is_generator for n in direct.nodes[:-1]
-        ):
-            self.root = _deferred_root(endpoint, root_node.kind.name, root_node.thread)
+            self.plan = self._compile(container, self.root)
         else:
-            self.root = endpoint
-        self.plan = (
-            direct if self.root is endpoint else self._compile(container, self.root)
-        )
+            direct = self._compile(container, endpoint)
+            root_node = direct.root_node
+            if any(
+                n.lifetime == "function" and n.kind.is_generator
+                for n in direct.nodes[:-1]
+            ):
+                kind, thread = root_node.kind.name, root_node.thread
+                self.root = _deferred_root(endpoint, kind, thread)
+                direct = self._compile(container, self.root)
+            else:
+                self.root = endpoint
+            self.plan = direct
         self._in_clones: WeakKeyDictionary[Container, Plan[Any]] = WeakKeyDictionary()
         leaves = leaf_parameters(self.plan, path)
         taken = {p.name for p in leaves}
@@ -82,9 +86,9 @@ class Variant:
                 scope_param, _KW, annotation=Annotated[Scope, params.Depends(opener)]
             )
         ]
-        if root_node.kind.is_generator:
+        if streaming is not None:
             self.function = self._streaming_bridge(
-                endpoint, root_node.kind.name, [*leaves, *internal], scope_param, taken
+                endpoint, streaming, [*leaves, *internal], scope_param, taken
             )
         elif self.root is endpoint:
             self.function = self._plain_bridge([*leaves, *internal], scope_param)
@@ -193,7 +197,7 @@ class Variant:
             )
         ]
         returns = inspect.signature(endpoint).return_annotation
-        if kind == "ASYNC_GEN":
+        if kind == "async":
 
             async def astream(**values: Any) -> AsyncIterator[Any]:
                 inner = endpoint(**values[resolved])
@@ -214,6 +218,28 @@ class Variant:
             outer, return_annotation=returns
         )
         return bridge
+
+
+def _generator_kind(endpoint: Callable[..., Any]) -> str | None:
+    """``"async"`` or ``"sync"`` for a generator endpoint (FastAPI streams those),
+    looking through partials, ``functools.wraps`` wrappers and ``__call__``."""
+    layer: object = endpoint
+    for _ in range(100):
+        while isinstance(layer, partial):
+            layer = layer.func
+        candidates = [layer]
+        if not inspect.isroutine(layer) and not isinstance(layer, type):
+            candidates.append(getattr(type(layer), "__call__", None))  # noqa: B004
+        for candidate in candidates:
+            if inspect.isasyncgenfunction(candidate):
+                return "async"
+            if inspect.isgeneratorfunction(candidate):
+                return "sync"
+        wrapped = getattr(layer, "__wrapped__", None)
+        if wrapped is None:
+            return None
+        layer = wrapped
+    return None
 
 
 def _refuse_app_scope(plan: Plan[Any]) -> None:

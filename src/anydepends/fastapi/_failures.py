@@ -26,8 +26,16 @@ _GROUP_MESSAGE: Final = re.compile(r"\d+ dependencies failed at once")
 
 
 def is_concurrent_failure(group: BaseExceptionGroup[BaseException]) -> bool:
-    """Whether *group* is anydepends' "several dependencies failed at once"."""
-    return _GROUP_MESSAGE.fullmatch(group.message) is not None
+    """Whether *group* is anydepends' "several dependencies failed at once": its
+    message, raised by anydepends' own code (not by a dependency)."""
+    if _GROUP_MESSAGE.fullmatch(group.message) is None:
+        return False
+    raised_in = ""
+    for frame, _line in traceback.walk_tb(group.__traceback__):
+        raised_in = str(frame.f_globals.get("__name__", ""))
+    return raised_in.startswith("anydepends.") and not raised_in.startswith(
+        "anydepends.fastapi"
+    )
 
 
 def first_failure(

@@ -26,6 +26,7 @@ from starlette.websockets import WebSocket
 
 from .._container import Container
 from ._bridge import Variant
+from ._declarations import check_fastapi_can_read
 from ._lifetime import FunctionLifetime
 
 __all__ = ["ConcurrentRoute"]
@@ -103,6 +104,10 @@ class _ConcurrentRoute(APIRoute):
 
     anydepends_container: ClassVar[Container]
     anydepends_sequential: ClassVar[bool]
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        check_fastapi_can_read(endpoint, kwargs.get("dependencies") or ())
+        super().__init__(path, endpoint, **kwargs)
 
     def get_route_handler(self) -> Handler:
         """FastAPI's handler for the bridge of this route (or of its inclusion)."""
