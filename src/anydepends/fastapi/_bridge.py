@@ -1,11 +1,10 @@
-"""The bridge: the endpoint FastAPI runs in place of the user's one.
+"""The bridge: the endpoint FastAPI's handler runs in place of the user's one.
 
 Its signature holds only the *leaf* request parameters of the endpoint's whole graph
-(so FastAPI still parses and validates them) and a FastAPI ``yield`` dependency that
-opens the request's anydepends scope. Its body runs the endpoint's plan in that scope:
-anydepends resolves the graph, concurrently, and calls the endpoint.
-
-A :class:`Variant` is one route's runtime under one override set.
+(so FastAPI still parses and validates them) and the request objects the run needs.
+Its body runs the endpoint's plan (see ``_runners``): anydepends resolves the graph,
+concurrently, and calls the endpoint. A :class:`Variant` is one route's runtime
+under one override set.
 """
 
 from __future__ import annotations
@@ -16,25 +15,30 @@ from functools import partial
 from typing import Annotated, Any, Final
 from weakref import WeakKeyDictionary
 
-import anyio
 from fastapi import params
+from starlette.background import BackgroundTasks
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import Response
 
 from .._container import Container
 from .._errors import UsageError
 from .._plan import Plan
-from .._scope import Scope
-from ._failures import first_failure, is_concurrent_failure
+from ._held import held_root
 from ._leaves import leaf_parameters
-from ._lifetime import (
-    FunctionLifetime,
-    function_lifetime,
-    is_active_clone,
-    scope_dependency,
-)
+from ._lifetime import is_active_clone
+from ._runners import Runner, choose_mode, needs_held_root, runner
 
 __all__ = ["Variant"]
 
 _KW: Final = inspect.Parameter.KEYWORD_ONLY
+
+# FastAPI's request objects a plan can inject by type: the bridge parameter's
+# annotation, and the context types it fills.
+_REQUEST_OBJECTS: Final = (
+    (Request, (Request, HTTPConnection)),
+    (Response, (Response,)),
+    (BackgroundTasks, (BackgroundTasks,)),
+)
 
 
 class Variant:
@@ -60,51 +64,32 @@ class Variant:
         self.overrides = dict(overrides)
         self.sequential = sequential
         streaming = _generator_kind(endpoint)
-        if streaming is not None:  # a streaming endpoint: resolve, then iterate
-            self.root = _collect(endpoint)
-            self.plan = self._compile(container, self.root)
-        else:
-            direct = self._compile(container, endpoint)
+        # A streaming endpoint's root only collects its arguments: the bridge iterates.
+        direct = self._compile(container, _collect(endpoint) if streaming else endpoint)
+        mode = choose_mode(direct)
+        if needs_held_root(mode):
+            parameters = _keyword_signature(endpoint)
+            held_name = _unique("anydepends_held", {p.name for p in parameters})
             root_node = direct.root_node
-            if any(
-                n.lifetime == "function" and n.kind.is_generator
-                for n in direct.nodes[:-1]
-            ):
-                kind, thread = root_node.kind.name, root_node.thread
-                self.root = _deferred_root(endpoint, kind, thread)
-                direct = self._compile(container, self.root)
-            else:
-                self.root = endpoint
-            self.plan = direct
+            kind = "collect" if streaming else root_node.kind.name
+            held = held_root(
+                endpoint, parameters, held_name, kind=kind, thread=root_node.thread
+            )
+            direct = self._compile(container, held)
+        self.root = direct.root
+        self.plan = direct
         self._in_clones: WeakKeyDictionary[Container, Plan[Any]] = WeakKeyDictionary()
         leaves = leaf_parameters(self.plan, path)
         taken = {p.name for p in leaves}
-        scope_param = _unique("anydepends_scope", taken)
-        opener = scope_dependency(container, self.plan.context_types)
-        internal = [
-            inspect.Parameter(
-                scope_param, _KW, annotation=Annotated[Scope, params.Depends(opener)]
-            )
-        ]
+        objects, extra = self._request_objects(taken, always=mode != "call")
+        run = runner(self, mode)
+        signature = [*leaves, *extra]
         if streaming is not None:
-            self.function = self._streaming_bridge(
-                endpoint, streaming, [*leaves, *internal], scope_param, taken
+            self.function = _streaming_bridge(
+                endpoint, streaming, run, objects, signature
             )
-        elif self.root is endpoint:
-            self.function = self._plain_bridge([*leaves, *internal], scope_param)
         else:
-            lifetime_param = _unique("anydepends_function_scope", taken)
-            marker = params.Depends(function_lifetime, scope="function")
-            internal.append(
-                inspect.Parameter(
-                    lifetime_param,
-                    _KW,
-                    annotation=Annotated[FunctionLifetime, marker],
-                )
-            )
-            self.function = self._deferred_bridge(
-                [*leaves, *internal], scope_param, lifetime_param
-            )
+            self.function = _bridge(run, objects, signature)
         for attr in ("__module__", "__name__", "__qualname__", "__doc__"):
             try:
                 setattr(self.function, attr, getattr(endpoint, attr))
@@ -132,92 +117,104 @@ class Variant:
             self._in_clones[target] = plan
         return plan
 
-    # -- the bridges ------------------------------------------------------------------
-    def _plain_bridge(
-        self, signature: list[inspect.Parameter], scope_param: str
-    ) -> Callable[..., Any]:
-        async def bridge(**values: Any) -> Any:
-            scope: Scope = values.pop(scope_param)
-            plan = self.plan_in(scope.container)
-            try:
-                return await scope.call(plan, **values)
-            except BaseExceptionGroup as group:
-                if not is_concurrent_failure(group):
-                    raise
-                raise first_failure(group, plan) from None
+    def _request_objects(
+        self, taken: set[str], *, always: bool
+    ) -> tuple[Objects, list[inspect.Parameter]]:
+        """Bridge parameters for the request objects the plan injects by type (and
+        the ``Request`` itself when the run needs FastAPI's exit stacks)."""
+        wanted = self.plan.context_types
+        objects: list[tuple[str, tuple[type, ...]]] = []
+        parameters: list[inspect.Parameter] = []
+        request_name = ""
+        for annotation, keys in _REQUEST_OBJECTS:
+            if any(key in wanted for key in keys) or (always and annotation is Request):
+                name = _unique(f"anydepends_{annotation.__name__.lower()}", taken)
+                if annotation is Request:
+                    request_name = name
+                if any(key in wanted for key in keys):
+                    objects.append((name, keys))
+                parameters.append(inspect.Parameter(name, _KW, annotation=annotation))
+        return Objects(request_name, objects), parameters
 
-        bridge.__signature__ = inspect.Signature(signature)  # type: ignore[attr-defined]
-        return bridge
 
-    def _deferred_bridge(
-        self, signature: list[inspect.Parameter], scope_param: str, lifetime_param: str
-    ) -> Callable[..., Any]:
-        async def bridge(**values: Any) -> Any:
-            scope: Scope = values.pop(scope_param)
-            lifetime: FunctionLifetime = values.pop(lifetime_param)
-            plan = self.plan_in(scope.container)
-            try:
-                return await lifetime.run(scope, plan, values)
-            except BaseExceptionGroup as group:
-                if not is_concurrent_failure(group):
-                    raise
-                raise first_failure(group, plan) from None
+class Objects:
+    """Which bridge arguments are request objects, and the context types they fill."""
 
-        bridge.__signature__ = inspect.Signature(signature)  # type: ignore[attr-defined]
-        return bridge
+    __slots__ = ("context", "request")
 
-    def _streaming_bridge(
-        self,
-        endpoint: Callable[..., Any],
-        kind: str,
-        signature: list[inspect.Parameter],
-        scope_param: str,
-        taken: set[str],
-    ) -> Callable[..., Any]:
-        """A generator endpoint: a FastAPI dependency resolves the graph (so its
-        errors become responses before streaming starts); the bridge iterates."""
+    def __init__(self, request: str, context: list[tuple[str, tuple[type, ...]]]):
+        self.request = request
+        self.context = context
 
-        async def resolve(**values: Any) -> Any:
-            scope: Scope = values.pop(scope_param)
-            plan = self.plan_in(scope.container)
-            try:
-                return await scope.call(plan, **values)
-            except BaseExceptionGroup as group:
-                if not is_concurrent_failure(group):
-                    raise
-                raise first_failure(group, plan) from None
+    def take(self, values: dict[str, Any]) -> tuple[Any, dict[type, Any]]:
+        """Pop them from *values*: the request (or ``None``) and the context."""
+        context: dict[type, Any] = {}
+        for name, keys in self.context:
+            obj = values[name]
+            for key in keys:
+                context[key] = obj
+        request = values[self.request] if self.request else None
+        for name, _keys in self.context:
+            values.pop(name, None)
+        if self.request:
+            values.pop(self.request, None)
+        return request, context
 
-        resolve.__signature__ = inspect.Signature(signature)  # type: ignore[attr-defined]
-        resolved = _unique("anydepends_arguments", taken)
-        outer = [
-            inspect.Parameter(
-                resolved,
-                _KW,
-                annotation=Annotated[dict[str, Any], params.Depends(resolve)],
-            )
-        ]
-        returns = inspect.signature(endpoint).return_annotation
-        if kind == "async":
 
-            async def astream(**values: Any) -> AsyncIterator[Any]:
-                inner = endpoint(**values[resolved])
-                try:
-                    async for item in inner:
-                        yield item
-                finally:
-                    await inner.aclose()
+def _bridge(
+    run: Runner, objects: Objects, signature: list[inspect.Parameter]
+) -> Callable[..., Any]:
+    async def bridge(**values: Any) -> Any:
+        request, context = objects.take(values)
+        return await run(values, request, context)
 
-            bridge: Callable[..., Any] = astream
-        else:
+    bridge.__signature__ = inspect.Signature(signature)  # type: ignore[attr-defined]
+    return bridge
 
-            def stream(**values: Any) -> Iterator[Any]:
-                yield from endpoint(**values[resolved])
 
-            bridge = stream
-        bridge.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-            outer, return_annotation=returns
+def _streaming_bridge(
+    endpoint: Callable[..., Any],
+    kind: str,
+    run: Runner,
+    objects: Objects,
+    signature: list[inspect.Parameter],
+) -> Callable[..., Any]:
+    """A generator endpoint: a FastAPI dependency resolves the graph (so its errors
+    become responses before streaming starts); the bridge iterates."""
+
+    async def resolve(**values: Any) -> Any:
+        request, context = objects.take(values)
+        return await run(values, request, context)
+
+    resolve.__signature__ = inspect.Signature(signature)  # type: ignore[attr-defined]
+    marker = params.Depends(resolve)
+    outer = [
+        inspect.Parameter(
+            "arguments", _KW, annotation=Annotated[dict[str, Any], marker]
         )
-        return bridge
+    ]
+    returns = inspect.signature(endpoint).return_annotation
+    if kind == "async":
+
+        async def astream(arguments: dict[str, Any]) -> AsyncIterator[Any]:
+            inner = endpoint(**arguments)
+            try:
+                async for item in inner:
+                    yield item
+            finally:
+                await inner.aclose()
+
+        bridge: Callable[..., Any] = astream
+    else:
+
+        def stream(arguments: dict[str, Any]) -> Iterator[Any]:
+            yield from endpoint(**arguments)
+
+        bridge = stream
+    bridge.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        outer, return_annotation=returns
+    )
+    return bridge
 
 
 def _generator_kind(endpoint: Callable[..., Any]) -> str | None:
@@ -279,32 +276,6 @@ def _collect(endpoint: Callable[..., Any]) -> Callable[..., Any]:
     collect.__qualname__ = getattr(endpoint, "__qualname__", collect.__qualname__)
     collect.__module__ = getattr(endpoint, "__module__", collect.__module__)
     return collect
-
-
-def _deferred_root(
-    endpoint: Callable[..., Any], kind: str, thread: bool
-) -> Callable[..., Any]:
-    """A root that calls the endpoint, hands its result to FastAPI and returns only
-    when FastAPI has made the response (see ``FunctionLifetime``)."""
-    params_ = _keyword_signature(endpoint)
-    name = _unique("anydepends_function_scope", {p.name for p in params_})
-
-    async def root(**arguments: Any) -> None:
-        lifetime: FunctionLifetime = arguments.pop(name)
-        if kind == "ASYNC":
-            result = await endpoint(**arguments)
-        elif thread:
-            result = await anyio.to_thread.run_sync(partial(endpoint, **arguments))
-        else:
-            result = endpoint(**arguments)
-        await lifetime.hand_over(result)
-
-    root.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [*params_, inspect.Parameter(name, _KW, annotation=FunctionLifetime)]
-    )
-    root.__qualname__ = getattr(endpoint, "__qualname__", root.__qualname__)
-    root.__module__ = getattr(endpoint, "__module__", root.__module__)
-    return root
 
 
 def _unique(name: str, taken: set[str]) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 
 from .._container import Container
 from .._errors import UsageError
-from ._lifetime import activate, clone
+from ._lifetime import activate, clone, is_open
 
 __all__ = ["lifespan"]
 
@@ -50,19 +50,11 @@ async def _enter(container: Container, stack: AsyncExitStack) -> None:
     try:
         await stack.enter_async_context(container)
     except UsageError:  # entered before: open now, or closed after an earlier run
-        if await _is_open(container):
+        if await is_open(container):
             return
         replacement = clone(container)
         await stack.enter_async_context(replacement)
         await stack.enter_async_context(activate(container, replacement))
-
-
-async def _is_open(container: Container) -> bool:
-    try:
-        async with container.scope():
-            return True
-    except UsageError:
-        return False
 
 
 def _as_context_manager(app_lifespan: Callable[[Any], Any]) -> AppLifespan:

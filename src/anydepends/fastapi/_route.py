@@ -25,9 +25,10 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 
 from .._container import Container
+from .._introspect import CallKind
 from ._bridge import Variant
 from ._declarations import check_fastapi_can_read
-from ._lifetime import FunctionLifetime
+from ._held import HeldCall
 
 __all__ = ["ConcurrentRoute"]
 
@@ -84,7 +85,7 @@ def ConcurrentRoute(
         container.add_context_types(
             Request, WebSocket, HTTPConnection, Response, BackgroundTasks
         )
-        container.add_context_types(FunctionLifetime)
+        container.add_context_types(HeldCall)
         cls = type(
             "ConcurrentRoute",
             (_ConcurrentRoute,),
@@ -111,7 +112,7 @@ class _ConcurrentRoute(APIRoute):
 
     def get_route_handler(self) -> Handler:
         """FastAPI's handler for the bridge of this route (or of its inclusion)."""
-        return _dispatcher(self, _including(self))
+        return _dispatcher(self, _including(self), super().get_route_handler)
 
 
 def _including(route: APIRoute) -> Any:
@@ -129,14 +130,20 @@ def _including(route: APIRoute) -> Any:
     return route
 
 
-def _dispatcher(route: _ConcurrentRoute, source: Any) -> Handler:
-    """The request handler: the bridge for the override set each request sees."""
+def _dispatcher(
+    route: _ConcurrentRoute, source: Any, native: Callable[[], Handler]
+) -> Handler:
+    """The request handler: the bridge for the override set each request sees.
+
+    *native* builds FastAPI's own handler for *source*: an endpoint without a single
+    dependency (nothing to resolve, nothing to override) keeps it, at no cost.
+    """
     container = route.anydepends_container
     sequential = True if route.anydepends_sequential else None
     provider = source.dependency_overrides_provider
 
-    def build(overrides: dict[Any, Callable[..., Any]]) -> Handler:
-        variant = Variant(
+    def variant(overrides: dict[Any, Callable[..., Any]]) -> Variant:
+        return Variant(
             container=container,
             endpoint=route.endpoint,
             dependencies=tuple(source.dependencies),
@@ -144,11 +151,19 @@ def _dispatcher(route: _ConcurrentRoute, source: Any) -> Handler:
             sequential=sequential,
             path=source.path,
         )
-        return _fastapi_handler(route, source, variant.function)
+
+    def build(overrides: dict[Any, Callable[..., Any]]) -> Handler:
+        return _fastapi_handler(route, source, variant(overrides).function)
 
     # The declared graph (FastAPI's OpenAPI never shows overrides): overrides the
     # container has now are mapped to themselves.
-    base = build({original: original for original in container.overrides})
+    declared = variant({original: original for original in container.overrides})
+    root = declared.plan.root_node
+    if len(declared.plan.nodes) == 1 and (
+        root.kind is not CallKind.SYNC or root.thread
+    ):
+        return native()
+    base = _fastapi_handler(route, source, declared.function)
     variants: OrderedDict[Any, Handler] = OrderedDict()
 
     async def handler(request: Request) -> Response:
