@@ -17,6 +17,7 @@ from fastapi import (
     Header,
     HTTPException,
     Response,
+    Security,
 )
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, field_serializer
@@ -551,3 +552,50 @@ async def test_sequential_route_keeps_context_variables(flavour: str) -> None:
     for name in ("fastapi", "sequential"):
         replies = await serve(lambda rc: make(rc, []), routes[name], [Request()])
         assert replies[0].body == ["set", "set"], name
+
+
+# -- request objects injected by type -------------------------------------------------
+
+
+def make_request_objects(route_class: RouteClass, log: Log) -> FastAPI:
+    from fastapi import Request
+    from fastapi.requests import HTTPConnection
+    from fastapi.security import SecurityScopes
+
+    app = app_with(route_class)
+
+    async def who(connection: HTTPConnection, request: Request) -> str:
+        assert connection is request
+        return request.url.path
+
+    async def scoped(security_scopes: SecurityScopes) -> list[str]:
+        return security_scopes.scopes
+
+    async def tagged(response: Response, tasks: BackgroundTasks) -> str:
+        response.set_cookie("seen", "yes")
+        tasks.add_task(log.append, "task")
+        return "tagged"
+
+    @app.get("/objects")
+    async def objects(
+        path: Annotated[str, Depends(who)],
+        scopes: Annotated[list[str], Security(scoped, scopes=["a", "b"])],
+        tag: Annotated[str, Depends(tagged)],
+    ) -> list[Any]:
+        return [path, scopes, tag]
+
+    return app
+
+
+async def test_request_objects_are_injected_by_type() -> None:
+    """``Request``, ``HTTPConnection``, ``SecurityScopes``, ``Response`` and
+    ``BackgroundTasks`` reach the dependables with a plain ``Container()``: the same
+    request object, the declared scopes, the sub-response merged (a cookie) and the
+    background task run."""
+    runs = await compare(
+        make_request_objects, [Request(path="/objects")], headers=("set-cookie",)
+    )
+    replies, log = runs["fastapi"]
+    assert replies[0].body == ["/objects", ["a", "b"], "tagged"]
+    assert replies[0].headers["set-cookie"].startswith("seen=yes")
+    assert log == ["task"]
