@@ -20,6 +20,7 @@ from fastapi import (
     Security,
 )
 from fastapi.responses import StreamingResponse
+from fastapi.sse import EventSourceResponse
 from pydantic import BaseModel, field_serializer
 
 from .harness import (
@@ -441,30 +442,39 @@ def make_generators(route_class: RouteClass, log: Log) -> FastAPI:
             yield Row(n=n)
         log.append("sync done")
 
+    @app.get("/events", response_class=EventSourceResponse)
+    async def events(limit: Annotated[int, Depends(rows)]) -> AsyncIterator[Row]:
+        for n in range(limit):
+            yield Row(n=n)
+
     return app
 
 
 async def test_generator_endpoints_stream() -> None:
-    """Generator endpoints stream JSON lines, async or sync, validated against the
-    item type; the dependencies are resolved (and their errors answered) before the
-    stream starts, and torn down after it."""
+    """Generator endpoints stream JSON lines (async or sync) and server-sent
+    events, validated against the item type; the dependencies are resolved (and
+    their errors answered) before the stream starts, and torn down after it."""
     runs = await compare(
         make_generators,
         [
             Request(path="/async"),
             Request(path="/sync", params={"limit": 2}),
             Request(path="/sync", params={"limit": "x"}),
+            Request(path="/events", params={"limit": 2}),
         ],
     )
     replies, log = runs["fastapi"]
     assert replies[0].body == '{"n":0}\n{"n":1}\n{"n":2}\n'
     assert replies[2].status == 422
+    assert replies[3].body == 'data: {"n":0}\n\ndata: {"n":1}\n\n'
     assert log == [
         "rows setup",
         "async done",
         "rows teardown",
         "rows setup",
         "sync done",
+        "rows teardown",
+        "rows setup",
         "rows teardown",
     ]
 
