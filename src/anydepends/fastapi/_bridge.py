@@ -20,9 +20,7 @@ from starlette.background import BackgroundTasks
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
-from .._container import Container
-from .._errors import UsageError
-from .._plan import Plan
+from .. import Container, Plan, UsageError
 from ._held import held_root
 from ._leaves import leaf_parameters
 from ._lifetime import is_active_clone

@@ -15,9 +15,7 @@ from typing import Annotated, Any, get_args, get_origin
 
 from fastapi import params
 
-from .._errors import DeclarationError
-from .._introspect import qualname
-from .._markers import Dependency
+from .. import DeclarationError, Dependency
 
 __all__ = ["check_fastapi_can_read"]
 
@@ -38,7 +36,7 @@ def check_fastapi_can_read(
         if call is None or id(call) in seen:
             continue
         seen.add(id(call))
-        here = (*path, qualname(call))
+        here = (*path, _name(call))
         for name, annotation, markers in _parameters(call):
             for marker in markers:
                 if isinstance(marker, Dependency):
@@ -48,6 +46,10 @@ def check_fastapi_can_read(
                     if dependency is None:  # Depends(): the annotation is the callable
                         dependency = annotation
                     stack.append((dependency, here))
+
+
+def _name(call: object) -> str:
+    return str(getattr(call, "__qualname__", None) or repr(call))
 
 
 def _is_fastapi(marker: object) -> bool:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from types import CodeType
 from typing import Any, Final, cast
 
-from .._plan import Plan
+from .. import Plan
 
 __all__ = ["first_failure", "is_concurrent_failure"]
 

@@ -15,8 +15,7 @@ from typing import Any
 from fastapi.dependencies.utils import analyze_param, get_typed_signature
 from starlette.routing import compile_path
 
-from .._errors import DeclarationError
-from .._plan import Node, Plan
+from .. import DeclarationError, Node, Plan
 
 __all__ = ["leaf_parameters", "preorder"]
 

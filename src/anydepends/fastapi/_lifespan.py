@@ -7,8 +7,7 @@ from collections.abc import AsyncGenerator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any
 
-from .._container import Container
-from .._errors import UsageError
+from .. import Container, UsageError
 from ._lifetime import activate, clone, is_open
 
 __all__ = ["lifespan"]

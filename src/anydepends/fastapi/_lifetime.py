@@ -12,9 +12,7 @@ from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from weakref import WeakKeyDictionary
 
-from .._container import Container
-from .._errors import UsageError
-from .._scope import Scope
+from .. import Container, Scope, UsageError
 
 __all__ = [
     "activate",

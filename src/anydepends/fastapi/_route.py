@@ -24,8 +24,7 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 
-from .._container import Container
-from .._introspect import CallKind
+from .. import CallKind, Container
 from ._bridge import Variant
 from ._declarations import check_fastapi_can_read
 from ._held import HeldCall

@@ -29,11 +29,7 @@ from typing import TYPE_CHECKING, Any, Final, cast
 
 from starlette.requests import Request
 
-from .._container import Container
-from .._errors import UsageError
-from .._introspect import CallKind
-from .._plan import Plan
-from .._scope import Scope
+from .. import CallKind, Container, Plan, Scope, UsageError
 from ._failures import first_failure, is_concurrent_failure
 from ._held import HeldCall, held_call
 from ._lifetime import active, clone, is_open
