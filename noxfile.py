@@ -7,7 +7,11 @@ comparison against the peer libraries. Sessions install from the dependency grou
 
 from __future__ import annotations
 
+import glob
 import os
+import shutil
+import tarfile
+from pathlib import Path
 
 import nox
 
@@ -142,6 +146,142 @@ def bench(session: nox.Session) -> None:
         "benchmarks",
         *session.posargs,
         env={"PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "0")},
+    )
+
+
+# -- FastAPI's own test suite through anydepends.fastapi.ConcurrentRoute --------------
+
+FASTAPI_VERSION = "0.165.0"
+# What FastAPI's dependency and security tests import, pinned (the session is
+# deterministic); pytest, inline-snapshot, pytest-timeout and httpx2 come from
+# FastAPI's own `tests` dependency group, python-multipart for its form tests.
+FASTAPI_SUITE_REQUIREMENTS = [
+    f"fastapi=={FASTAPI_VERSION}",
+    "starlette==1.10.0",
+    "pydantic==2.14.4",
+    "anyio==4.16.0",
+    "trio==0.35.0",
+    "httpx==0.28.1",
+    "httpx2==2.16.2",
+    "python-multipart==0.0.34",
+    "pytest==9.1.1",
+    "pytest-timeout==2.4.0",
+    "inline-snapshot==0.36.1",
+    "dirty-equals==0.11",
+]
+FASTAPI_SUITE_TESTS = [
+    "tests/test_dependency*.py",
+    "tests/test_depends*.py",
+    "tests/test_security*.py",
+]
+# The tests of that selection that cannot pass with every route a ConcurrentRoute:
+# each is a deliberate difference, listed with its reason in docs/fastapi_route.md.
+# A node id without brackets deselects every parametrization (both anyio backends).
+_CONCURRENCY = "tests/test_dependency_concurrency.py::"
+FASTAPI_SUITE_DESELECT = [
+    # max_concurrency: FastAPI keeps one semaphore per Depends(max_concurrency=...)
+    # object and event loop (`declaration._concurrency.get_semaphore()`). These tests
+    # inspect that semaphore, or rely on it being shared with routes FastAPI resolves
+    # itself (a WebSocket route, another app). anydepends enforces the same limit
+    # with a limiter of its own per declaration and container (its Semantics 10), so
+    # FastAPI's semaphore stays untouched.
+    *(
+        _CONCURRENCY + name
+        for name in (
+            "test_shared_declaration_limits_both_routes_before_worker_entry",
+            "test_separate_declarations_are_independent_even_with_identical_annotations",
+            "test_cached_reuse_and_separate_executions_with_default_dependencies",
+            "test_declaration_survives_parameterless_and_inferred_dependencies",
+            "test_errors_return_capacity",
+            "test_cancelled_waiter_does_not_leak_capacity",
+            "test_cleanup_can_own_a_task_group",
+            "test_cancelled_admission_cleans_up_earlier_dependency",
+            "test_cancellation_holds_capacity_until_sync_cleanup_finishes",
+            "test_cancellation_waiting_for_entry_worker_releases_ownership",
+            "test_shared_declaration_limits_across_apps",
+            "test_cached_value_only_uses_capacity_from_the_first_declaration",
+            "test_websocket_cleanup_releases_capacity_for_waiting_http_request",
+        )
+    ),
+    *(
+        f"{_CONCURRENCY}{name}[{backend}-{params}]"
+        for backend in ("asyncio", "trio")
+        for name, params in (
+            (
+                "test_resource_limit_allows_sync_endpoint_and_response_validation",
+                "function-dependency",
+            ),
+            (
+                "test_resource_limit_allows_sync_endpoint_and_response_validation",
+                "request-dependency",
+            ),
+            (
+                "test_capacity_follows_scope_through_streaming_and_background_work",
+                "request",
+            ),
+            ("test_copied_declaration_uses_its_configured_limit", "1-3"),
+            ("test_copied_declaration_uses_its_configured_limit", "3-1"),
+            ("test_copied_declaration_uses_its_configured_limit", "None-2"),
+            ("test_copied_declaration_uses_its_configured_limit", "1-1"),
+        )
+    ),
+    # FastAPI reads app.dependency_overrides again for every dependency it resolves,
+    # so a dependency can install an override its later siblings see in the same
+    # request. The route class reads the override set once per request (and runs the
+    # plan compiled for that set): such an override applies from the next request.
+    _CONCURRENCY + "test_override_installed_by_earlier_dependency_applies_immediately",
+]
+
+
+@nox.session(python="3.11", default=False)
+def fastapi_suite(session: nox.Session) -> None:
+    """Run FastAPI's dependency and security tests with every route a ConcurrentRoute.
+
+    Downloads FastAPI's source distribution from PyPI (it ships the tests), drops in
+    `.ci/fastapi_suite/conftest.py` (APIRouter's default route_class becomes
+    anydepends' ConcurrentRoute) and runs the selection, minus the documented
+    deliberate differences in FASTAPI_SUITE_DESELECT.
+    """
+    session.install(".", *FASTAPI_SUITE_REQUIREMENTS)
+    tmp = Path(session.create_tmp()).resolve()
+    source = tmp / f"fastapi-{FASTAPI_VERSION}"
+    if source.exists():
+        shutil.rmtree(source)
+    session.run(
+        "python",
+        "-m",
+        "pip",
+        "download",
+        "--quiet",
+        "--no-binary",
+        ":all:",
+        "--no-deps",
+        "--dest",
+        str(tmp),
+        f"fastapi=={FASTAPI_VERSION}",
+    )
+    with tarfile.open(tmp / f"fastapi-{FASTAPI_VERSION}.tar.gz") as sdist:
+        sdist.extractall(tmp, filter="data")
+    # Test the installed FastAPI (the same release), not the sources next to the tests.
+    shutil.rmtree(source / "fastapi")
+    shutil.copy(Path(".ci/fastapi_suite/conftest.py"), source / "tests" / "conftest.py")
+    files = sorted(
+        os.path.relpath(found, source)
+        for pattern in FASTAPI_SUITE_TESTS
+        for found in glob.glob(str(source / pattern))
+    )
+    deselect = [arg for node in FASTAPI_SUITE_DESELECT for arg in ("--deselect", node)]
+    session.chdir(source)
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        *files,
+        *deselect,
+        *session.posargs,
     )
 
 

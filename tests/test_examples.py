@@ -43,6 +43,7 @@ def test_every_example_is_tested() -> None:
     """Each example program has a test here (a new one needs one)."""
     tested = {"queue_worker.py", "trio_service.py", "starlette_app.py", "cli.py"}
     tested.add("trace_demo.py")
+    tested.add("fastapi_app.py")
     assert {p.name for p in EXAMPLES.glob("*.py")} == tested
 
 
@@ -137,3 +138,46 @@ def test_trace_demo(tmp_path: Path) -> None:
         .read_text()
         .startswith("Plan for checkout: 6 dependencies, at most 4 at once")
     )
+
+
+def test_fastapi_app_program() -> None:
+    """The FastAPI demo answers as FastAPI would (403, 404, 401 from dependencies),
+    the pool is created once for the app, each request's transaction commits or
+    rolls back, and an override replaces the token check (no header needed)."""
+    out = run("fastapi_app.py").splitlines()
+    ada = "{'viewer': 'ada', 'profile': {'id': 'ada', 'plan': 'pro'}, 'orders': [1, 2]}"
+    assert out[:5] == [
+        f"GET /users/ada/home 200 {ada}",
+        "GET /users/bob/home 403 {'detail': 'bob lacks orders:read'}",
+        "GET /users/zoe/home 404 {'detail': 'no user zoe'}",
+        "GET /users/ada/home 401 {'detail': 'bad token'}",
+        "GET /users/ada/home 200 "
+        + ada.replace("'ada', 'profile'", "'tester', 'profile'"),
+    ]
+    assert out[5] == "pool: open"
+    assert out[-1] == "pool: closed"
+    assert out[6:-1] == [
+        "tx 1: commit",
+        *(f"tx {n}: rollback (HTTPException)" for n in (2, 3, 4)),
+        "tx 5: commit",
+    ]
+
+
+async def test_fastapi_app_in_process() -> None:
+    """The example app answers through httpx's ASGI transport on asyncio and trio,
+    with its lifespan run, and its OpenAPI document lists the security scope."""
+    import httpx
+
+    app = load("fastapi_app.py").app
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://app") as client,
+    ):
+        response = await client.get(
+            "/users/ada/home", headers={"authorization": "Bearer t-ada"}
+        )
+        assert response.json()["orders"] == [1, 2]
+        schema = (await client.get("/openapi.json")).json()
+    operation = schema["paths"]["/users/{user_id}/home"]["get"]
+    assert [p["name"] for p in operation["parameters"]] == ["user_id", "authorization"]

@@ -77,6 +77,39 @@ def test_kinds(call: Any, kind: CallKind) -> None:
     assert introspect(call).kind is kind
 
 
+class _DecoratedAsyncCall:
+    @sync_wrapper_of_async
+    async def __call__(self) -> int:
+        return 1
+
+
+class _DecoratedGenCall:
+    @sync_wrapper_of_async
+    def __call__(self) -> Iterator[int]:
+        yield 1
+
+
+class _DecoratedAsyncGenCall:
+    @sync_wrapper_of_async
+    async def __call__(self) -> AsyncIterator[int]:
+        yield 1
+
+
+@pytest.mark.parametrize(
+    ("call", "kind"),
+    [
+        pytest.param(_DecoratedAsyncCall(), CallKind.ASYNC, id="async"),
+        pytest.param(_DecoratedGenCall(), CallKind.SYNC_GEN, id="gen"),
+        pytest.param(_DecoratedAsyncGenCall(), CallKind.ASYNC_GEN, id="async-gen"),
+    ],
+)
+def test_instance_with_a_decorated_call(call: Any, kind: CallKind) -> None:
+    """A callable instance whose ``__call__`` is a ``functools.wraps`` sync wrapper is
+    classified by the wrapped method, as FastAPI does (its test_dependency_wrapped):
+    awaited when it wraps an async method, a generator when it wraps one."""
+    assert introspect(call).kind is kind
+
+
 def test_a_class_is_never_async_or_a_generator() -> None:
     """A class is called for its constructor: SYNC even with an async or generator
     ``__call__`` (FastAPI #14458)."""

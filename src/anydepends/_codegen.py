@@ -85,12 +85,17 @@ class Runner:
         "plan",
         "ready_after",
         "root",
+        "sequential",
         "variant",
     )
 
     def __init__(self, plan: Plan[Any], variant: int, runtime: Runtime) -> None:
         self.plan = plan
         self.variant = variant
+        # The plan's own mode (a pinned plan), else the container's.
+        self.sequential = (
+            runtime.sequential if plan.sequential is None else plan.sequential
+        )
         self.ready_after = _ready_after(plan)
         self.may_overlap = any(self.ready_after)
         emitter = _Emitter(plan, variant, runtime, self.ready_after)

@@ -133,13 +133,27 @@ class Container:
         /,
         *,
         dependencies: Iterable[Any] = (),
+        overrides: Mapping[Any, Callable[..., Any]] | None = None,
+        sequential: bool | None = None,
     ) -> Plan[T]: ...
     @overload
     def compile(
-        self, fn: Callable[..., T], /, *, dependencies: Iterable[Any] = ()
+        self,
+        fn: Callable[..., T],
+        /,
+        *,
+        dependencies: Iterable[Any] = (),
+        overrides: Mapping[Any, Callable[..., Any]] | None = None,
+        sequential: bool | None = None,
     ) -> Plan[T]: ...
     def compile(
-        self, fn: Callable[..., Any], /, *, dependencies: Iterable[Any] = ()
+        self,
+        fn: Callable[..., Any],
+        /,
+        *,
+        dependencies: Iterable[Any] = (),
+        overrides: Mapping[Any, Callable[..., Any]] | None = None,
+        sequential: bool | None = None,
     ) -> Plan[Any]:
         """Build (or return the cached) plan for *fn* under the current overrides.
 
@@ -148,15 +162,54 @@ class Container:
             dependencies: Extra dependencies run for their effect before *fn*'s own
                 (after the container's), like FastAPI's route ``dependencies=[...]``.
                 Pass the returned plan to :meth:`call` or :meth:`Scope.call` to run it.
+            overrides: Overrides for this plan only, applied over
+                :attr:`overrides` (for framework integrations: FastAPI's
+                ``app.dependency_overrides``).
+            sequential: This plan's mode, instead of the container's ``sequential``.
+
+        A plan compiled with *overrides* or *sequential* is **pinned**: it runs as
+        compiled wherever it is called, also after :attr:`overrides` change (compile
+        again to follow them; pinned plans are cached, the most recent few hundred).
 
         Raises:
             DependencyError: if the graph is broken (a cycle, a bad declaration, a
-                lifetime mismatch, ...); nothing has run.
+                lifetime mismatch, ...), or an override cannot be used; nothing has
+                run.
         """
         extra = _markers(dependencies)
+        if overrides is not None or sequential is not None:
+            return self._pinned(fn, extra, overrides or {}, sequential).plan
         if not extra:
             return self._entry_for(fn).plan
         return self._plans.entry((_WithDependencies, fn, extra), fn, extra).plan
+
+    def _pinned(
+        self,
+        fn: Callable[..., Any],
+        extra: tuple[Dependency, ...],
+        overrides: Mapping[Any, Callable[..., Any]],
+        sequential: bool | None,
+    ) -> Entry:
+        """A plan under the container's overrides plus *overrides*, in a fixed mode."""
+        merged = {**self.overrides.snapshot(), **overrides}
+        ids = frozenset((original, id(new)) for original, new in merged.items())
+        key = (fn, extra, ids, sequential)
+
+        def build() -> Plan[Any]:
+            for original, replacement in overrides.items():
+                self._validate_override(original, replacement)
+            # The plan holds the replacements, so the ids in the key stay theirs.
+            return compile_plan(
+                fn,
+                overrides=merged,
+                context_types=self.context_types,
+                sync_to_thread=self.sync_to_thread,
+                introspected=self._introspected,
+                dependencies=(*self.dependencies, *extra),
+                sequential=sequential,
+            )
+
+        return self._plans.pin(key, build)
 
     def _entry_for(self, fn: Callable[..., Any] | Plan[Any]) -> Entry:
         """The cache entry that runs *fn* (a root callable or a plan)."""

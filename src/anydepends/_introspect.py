@@ -110,8 +110,16 @@ def _classify(call: Callable[..., Any]) -> CallKind:
             funcs.append(cast(object, c))
         elif not isinstance(c, type):
             dunder = getattr(type(c), "__call__", None)  # noqa: B004 - the attribute
-            if dunder is not None:
+            # FastAPI also looks through a decorated __call__ (a sync wrapper around
+            # an async method is awaited, one around a generator is a generator).
+            for _ in range(100):
+                if dunder is None:
+                    break
                 funcs.append(dunder)
+                if isinstance(dunder, functools.partial):
+                    dunder = dunder.func
+                else:
+                    dunder = getattr(dunder, "__wrapped__", None)
     if any(inspect.isasyncgenfunction(f) for f in funcs):
         return CallKind.ASYNC_GEN
     if any(inspect.isgeneratorfunction(f) for f in funcs):

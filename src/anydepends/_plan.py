@@ -133,6 +133,8 @@ class Plan(Generic[T]):
     has_app_nodes: bool
     dependencies: tuple[Dependency, ...] = ()  # run for their effect, before the root's
     origin: object = field(default=None, compare=False, repr=False)  # the plan cache
+    # The mode this plan runs in; None: the container's (``Container.sequential``).
+    sequential: bool | None = None
     state: PlanState = field(
         default_factory=lambda: PlanState(True), compare=False, repr=False
     )
@@ -559,6 +561,7 @@ def compile_plan(
     introspected: dict[Any, Callee],
     dependencies: tuple[Dependency, ...] = (),
     origin: object = None,
+    sequential: bool | None = None,
 ) -> Plan[Any]:
     """Compile *root* into a :class:`Plan`; raise a ``DependencyError`` if broken."""
     compiler = _Compiler(
@@ -597,6 +600,7 @@ def compile_plan(
         has_app_nodes=any(n.memo == MEMO_APP for n in nodes),
         dependencies=dependencies,
         origin=origin,
+        sequential=sequential,
         state=PlanState(_may_overlap(nodes)),
     )
 

@@ -23,12 +23,14 @@ __all__ = ["MAX_SETS", "Entry", "PlanCache"]
 
 #: How many override sets keep their plans.
 MAX_SETS: Final = 16
+#: How many pinned plans (compiled with explicit overrides or a mode) are kept.
+MAX_PINNED: Final = 256
 
 
 class Entry:
     """One compiled root: its plan and (built on first use) its runners."""
 
-    __slots__ = ("fresh", "held", "plan", "runtime", "uses_scope")
+    __slots__ = ("fresh", "held", "plan", "runtime", "sequential", "uses_scope")
 
     def __init__(self, plan: Plan[Any], runtime: Runtime, scope_type: type) -> None:
         self.plan = plan
@@ -36,6 +38,9 @@ class Entry:
         # A plan that injects the Scope object itself needs a real one, even for
         # container.call: it runs in a private Scope with the HELD runner.
         self.uses_scope = scope_type in plan.context_types
+        # The plan's own mode (a pinned plan), else the container's.
+        mode = plan.sequential
+        self.sequential = runtime.sequential if mode is None else mode
         self.fresh: Runner | None = None
         self.held: Runner | None = None
 
@@ -55,7 +60,16 @@ class Entry:
 class PlanCache:
     """Entries by root (and by plan object), for the current override set."""
 
-    __slots__ = ("_compile", "_runtime", "_scope_type", "_sets", "by_plan", "current")
+    __slots__ = (
+        "_compile",
+        "_runtime",
+        "_scope_type",
+        "_sets",
+        "by_plan",
+        "current",
+        "pinned",
+        "pinned_by_plan",
+    )
 
     def __init__(
         self,
@@ -72,6 +86,8 @@ class PlanCache:
             Hashable, tuple[dict[Hashable, Entry], dict[int, Entry], Any]
         ] = OrderedDict()
         self._sets[frozenset()] = (self.current, self.by_plan, None)
+        self.pinned: OrderedDict[Hashable, Entry] = OrderedDict()
+        self.pinned_by_plan: dict[int, Entry] = {}
 
     def switch(self, overrides: Mapping[Any, Any]) -> None:
         """The override set changed: use (or start) the entries of the new one."""
@@ -93,6 +109,23 @@ class PlanCache:
         for current, by_plan, _ in self._sets.values():
             current.clear()
             by_plan.clear()
+        self.pinned.clear()
+        self.pinned_by_plan.clear()
+
+    def pin(self, key: Hashable, build: Callable[[], Plan[Any]]) -> Entry:
+        """The pinned entry for *key* (compiled with *build* if needed); the most
+        recent :data:`MAX_PINNED` are kept."""
+        found = self.pinned.get(key)
+        if found is None:
+            found = Entry(build(), self._runtime, self._scope_type)
+            self.pinned[key] = found
+            self.pinned_by_plan[id(found.plan)] = found
+            while len(self.pinned) > MAX_PINNED:
+                _, old = self.pinned.popitem(last=False)
+                self.pinned_by_plan.pop(id(old.plan), None)
+        else:
+            self.pinned.move_to_end(key)
+        return found
 
     def entry(
         self, key: Hashable, fn: Callable[..., Any], extra: tuple[Any, ...]
@@ -111,6 +144,7 @@ class PlanCache:
         return entry
 
     def of_plan(self, plan: Plan[Any]) -> Entry | None:
-        """The entry of a plan this cache compiled under the current override set."""
-        found = self.by_plan.get(id(plan))
+        """The entry of a plan this cache compiled under the current override set
+        (or pinned: it runs as compiled wherever it is called)."""
+        found = self.by_plan.get(id(plan)) or self.pinned_by_plan.get(id(plan))
         return found if found is not None and found.plan is plan else None

@@ -79,7 +79,7 @@ class CallState:
         self.task: Any = None  # supervision opened (see _backend.Supervision)
         self.level0: Any = None
         self.sup: Any = None
-        self.sequential = rt.sequential
+        self.sequential = runner.sequential
 
     # -- claims ---------------------------------------------------------------------
     async def wait(self, key: Any) -> None:
