@@ -14,10 +14,10 @@ The decision depends on what the current call does, never on earlier calls. The 
 task retries interruptions that had to wait (a failing sibling's dependency inside a
 shield of its own, see :mod:`._backend`).
 
-On asyncio the two rounds are two hops of ``loop.call_soon`` (the loop runs its ready
-callbacks in order, once per round), so the common outcome (the dependency is done by
-then) involves no task at all; only a call still waiting is handed to the helper task,
-which starts its runner. trio has no such hook, and its batches of ready tasks run in
+On asyncio the rounds are counted by one ``loop.call_soon`` callback per round, shared
+by every call registered meanwhile (the loop runs its ready callbacks once per round),
+so the common outcome (the dependency is done by then) costs a list append; only a
+call still waiting is handed to the helper task, which starts its runner. trio has no such hook, and its batches of ready tasks run in
 a random order, so there the helper task waits two checkpoints.
 """
 
@@ -36,6 +36,8 @@ __all__ = ["Deferred", "Dispatcher"]
 class Deferred(Protocol):
     """What registers with the dispatcher (a call's concurrent resolution)."""
 
+    registered: int  # the position it registered at last
+
     def still_waiting(self, position: int) -> bool:
         """Whether the call still waits at *position* (and could go concurrent)."""
 
@@ -50,7 +52,18 @@ class Deferred(Protocol):
 class Dispatcher:
     """One per container: a helper task serving deferred decisions and retries."""
 
-    __slots__ = ("loop", "loop_ready", "pending", "retries", "running", "spawn", "wake")
+    __slots__ = (
+        "aged",
+        "fresh",
+        "loop",
+        "loop_ready",
+        "pending",
+        "retries",
+        "running",
+        "spawn",
+        "ticking",
+        "wake",
+    )
 
     def __init__(
         self, spawn: Callable[[Callable[[], Coroutine[Any, Any, None]]], None]
@@ -58,6 +71,11 @@ class Dispatcher:
         self.spawn = spawn
         self.loop: asyncio.AbstractEventLoop | None = None  # set on asyncio
         self.loop_ready = False  # pending entries waited their rounds already
+        # asyncio: registered this round, and the round before (each remembers
+        # where it registered: see Deferred.still_waiting).
+        self.fresh: list[Deferred] = []
+        self.aged: list[Deferred] = []
+        self.ticking = False
         self.pending: list[tuple[Deferred, int]] = []
         self.retries: list[Deferred] = []
         self.running = False
@@ -67,17 +85,31 @@ class Dispatcher:
         """Ask *call* back in two loop rounds about *position*."""
         loop = self.loop
         if loop is not None:
-            loop.call_soon(loop.call_soon, self._after_two_rounds, call, position)
+            self.fresh.append(call)
+            if not self.ticking:
+                self.ticking = True
+                loop.call_soon(self._tick)
             return
         self.pending.append((call, position))
         self._poke()
 
-    def _after_two_rounds(self, call: Deferred, position: int) -> None:
-        # A plain loop callback (asyncio): only a call still waiting needs the task.
-        if call.still_waiting(position):
-            self.pending.append((call, position))
-            self.loop_ready = True
+    def _tick(self) -> None:
+        """Once per loop round while calls are registered (asyncio): what was
+        registered two rounds ago is checked; only a call still waiting needs the
+        helper task."""
+        ripe, self.aged, self.fresh = self.aged, self.fresh, []
+        for call in ripe:
+            position = call.registered
+            if call.still_waiting(position):
+                self.pending.append((call, position))
+                self.loop_ready = True
+        if self.pending:
             self._poke()
+        loop = self.loop
+        if (self.aged or self.fresh) and loop is not None:
+            loop.call_soon(self._tick)
+        else:
+            self.ticking = False
 
     def retry(self, call: Deferred) -> None:
         """Ask *call* back in a loop round to retry an interruption."""

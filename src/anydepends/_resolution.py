@@ -99,6 +99,7 @@ class Resolution:
         "main_busy",
         "outer",
         "pending",
+        "registered",
         "ready",
         "remaining",
         "runner_scopes",
@@ -118,6 +119,7 @@ class Resolution:
         self.pending = pending  # what inline waits on when the resolution starts
         self.defer = defer  # whether the call may go concurrent
         self.at = -1  # the node inline waits in
+        self.registered = -1  # where it registered with the dispatcher last
         self.claims: list[Any] | None = None
         self.concurrent = False
         self.done = False
@@ -161,6 +163,7 @@ class Resolution:
                         if claim_keys is not None and claim_keys[at] is not None:
                             self.claim(claim_keys[at])
                         if defer and ready_after[at] and not self.concurrent:
+                            self.registered = at
                             state.rt.dispatcher.defer(self, at)
                 try:
                     sent = yield pending
