@@ -17,8 +17,9 @@ shield of its own, see :mod:`._backend`).
 On asyncio the rounds are counted by one ``loop.call_soon`` callback per round, shared
 by every call registered meanwhile (the loop runs its ready callbacks once per round),
 so the common outcome (the dependency is done by then) costs a list append; only a
-call still waiting is handed to the helper task, which starts its runner. trio has no such hook, and its batches of ready tasks run in
-a random order, so there the helper task waits two checkpoints.
+call still waiting is handed to the helper task, which starts its runner. trio has no
+such hook, and its batches of ready tasks run in a random order, so there the helper
+task waits two checkpoints.
 """
 
 from __future__ import annotations
