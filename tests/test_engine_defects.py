@@ -498,29 +498,14 @@ def test_a_generator_ignoring_generator_exit_breaks_nothing_else(
 # -- 8. a concurrent chain costs linear work -------------------------------------------
 
 
-async def test_a_long_waiting_chain_is_linear(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A chain of 3,000 dependencies that each wait a loop round: the call finishes in
-    the default mode, and the engine looks at where it waits once per suspension (no
-    rescans of later nodes: the old scheduler's work was quadratic)."""
-    from anydepends import _codegen
-
-    looks = 0
-    original = _codegen.Runner.position
-
-    def counting(self: Any, lineno: int) -> int:
-        nonlocal looks
-        looks += 1
-        return original(self, lineno)
-
-    monkeypatch.setattr(_codegen.Runner, "position", counting)
-    size = 3_000
-    funcs: list[Any] = []
+def _chain(size: int, first: Any = None) -> list[Any]:
+    """*size* dependencies in a chain, each waiting one loop round."""
 
     async def leaf() -> int:
         await anyio.lowlevel.checkpoint()
         return 0
 
-    funcs.append(leaf)
+    funcs: list[Any] = [leaf]
     for i in range(1, size):
         prev = funcs[-1]
 
@@ -530,14 +515,72 @@ async def test_a_long_waiting_chain_is_linear(monkeypatch: pytest.MonkeyPatch) -
 
         step.__qualname__ = f"step{i}"
         funcs.append(step)
-    last = funcs[-1]
+    return funcs
 
-    async def root(x: int = Depends(last)) -> int:
+
+@pytest.mark.parametrize("shape", ["chain", "chain beside a waiting sibling"])
+async def test_a_long_waiting_chain_costs_linear_work(
+    shape: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """3,000 dependencies in a chain, each waiting a loop round (alone, or beside a
+    sibling waiting for the chain's end, which makes the call concurrent): the engine's
+    bookkeeping is linear: a pure chain needs no watching at all (nothing could ever
+    overlap), and the concurrent one computes readiness once and updates it once per
+    completed dependency (the old scheduler rescanned later nodes at every wait)."""
+    from anydepends import _resolution
+
+    counts = {"resolutions": 0, "concurrent": 0, "completed": 0}
+    init = _resolution.Resolution.__init__
+    go = _resolution.Resolution.go_concurrent
+    complete = _resolution.Resolution.complete
+
+    def counting_init(self: Any, *args: Any) -> None:
+        counts["resolutions"] += 1
+        init(self, *args)
+
+    def counting_go(self: Any, position: int) -> None:
+        counts["concurrent"] += 1
+        go(self, position)
+
+    def counting_complete(self: Any, index: int) -> None:
+        counts["completed"] += 1
+        complete(self, index)
+
+    monkeypatch.setattr(_resolution.Resolution, "__init__", counting_init)
+    monkeypatch.setattr(_resolution.Resolution, "go_concurrent", counting_go)
+    monkeypatch.setattr(_resolution.Resolution, "complete", counting_complete)
+    size = 3_000
+    funcs = _chain(size)
+    last = funcs[-1]
+    done = anyio.Event()
+
+    async def chain_end(x: int = Depends(last)) -> int:
+        done.set()
         return x
 
-    async with Container() as container:
-        assert await container.call(root) == size - 1
-    assert looks <= size + 2
+    async def sibling() -> int:
+        await done.wait()
+        return 1
+
+    if shape == "chain":
+
+        async def root(x: int = Depends(chain_end)) -> int:
+            return x
+
+    else:
+
+        async def root(y: int = Depends(sibling), x: int = Depends(chain_end)) -> int:
+            return x + y - 1
+
+    with prompt(30):
+        async with Container() as container:
+            assert await container.call(root) == size - 1
+    if shape == "chain":
+        assert counts == {"resolutions": 0, "concurrent": 0, "completed": 0}
+    else:
+        assert counts["resolutions"] == 1
+        assert counts["concurrent"] == 1
+        assert counts["completed"] <= size + 2
 
 
 # -- 9. overrides leave a bounded number of plans behind ------------------------------

@@ -60,10 +60,13 @@ from ._state import CallState
 if TYPE_CHECKING:
     from ._runtime import Runtime
 
-__all__ = ["FRESH", "HELD", "Runner", "build_runner"]
+__all__ = ["FRESH", "HELD", "QUIET", "Runner", "build_runner"]
 
 FRESH: Final = 0  #: a private scope (container.call): no memo to consult
 HELD: Final = 1  #: a Scope shared by calls: memo, claims
+
+#: ``CallState.at`` once nothing the resolution watches for can happen any more.
+QUIET: Final = -2
 
 InlineFn = Callable[..., Coroutine[Any, Any, Any]]
 
@@ -80,7 +83,6 @@ class Runner:
         "_node_fns",
         "claim_keys",
         "inline",
-        "line_node",
         "may_overlap",
         "plan",
         "ready_after",
@@ -103,7 +105,6 @@ class Runner:
         ns = emitter.build_main()
         self.inline: InlineFn = ns["inline"]
         self.root: InlineFn = ns["root"]
-        self.line_node: list[int] = emitter.line_node
         self.claim_keys: list[Any] | None = (
             emitter.claim_keys
             if any(k is not None for k in emitter.claim_keys)
@@ -128,11 +129,6 @@ class Runner:
         """``c<index>``: node *index*'s computation only, returning its value."""
         fn: InlineFn = self._per_node()[f"c{index}"]
         return fn
-
-    def position(self, lineno: int) -> int:
-        """The node whose code is at *lineno* of ``inline`` (-1 for the prologue)."""
-        line_node = self.line_node
-        return line_node[lineno] if 0 <= lineno < len(line_node) else -1
 
 
 def build_runner(plan: Plan[Any], variant: int, runtime: Runtime) -> Runner:
@@ -192,7 +188,6 @@ class _Emitter:
         }
         self.names: dict[int, str] = {}
         self.filenames: list[str] = []  # registered with linecache
-        self.line_node: list[int] = []
         # Per node of inline: the memo key claimed lazily (HELD, request-scoped).
         self.claim_keys: list[Any] = [None] * len(plan.nodes)
         self.hittable = self._hittable()
@@ -280,33 +275,55 @@ class _Emitter:
     def build_main(self) -> dict[str, Any]:
         nodes = self.plan.nodes
         lines: list[str] = ["async def inline(R, V, E):"]
-        owner: list[int] = [-1]
-        self._prologue(lines, owner, inline=True)
+        self._prologue(lines, inline=True)
+        # E.at says which node inline runs while it may wait there (the resolution
+        # reads it at each suspension: registering with the dispatcher, claiming a
+        # key). Stored only from the first node where that matters; QUIET once
+        # nothing after can.
+        interesting = [
+            i
+            for i, node in enumerate(nodes[:-1])
+            if self._can_wait(node) and (self.ready_after[i] or self._claims(node))
+        ]
+        first = interesting[0] if interesting else len(nodes)
+        last = interesting[-1] if interesting else -1
+        quiet = not interesting
         for node in nodes[:-1]:
-            start = len(lines)
+            i = node.index
+            if not quiet and i >= first and self._can_wait(node):
+                if i <= last:
+                    lines.append(f"    E.at = {i}")
+                else:
+                    lines.append(f"    E.at = {QUIET}")
+                    quiet = True
             self._node(lines, node, inline=True, depth=1)
-            owner.extend([node.index] * (len(lines) - start))
-        start = len(lines)
+        if not quiet:
+            lines.append(f"    E.at = {QUIET}")
         lines.extend(self._root_call(nodes[-1], depth=1, inline=True))
-        owner.extend([nodes[-1].index] * (len(lines) - start))
         lines.append("")
         lines.append("async def root(R, V, E):")
-        owner.extend([-1, -1])
-        self._prologue(lines, owner, inline=False)
+        self._prologue(lines, inline=False)
         lines.extend(self._root_call(nodes[-1], depth=1, inline=False))
-        # Line numbers are 1-based: line_node[k] is the node of line k.
-        self.line_node = [-1, *owner]
         return self._compile(lines, "plan")
+
+    def _claims(self, node: Node) -> bool:
+        """Whether inline claims *node*'s key lazily (at its first suspension)."""
+        return (
+            self.variant == HELD
+            and node.memo == MEMO_SCOPE
+            and node.use_cache
+            and not node.alias
+        )
 
     def build_per_node(self) -> dict[str, Any]:
         lines: list[str] = []
         for node in self.plan.nodes[:-1]:
             lines.append(f"async def n{node.index}(R, V, E, main):")
-            self._prologue(lines, None, inline=False)
+            self._prologue(lines, inline=False)
             self._node(lines, node, inline=False, depth=1)
             lines.append("")
             lines.append(f"async def c{node.index}(R, V, E, main):")
-            self._prologue(lines, None, inline=False)
+            self._prologue(lines, inline=False)
             lines.extend(self._compute(node, "t", inline=False, depth=1))
             lines.append("    return t")
             lines.append("")
@@ -328,10 +345,7 @@ class _Emitter:
         exec(code, namespace)
         return namespace
 
-    def _prologue(
-        self, lines: list[str], owner: list[int] | None, inline: bool
-    ) -> None:
-        start = len(lines)
+    def _prologue(self, lines: list[str], inline: bool) -> None:
         pad = "    "
         if self.variant == HELD:
             lines.append(f"{pad}M = E.memo")
@@ -345,8 +359,6 @@ class _Emitter:
         if inline:
             self._checks(lines)
             self._need_prologue(lines)
-        if owner is not None:
-            owner.extend([-1] * (len(lines) - start))
 
     def _checks(self, lines: list[str]) -> None:
         """Before anything runs: every required value and context object present."""

@@ -33,6 +33,7 @@ from typing import Any
 import anyio
 
 from ._backend import Drive, cancelled_exc_class, new_cancel_scope
+from ._codegen import QUIET
 from ._errors import container_closed_during_call
 from ._invoke import HANDED
 from ._state import CallState
@@ -56,8 +57,8 @@ async def resolve(
     """Finish a call whose generated ``inline`` suspended; return the root's result."""
     runner = state.runner
     alone = state.sequential or not runner.may_overlap
-    if alone and runner.claim_keys is None:
-        return await Drive(inline, pending)
+    if state.at == QUIET or (alone and runner.claim_keys is None):
+        return await Drive(inline, pending)  # nothing left to watch for
     res = Resolution(state, inline, pending, not alone)
     try:
         try:
@@ -155,8 +156,7 @@ class Resolution:
         self.main_busy = True
         try:
             while True:
-                frame = inline.cr_frame
-                at = runner.position(frame.f_lineno) if frame is not None else -1
+                at = state.at
                 if at != self.at:
                     self.at = at
                     if at >= 0:

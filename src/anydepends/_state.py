@@ -31,6 +31,7 @@ class CallState:
 
     __slots__ = (
         "R",
+        "at",
         "context",
         "handed",
         "holder",
@@ -72,6 +73,7 @@ class CallState:
         # one, torn down by the call itself).
         self.holder = holder
         self.handed = False
+        self.at = -1  # the node inline may wait in (see _codegen.QUIET)
         self.need: list[bool] | None = None
         self.waiters: dict[Any, anyio.Event] | None = None
         self.level: object = LEVEL_UNSET  # where request generators may be set up
