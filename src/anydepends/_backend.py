@@ -263,6 +263,7 @@ class Supervised(Protocol):
 
     task: Any  # the calling task, once supervision opened (None: not opened)
     level0: Any  # the task's cancel-scope mark when the call started
+    here: Any  # the mark now, while the call knows it (private paths only)
     sup: Any  # the supervision's own per-call data
 
 
@@ -357,7 +358,7 @@ class TaskCancelSupervision(Supervision):
     def open(self, call: Supervised) -> None:
         task = call.task = asyncio.current_task(self.loop)
         state = self.states.get(task)
-        call.level0 = None if state is None else state.cancel_scope
+        call.level0 = call.here = None if state is None else state.cancel_scope
 
     def interrupt(self, call: Supervised) -> bool:
         task: Any = call.task
@@ -426,7 +427,7 @@ class TrioAbortSupervision(Supervision):
 
         task: Any = trio.lowlevel.current_task()
         call.task = task
-        call.level0 = task._cancel_status
+        call.level0 = call.here = task._cancel_status
 
     def interrupt(self, call: Supervised) -> bool:
         import trio

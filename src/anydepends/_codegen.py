@@ -88,6 +88,7 @@ class Runner:
         "ready_after",
         "root",
         "sequential",
+        "uses_context",
         "variant",
     )
 
@@ -111,6 +112,7 @@ class Runner:
             else None
         )
         self._node_fns: dict[str, Any] | None = None
+        self.uses_context = emitter.uses_context
         # Tracebacks show the generated source while the runner lives; not after.
         weakref.finalize(self, _forget, emitter.filenames)
 
@@ -534,11 +536,14 @@ class _Emitter:
         if kind is CallKind.SYNC_GEN:
             if node.thread:
                 return [f"{pad}{target} = await THREAD_GEN({n}, {fn}({args}), {exits})"]
-            return [
+            lines = [
                 f"{pad}g = {fn}({args})",
                 f"{pad}{target} = FIRST(g, {n})",
                 f"{pad}{exits}.append(({n}, g))",
             ]
+            if self.variant == HELD:
+                lines.append(f"{pad}E.here = None  # it may hold a cancel scope")
+            return lines
         # An async generator: in place where its teardown will find the task as it
         # left it, else through AGEN (which decides, and may host it).
         info = gen_info(node.call)
@@ -569,6 +574,8 @@ class _Emitter:
             f"{inner}    {no_yield}()",
             f"{inner}{exits}.append(({n}, g))",
         ]
+        if place == _IN_PLACE and self.variant == HELD:
+            lines.append(f"{inner}E.here = None  # it may hold a cancel scope")
         if place == _CHECKED:
             if self.variant == HELD and (info is UNKNOWN_GEN or info.may_hold_scope):
                 lines.append(f"{inner}NOTE_LEVEL(E)")

@@ -120,6 +120,7 @@ def own_scope(state: CallState, exits: list[Any], bit: int) -> None:
     scope.__enter__()
     exits.append(ScopeExit(scope))
     holder.owned |= bit
+    state.here = None  # the task's scope stack changed
     if holder is not state:
         note_level(state)  # the scope's generators now nest inside ours
 
@@ -143,13 +144,17 @@ def place_request(state: CallState) -> bool:
         level = state.level
         if level is LEVEL_UNSET:
             return True  # no function-scoped generator before it
-        task = rt.current_task()
+        here = rt.mark_of(rt.current_task())
     else:
-        task = rt.current_task()
-        if task is not holder.host:
+        here = state.here
+        if here is None:  # not known: look it up
+            task = rt.current_task()
+            if task is not holder.host:
+                return False
+            here = state.here = rt.mark_of(task)
+        elif state.task is not holder.host:
             return False
         level = holder.level
-    here = rt.mark_of(task)
     return here is not UNKNOWN and here is level
 
 
@@ -166,7 +171,7 @@ def note_level(state: CallState) -> None:
     holder = state.holder
     if holder is not None:
         rt = state.rt
-        holder.level = rt.mark_of(rt.current_task())
+        holder.level = state.here = rt.mark_of(rt.current_task())
 
 
 async def agen_setup(

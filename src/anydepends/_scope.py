@@ -133,7 +133,7 @@ class Scope:
         state = CallState(
             runner,
             values,
-            self._context or self.context(),
+            (self._context or self.context()) if runner.uses_context else _NO_CONTEXT,
             container._runtime,
             self._memo,
             self._exits,
@@ -211,6 +211,9 @@ class Scope:
             callable=_name(fn),
             hint="use `async with container.scope() as scope:` and call inside it",
         )
+
+
+_NO_CONTEXT: Final[dict[type, Any]] = {}  # for plans that inject nothing by type
 
 
 def _name(fn: object) -> str:

@@ -34,6 +34,7 @@ class CallState:
         "at",
         "context",
         "handed",
+        "here",
         "holder",
         "level",
         "level0",
@@ -80,6 +81,9 @@ class CallState:
         self.owned = 0  # exit lists that already have a cancel scope of ours
         self.task: Any = None  # supervision opened (see _backend.Supervision)
         self.level0: Any = None
+        # The calling task's cancel-scope mark now, while the call knows it (None:
+        # look it up): where a held scope's generators may be set up in place.
+        self.here: Any = None
         self.sup: Any = None
         self.sequential = runner.sequential
 
