@@ -183,8 +183,8 @@ FASTAPI_SUITE_DESELECT = [
     # object and event loop (`declaration._concurrency.get_semaphore()`). These tests
     # inspect that semaphore, or rely on it being shared with routes FastAPI resolves
     # itself (a WebSocket route, another app). anydepends enforces the same limit
-    # with a limiter of its own per declaration and container (its Semantics 10), so
-    # FastAPI's semaphore stays untouched.
+    # with a limiter of its own per declaration and container (docs/semantics.md
+    # §10), so FastAPI's semaphore stays untouched.
     *(
         _CONCURRENCY + name
         for name in (

@@ -75,7 +75,8 @@ class Graph:
 
 
 def _request_graph(name: str, settings_kind: Kind, app_leaves: bool = False) -> Graph:
-    """The 10-node request graph of peers.md section 5."""
+    """The 10-node request graph the peers' benchmarks use: settings, a pooled
+    db, repositories, services and one handler."""
     app = app_leaves
     return Graph(
         name,

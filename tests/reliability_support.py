@@ -1,4 +1,4 @@
-"""Shared machinery for the reliability tests (issue 6).
+"""Shared machinery for the reliability tests (random graphs under failure).
 
 - :class:`GraphSpec`: a random DAG of dependables of every kind (async and sync
   functions, async and sync generators, classes), with ``use_cache`` and lifetime per
@@ -256,7 +256,7 @@ def _normalize(
 ) -> GraphSpec:
     """Make lifetimes monotone: nothing depends on something that lives shorter.
 
-    That is the design's rule for ``scope="app"`` (Semantics 7) applied to every kind:
+    That is the rule for ``scope="app"`` (docs/semantics.md §7) applied to every kind:
     a callable declared anywhere with a longer lifetime only declares dependencies at
     least as long-lived. (FastAPI lets a plain request-scoped dependency depend on a
     function-scoped one; such graphs are left out so teardown order is a strict check.)

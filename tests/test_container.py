@@ -138,7 +138,7 @@ async def test_each_container_call_is_a_fresh_scope() -> None:
     assert rec.count("app") == 1
 
 
-# -- every kind of dependable (design §1, §2) ------------------------------------------
+# -- every kind of dependable (docs/semantics.md §1, §2) -------------------------------
 
 
 async def test_every_kind_of_dependable_resolves() -> None:
@@ -259,7 +259,7 @@ async def test_a_value_with_a_default_in_one_place_is_still_required_elsewhere()
         assert await container.call(root, token="v") == "vv"
 
 
-# -- app lifetime (design §7) ----------------------------------------------------------
+# -- app lifetime (docs/semantics.md §7) -----------------------------------------------
 
 
 async def test_app_value_is_created_once_under_concurrent_first_use() -> None:
@@ -429,7 +429,7 @@ async def test_app_scoped_dependency_may_use_the_container() -> None:
         assert await container.call(root) is container
 
 
-# -- overrides (design §8) -------------------------------------------------------------
+# -- overrides (docs/semantics.md §8) --------------------------------------------------
 
 
 async def original() -> str:

@@ -1,4 +1,7 @@
-"""Regression tests for the engine defects found by hostile testing (issue 10).
+"""Regression tests for the engine defects found by hostile testing.
+
+They cover cancellation meeting failure, speed and behaviour that depended on
+history, and private event-loop state a guarantee rested on.
 
 Each section names the defect it pins and tests its *class*, not only the reported
 case: every entry point, with and without concurrency, on both backends. The rules

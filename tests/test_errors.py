@@ -1,4 +1,4 @@
-"""Errors: the hierarchy, and that every error says where and how to fix (design §12).
+"""Errors: the hierarchy; every error says where and how to fix (docs/semantics.md §12).
 
 Every compile-time error must name the dependency path (root -> ... -> offending
 dependable), the callable by its qualified name, the parameter, and a fix. Each case

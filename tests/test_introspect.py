@@ -1,4 +1,4 @@
-"""Introspection: a callable's kind and classified parameters (design §1, §2).
+"""Introspection: a callable's kind and its parameters (docs/semantics.md §1, §2).
 
 ``introspect`` is internal, but it is the phase that decides what every dependable
 *is*; these tests pin its answers for each kind of dependable and parameter.
@@ -71,7 +71,7 @@ if TYPE_CHECKING:
     ],
 )
 def test_kinds(call: Any, kind: CallKind) -> None:
-    """Every kind of dependable is classified as FastAPI does (fastapi-semantics §2.6):
+    """Every kind of dependable is classified as FastAPI does (docs/semantics.md §2):
     partials and ``functools.wraps`` wrappers are looked through (async if either
     layer is), callable instances by their ``__call__``."""
     assert introspect(call).kind is kind

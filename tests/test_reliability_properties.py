@@ -128,7 +128,7 @@ async def test_cache_hit_on_a_seeded_key_does_not_rerun_its_subtree(
     """``root(a1=Depends(a, use_cache=False), a2=Depends(a))`` with
     ``a(b=Depends(b, use_cache=False))``: ``a1`` runs ``b`` and ``a`` and seeds the
     key; ``a2`` is then a cache hit, and a cache hit never re-runs its subtree
-    (design.md Semantics 3, the deviation from FastAPI's re-walk): ``b`` runs once.
+    (docs/semantics.md §3, the deviation from FastAPI's re-walk): ``b`` runs once.
     (Found by the property tests above; this is the minimal case.)"""
     calls: list[str] = []
 

@@ -19,7 +19,7 @@ from anydepends import Container, Depends
 
 from .helpers import Recorder, prompt, task_id
 
-# -- concurrency (design §4) -----------------------------------------------------------
+# -- concurrency (docs/semantics.md §4) ------------------------------------------------
 
 
 async def test_independent_dependencies_overlap() -> None:
@@ -306,7 +306,7 @@ async def test_generated_graph_gives_the_same_values_in_both_modes() -> None:
         assert sorted(calls) == sorted(f"n{i}" for i in range(size))
 
 
-# -- threads (design §2) ---------------------------------------------------------------
+# -- threads (docs/semantics.md §2) ----------------------------------------------------
 
 
 async def test_sync_dependables_run_in_a_worker_thread_by_default() -> None:
@@ -469,7 +469,7 @@ async def test_unused_values_are_ignored() -> None:
         assert await container.call(root, whatever=1) == "ok"
 
 
-# -- failure (design §5) ---------------------------------------------------------------
+# -- failure (docs/semantics.md §5) ----------------------------------------------------
 
 
 async def test_the_caller_gets_the_original_exception_inline() -> None:
@@ -816,7 +816,7 @@ async def test_external_cancellation_stops_the_call(concurrent: bool) -> None:
             assert await container.call(lambda: 5) == 5
 
 
-# -- max_concurrency (design §10) ------------------------------------------------------
+# -- max_concurrency (docs/semantics.md §10) -------------------------------------------
 
 
 async def test_max_concurrency_limits_across_calls() -> None:

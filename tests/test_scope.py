@@ -40,7 +40,7 @@ class Unregistered:
     """A type that is not one of the container's context types."""
 
 
-# -- the memo (design §3) --------------------------------------------------------------
+# -- the memo (docs/semantics.md §3) ---------------------------------------------------
 
 
 async def test_calls_in_one_scope_share_the_memo() -> None:

@@ -42,7 +42,7 @@ def assert_partial_order(rec: Recorder, edges: list[tuple[str, str]]) -> None:
         assert rec.before(f"{dependent}-", f"{dependency}-"), (dependent, dependency)
 
 
-# -- order (design §6) -----------------------------------------------------------------
+# -- order (docs/semantics.md §6) ------------------------------------------------------
 
 
 def diamond(rec: Recorder, gate: bool) -> tuple[Any, list[tuple[str, str]]]:
@@ -169,7 +169,7 @@ async def test_lifetimes_tear_down_at_their_ends() -> None:
     assert rec.count("app+") == 1
 
 
-# -- exceptions at the yield (design §5) -----------------------------------------------
+# -- exceptions at the yield (docs/semantics.md §5) ------------------------------------
 
 
 async def test_completed_setups_see_the_original_exception_in_teardown_order() -> None:
@@ -602,7 +602,7 @@ async def test_a_cancelled_scope_exit_still_tears_down() -> None:
     assert rec.log == ["torn down"]
 
 
-# -- setup and teardown in the same task (design §6) -----------------------------------
+# -- setup and teardown in the same task (docs/semantics.md §6) ------------------------
 
 LIFETIMES = ["function", "request", "app"]
 MODES = ["inline", "concurrent"]
@@ -766,8 +766,8 @@ def test_inline_generators_keep_their_task_cancel_scope_and_context(
     """When nothing suspends (``container.call`` and ``scope.call``, function and
     request lifetimes), each generator's teardown runs in its setup's task, and a
     cancel scope and a ContextVar token held across the yield work. (Which task that
-    is, the calling task or a helper, is the scheduler's choice: design §11.) Run
-    isolated, like every cancel-scope-across-yield case."""
+    is, the calling task or a helper, is the scheduler's choice: docs/semantics.md §11.)
+    Run isolated, like every cancel-scope-across-yield case."""
     pairs: list[tuple[int, int]] = []
     cv: contextvars.ContextVar[str] = contextvars.ContextVar("cv", default="unset")
 

@@ -7,8 +7,8 @@
 and compares results, exceptions and the logs the dependables write (calls, setup
 and teardown, what each ``yield`` dependency saw). ``Container(sequential=True)``
 must match FastAPI exactly; the concurrent container must give the same results
-and calls and keep design.md's partial order. Documented deviations are asserted on
-both sides in ``test_deviations.py``.
+and calls and keep the partial order of docs/semantics.md §6. Documented deviations
+are asserted on both sides in ``test_deviations.py``.
 
 Run: ``python -m pytest tests/conformance``. ``test_random_graphs.py`` is
 deterministic by default; ``ANYDEPENDS_CONFORMANCE_RANDOM=1`` and

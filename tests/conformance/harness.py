@@ -393,7 +393,7 @@ def assert_dependency_order(
 
     ``dependencies`` maps a node name to the names of its own dependencies. Each
     node must be entered after all its dependencies were entered, and exited after
-    all its dependents and before all its dependencies (design.md, Semantics 6).
+    all its dependents and before all its dependencies (docs/semantics.md §6).
     Each named node must be entered and exited exactly once.
     """
     positions: dict[tuple[str, str], int] = {}

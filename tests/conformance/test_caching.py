@@ -1,6 +1,6 @@
 # ruff: noqa: I002  (annotations must be real objects here; see harness.py)
-"""Caching: the cache key and ``use_cache`` (fastapi-semantics.md sections 4 and 5;
-design.md Semantics 3).
+"""Caching: the cache key and ``use_cache`` (docs/semantics.md §3, checked against
+FastAPI itself).
 
 Several cases return call counters. ``Container(sequential=True)`` must match FastAPI
 exactly; in the concurrent container the order of independent calls is free, so

@@ -1,7 +1,7 @@
 # ruff: noqa: I002  (annotations must be real objects here; see harness.py)
 """Declarations: every way of writing a dependency and every kind of dependable.
 
-fastapi-semantics.md sections 2.1, 2.2 and 2.6; design.md Semantics 1 and 2.
+docs/semantics.md §1 and §2.
 """
 
 import functools

@@ -1,5 +1,5 @@
 # ruff: noqa: I002  (annotations must be real objects here; see harness.py)
-"""Documented deviations: FastAPI gives X, anydepends gives Y, as design.md says.
+"""Documented deviations: FastAPI gives X, anydepends gives Y (docs/semantics.md).
 
 Each test asserts both sides explicitly, so a change on either side shows up:
 FastAPI's behaviour is pinned, and anydepends' documented behaviour is checked in
@@ -34,7 +34,7 @@ async def _anydepends_both(build: Builder) -> list[Outcome]:
     ]
 
 
-# --------------------------------------------- the re-walk quirk (Semantics 3)
+# --------------------------------------------- the re-walk quirk (docs/semantics.md §3)
 
 
 def case_rewalk(m: Markers) -> Case:
@@ -74,7 +74,7 @@ async def test_cache_hit_never_reruns_its_subtree() -> None:
     """FastAPI walks a cached dependency's subtree again on every declaration, so
     ``use_cache=False`` descendants of the cached ``parent`` run (and a ``yield``
     one is entered and torn down) three times though ``parent`` runs once.
-    anydepends (design.md Semantics 3, deviation) runs them once: a cache hit never
+    anydepends (docs/semantics.md §3, deviation) runs them once: a cache hit never
     re-runs its subtree. Results are the same."""
     expected = ["parent(child,gen_child)"] * 2 + ["gp:parent(child,gen_child)"]
     fa = await run_fastapi(case_rewalk(FASTAPI))
@@ -122,7 +122,7 @@ async def test_scopes_never_repeat() -> None:
     """``Security(p, ["a"])`` → ``Security(c, ["a"])`` → ``Depends(leaf)``: FastAPI
     0.165 gives ``c`` ``['a']`` but ``leaf`` ``['a', 'a']`` (``"a a"``), because a
     child's parent list is concatenated without de-duplication. anydepends
-    (design.md Semantics 9, deviation) never repeats a scope: ``leaf`` sees
+    (docs/semantics.md §9, deviation) never repeats a scope: ``leaf`` sees
     ``['a']``."""
     fa = await run_fastapi(case_repeated_scope(FASTAPI))
     assert fa.exc is None, fa
@@ -161,7 +161,7 @@ async def test_swallowing_yield_dependency_is_an_error_in_every_scope() -> None:
     """A ``yield`` dependency that catches the exception and neither re-raises nor
     raises another: FastAPI raises ``FastAPIError("Response not awaited...")`` in
     request scope and an accidental ``UnboundLocalError`` in function scope.
-    anydepends (design.md Semantics 5) makes it an error in every scope: the caller
+    anydepends (docs/semantics.md §5) makes it an error in every scope: the caller
     gets an exception, never a normal return."""
     fastapi_errors = {
         None: ("FastAPIError", "Response not awaited."),
@@ -283,7 +283,7 @@ async def test_broken_declarations_fail_at_compile_time() -> None:
     ``Depends()`` without an annotation (``typing.Any``: 422 for ``args``/``kwargs``),
     a positional-only parameter (``TypeError``) -- and ``*args``/``**kwargs`` (query
     inputs in FastAPI) are compile-time ``DependencyError``s in anydepends
-    (design.md Semantics 1 and 2): nothing runs, not even the valid sibling."""
+    (docs/semantics.md §1 and §2): nothing runs, not even the valid sibling."""
     from anydepends import DependencyError
 
     fa = await run_fastapi(case_depends_without_annotation(FASTAPI))
@@ -340,7 +340,7 @@ async def test_both_refuse_conflicting_markers_and_cycles() -> None:
     """``Annotated[..., Depends(a)] = Depends(b)`` and a dependency cycle are refused
     by both before anything runs: FastAPI at registration (``AssertionError``,
     ``RecursionError``), anydepends at compile time with a ``DependencyError``
-    (design.md Semantics 1 and 12)."""
+    (docs/semantics.md §1 and §12)."""
     from anydepends import DependencyError
 
     fa = await run_fastapi(case_annotated_and_default(FASTAPI))
@@ -388,7 +388,7 @@ def case_handshake(m: Markers, *, blocking: bool) -> Case:
 async def test_independent_async_dependencies_overlap() -> None:
     """FastAPI resolves strictly one after another (first ends before second
     starts), and so does ``Container(sequential=True)``. The default container runs
-    independent async dependencies concurrently (design.md Semantics 4): two
+    independent async dependencies concurrently (docs/semantics.md §4): two
     dependencies that each wait for the other to have started both complete."""
     fa = await run_fastapi(case_handshake(FASTAPI, blocking=False))
     sequential_log = [
@@ -449,7 +449,7 @@ def case_failure_while_sibling_runs(m: Markers, *, concurrent: bool) -> Case:
 async def test_a_failure_cancels_running_siblings() -> None:
     """FastAPI never has a sibling running when a dependency fails (it resolves one
     at a time), and neither has ``Container(sequential=True)``. Concurrently
-    (design.md Semantics 5) a sibling still running is cancelled, the ``yield``
+    (docs/semantics.md §5) a sibling still running is cancelled, the ``yield``
     dependency whose setup completed sees the original exception, and the caller
     gets the original exception object, not an ``ExceptionGroup``."""
     from anydepends import Container
@@ -489,7 +489,7 @@ async def test_a_failure_cancels_running_siblings() -> None:
     ]
 
 
-# ------------------------------------- keyword-bound partial arguments (Semantics 2)
+# ------------------------ keyword-bound partial arguments (docs/semantics.md §2)
 
 
 def case_partial_keyword_bound(m: Markers) -> Case:
@@ -509,7 +509,7 @@ async def test_partial_keyword_bound_arguments_are_never_injected() -> None:
     """A keyword bound by ``functools.partial`` stays in FastAPI's signature as a
     default, so a request input of that name replaces it (``partial(scaled,
     factor=3)`` with ``factor=5`` computes ``5 * n``). anydepends never injects a
-    bound argument (design.md Semantics 2): the partial keeps ``factor=3``."""
+    bound argument (docs/semantics.md §2): the partial keeps ``factor=3``."""
     fastapi = await run_fastapi(case_partial_keyword_bound(FASTAPI))
     assert fastapi.result == {"a": 10}
     assert fastapi.log == [("scaled", "call", 5)]

@@ -1,7 +1,7 @@
 # ruff: noqa: I002  (annotations must be real objects here; see harness.py)
 """Dependables written for FastAPI (``fastapi.Depends``, ``fastapi.Security``,
 ``fastapi.security.SecurityScopes``) run unchanged through anydepends with identical
-results (design.md, Public API: FastAPI's markers are accepted wherever ours are).
+results (docs/semantics.md §1: FastAPI's markers are accepted wherever ours are).
 """
 
 import subprocess
@@ -124,7 +124,7 @@ async def test_fastapi_params_classes() -> None:
 
 def test_importing_anydepends_does_not_import_fastapi() -> None:
     """Recognising FastAPI's markers must not import FastAPI: a program that never
-    imported it does not get it from anydepends (design.md, Public API)."""
+    imported it does not get it from anydepends (docs/semantics.md §1)."""
     code = (
         "import sys, anydepends\n"
         "from anydepends import Container, Depends\n"

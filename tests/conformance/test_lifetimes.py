@@ -1,6 +1,6 @@
 # ruff: noqa: I002  (annotations must be real objects here; see harness.py)
 """Lifetimes and limits: the ``scope`` rule and ``max_concurrency``
-(fastapi-semantics.md sections 2.3 and 11; design.md Semantics 7 and 10)."""
+(docs/semantics.md §7 and §10)."""
 
 from typing import Annotated, Any
 
@@ -102,7 +102,7 @@ async def test_request_generator_on_explicit_function_scope_is_refused() -> None
     """A request-scoped generator declaring ``Depends(f, scope="function")`` is
     refused before anything runs: FastAPI raises ``DependencyScopeError`` at
     registration, anydepends a compile-time ``DependencyError`` naming both
-    (design.md Semantics 7)."""
+    (docs/semantics.md §7)."""
     from anydepends import DependencyError
 
     fa = await run_fastapi(case_request_over_function(FASTAPI))
@@ -243,7 +243,7 @@ async def _hold_and_wait(container_class: Any, root: Any, log: list[str]) -> Non
 async def test_invalid_max_concurrency_is_refused_like_fastapi(bad: Any) -> None:
     """Anything but a positive ``int`` or ``None`` is refused when the ``Depends`` is
     built, as in FastAPI. (FastAPI raises ``ValueError``; anydepends raises its
-    ``DependencyError``, design.md Semantics 12; the type is not part of the
+    ``DependencyError``, docs/semantics.md §12; the type is not part of the
     contract.)"""
     from anydepends import DependencyError, Depends
 

@@ -1,6 +1,6 @@
 # ruff: noqa: I002  (annotations must be real objects here; see harness.py)
 """Overrides: ``container.overrides`` / ``container.override`` against FastAPI's
-``app.dependency_overrides`` (fastapi-semantics.md section 9; design.md Semantics 8).
+``app.dependency_overrides`` (docs/semantics.md §8).
 
 Each case runs anydepends with the overrides set through the mapping (sequential
 and concurrent containers) and through nested ``container.override`` context

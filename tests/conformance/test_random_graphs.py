@@ -12,8 +12,8 @@ What must hold:
 
 * ``Container(sequential=True)`` gives FastAPI's result or exception; and FastAPI's
   log entry by entry when no declaration has ``use_cache=False`` (otherwise
-  FastAPI's re-walk quirk adds calls, the documented deviation of design.md
-  Semantics 3, so only the set of distinct log entries is compared);
+  FastAPI's re-walk quirk adds calls, the documented deviation of
+  docs/semantics.md §3, so only the set of distinct log entries is compared);
 * the concurrent container gives the same result or exception, and the same log as
   a multiset (or a set, as above); where a replacement observes scopes under its
   original's scope-less key, the value depends on which place needs it first, so
@@ -21,10 +21,10 @@ What must hold:
 * every run tears down each entered ``yield`` dependency exactly once, and after a
   failure each of them saw the exception the caller gets: the original one, or,
   when the concurrent container ran the failing node several times at once, the
-  ``ExceptionGroup`` of those failures (design.md Semantics 5).
+  ``ExceptionGroup`` of those failures (docs/semantics.md §5).
 
 Values never depend on call order, and scopes enter values as sorted sets, so the
-repeated-scope deviation (Semantics 9) does not show here; it has its own test.
+repeated-scope deviation (docs/semantics.md §9) does not show here; it has its own test.
 """
 
 import os
@@ -271,7 +271,7 @@ def _leaves(exc: BaseException) -> list[BaseException]:
 def _same_failure(expected: Outcome, actual: Outcome, source: str) -> None:
     """The concurrent container may call the failing node several times at once
     (``use_cache=False``, or several scope sets): then it raises an
-    ``ExceptionGroup`` of those failures (design.md Semantics 5); otherwise the
+    ``ExceptionGroup`` of those failures (docs/semantics.md §5); otherwise the
     original exception."""
     if expected.exc is None or isinstance(actual.exc, ValueError):
         assert_same_exception(expected, actual)

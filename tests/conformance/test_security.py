@@ -1,6 +1,6 @@
 # ruff: noqa: I002  (annotations must be real objects here; see harness.py)
 """Security scopes: accumulation, ``SecurityScopes`` and the scope part of the cache
-key (fastapi-semantics.md sections 4 and 7; design.md Semantics 3 and 9).
+key (docs/semantics.md §3 and §9).
 
 The repeated-scope deviation (FastAPI's ``['a', 'a']`` three levels down) is in
 ``test_deviations.py``; overrides seeing the original's scopes in

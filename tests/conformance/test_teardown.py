@@ -1,11 +1,11 @@
 # ruff: noqa: I002  (annotations must be real objects here; see harness.py)
 """``yield`` dependencies: teardown order, exceptions thrown in at ``yield``, failures
-during resolution and in teardown, function vs request scope (fastapi-semantics.md
-section 6; design.md Semantics 5 and 6).
+during resolution and in teardown, function vs request scope
+(docs/semantics.md §5 and §6).
 
 FastAPI's exact order is required of ``Container(sequential=True)``; the concurrent
 container must give the same results and exceptions and keep the partial order of
-design.md Semantics 6.
+docs/semantics.md §6.
 """
 
 import itertools
