@@ -101,13 +101,13 @@ def test_node_fields() -> None:
     assert node.original is leaf
     assert node.kind is CallKind.ASYNC
     assert node.key == (leaf, (), "")
-    assert node.lifetime == "request"
+    assert str(node.lifetime) == "request"
     assert node.use_cache is True
     assert node.deps == ()
     assert [p.rsplit(".", 1)[-1] for p in node.path] == ["diamond", "left", "leaf"]
     root = nodes["diamond"]
     assert root.key is None
-    assert root.lifetime == "function"
+    assert str(root.lifetime) == "function"
 
 
 def test_plan_is_immutable() -> None:
@@ -298,7 +298,7 @@ def test_lifetime_is_part_of_the_key() -> None:
         (gen, (), "request"),
         (gen, (), "function"),
     ]
-    lifetimes = [node.lifetime for node in plan.nodes[:-1]]
+    lifetimes = [str(node.lifetime) for node in plan.nodes[:-1]]
     assert lifetimes == ["request", "function", "request", "request", "function"]
 
 
@@ -462,7 +462,7 @@ def test_overrides_keep_the_original_key_and_lifetime() -> None:
     assert node.original is original
     assert node.key == (original, (), "function")
     assert node.use_cache is False
-    assert node.lifetime == "function"
+    assert str(node.lifetime) == "function"
     assert node.kind is CallKind.SYNC_GEN
 
 
@@ -493,7 +493,7 @@ def test_app_nodes_are_flagged() -> None:
 
     plan = Container().compile(root)
     assert plan.has_app_nodes
-    assert plan.nodes[0].lifetime == "app"
+    assert str(plan.nodes[0].lifetime) == "app"
     assert not Container().compile(diamond).has_app_nodes
 
 

@@ -18,13 +18,14 @@ from anyio import CapacityLimiter
 from anyio.abc import TaskGroup
 
 from ._codegen import build_runner
+from ._compiler import compile_plan
 from ._errors import DeclarationError, DependencyError, UsageError
 from ._hosting import hosted_setup
 from ._introspect import Callee, introspect, qualname
 from ._lowlevel import cancel_scope_marker
 from ._markers import Dependency, as_marker
 from ._overrides import Overrides
-from ._plan import Node, Plan, compile_plan
+from ._plan import Node, Plan
 from ._scheduler import Run, check_inputs
 from ._scope import Scope, _run_and_teardown
 from ._teardown import Exit, teardown
@@ -195,6 +196,7 @@ class Container:
             introspected=self._introspected,
             dependencies=(*self.dependencies, *extra),
             origin=self._plans,
+            app_context_types=(Container,),
         )
 
     def _overrides_changed(self) -> None:
