@@ -26,11 +26,18 @@ from typing import Annotated, Any, Final, Generic, TypeAlias
 __all__ = ["Split", "evaluate"]
 
 # Syntax tree of the supported subset: ("name", str) | ("attr", node, str)
-# | ("sub", node, tuple[node, ...], is_tuple) | ("call", node, tuple[node, ...]).
+# | ("sub", node, tuple[node, ...], is_tuple) | ("call", node, tuple[node, ...]);
+# at the top only, ("common", A, T, M, f) for ``A[T, M(f)]`` (dotted name tuples).
 _Node: TypeAlias = tuple[Any, ...]
 
 _SUPPORTED: Final = re.compile(r"[A-Za-z0-9_.\[\](), \t]*")
 _TOKEN: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|[0-9]+|[.\[\](),]")
+_WORD: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_DOTTED: Final = r"([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)"
+_COMMON: Final = re.compile(  # ``A[T, M(f)]``, each a dotted name, blanks allowed
+    rf"{_DOTTED}[ \t]*\[[ \t]*{_DOTTED}[ \t]*,[ \t]*{_DOTTED}[ \t]*\("
+    rf"[ \t]*{_DOTTED}[ \t]*\)[ \t]*\][ \t]*"
+)
 _MAX_NESTING: Final = 16
 # Parsed trees by annotation text: parsing is pure, so sharing it is safe. Bounded,
 # so programs that generate functions forever do not grow it forever.
@@ -46,10 +53,6 @@ class Split:
     def __init__(self, origin: Any, metadata: tuple[Any, ...]) -> None:
         self.origin = origin
         self.metadata = metadata
-
-
-class _Unsupported(Exception):
-    """The text is outside the supported subset: use ``eval``."""
 
 
 def evaluate(text: str, namespace: dict[str, Any]) -> Any:
@@ -68,39 +71,60 @@ def evaluate(text: str, namespace: dict[str, Any]) -> Any:
     if tree is None or builtins_ is None or type(namespace) is not dict:
         return eval(text, namespace)  # what inspect.signature(eval_str=True) does
     scope = builtins_.__dict__ if isinstance(builtins_, types.ModuleType) else builtins_
-    if tree[0] == "sub" and len(tree[2]) >= 2:
+    tag = tree[0]
+    if tag == "common":  # A[T, M(f)], each a dotted name: the same steps, inline
+        target = _dotted(tree[1], namespace, scope)
+        origin = _dotted(tree[2], namespace, scope)
+        marker = _dotted(tree[3], namespace, scope)(_dotted(tree[4], namespace, scope))
+        items = [origin, marker]
+    elif tag == "sub" and len(tree[2]) >= 2:
         target = _value(tree[1], namespace, scope)
         items = [_value(item, namespace, scope) for item in tree[2]]
         origin = items[0]
-        if target is Annotated and (
-            origin is Any
-            or (type(origin) is type and origin is not Generic)
-            or type(origin) is types.GenericAlias
-        ):
-            # typing's own check returns such an origin unchanged (of the plain
-            # classes it refuses only ``Generic``; ``Protocol`` has a metaclass).
-            return Split(origin, tuple(items[1:]))
-        return target[tuple(items)]
-    return _value(tree, namespace, scope)
+    else:
+        return _value(tree, namespace, scope)
+    if target is Annotated and (
+        origin is Any
+        or (type(origin) is type and origin is not Generic)
+        or type(origin) is types.GenericAlias
+    ):
+        # typing's own check returns such an origin unchanged (of the plain classes
+        # it refuses only ``Generic``; ``Protocol`` has a metaclass).
+        return Split(origin, tuple(items[1:]))
+    return target[tuple(items)]
 
 
 _MISSING: Final[Any] = object()
+
+
+def _load(name: str, namespace: dict[str, Any], scope: Mapping[str, Any]) -> Any:
+    """A name as ``eval`` looks it up: the globals, then the builtins."""
+    try:
+        return namespace[name]
+    except KeyError:
+        pass
+    try:
+        return scope[name]
+    except KeyError:
+        msg = f"name {name!r} is not defined"
+        raise NameError(msg, name=name) from None
+
+
+def _dotted(
+    names: tuple[str, ...], namespace: dict[str, Any], scope: Mapping[str, Any]
+) -> Any:
+    """A dotted name: the first looked up, the rest attributes."""
+    value = _load(names[0], namespace, scope)
+    for name in names[1:]:
+        value = getattr(value, name)
+    return value
 
 
 def _value(node: _Node, namespace: dict[str, Any], scope: Mapping[str, Any]) -> Any:
     """Evaluate a parsed *node* as ``eval`` would (name lookup: globals, builtins)."""
     tag = node[0]
     if tag == "name":
-        name: str = node[1]
-        try:
-            return namespace[name]
-        except KeyError:
-            pass
-        try:
-            return scope[name]
-        except KeyError:
-            msg = f"name {name!r} is not defined"
-            raise NameError(msg, name=name) from None
+        return _load(node[1], namespace, scope)
     if tag == "attr":
         return getattr(_value(node[1], namespace, scope), node[2])
     target = _value(node[1], namespace, scope)
@@ -111,71 +135,82 @@ def _value(node: _Node, namespace: dict[str, Any], scope: Mapping[str, Any]) -> 
 
 
 def _parse(text: str) -> _Node | None:
-    """The tree of *text* if it is in the supported subset, else ``None``."""
+    """The tree of *text* if it is in the supported subset, else ``None``.
+
+    ``expression := NAME ("." NAME | "[" list "]" | "(" [list] ")")*`` with
+    ``list := expression ("," expression)* [","]``, parsed with an explicit stack of
+    open brackets: ``[target, bracket, items, trailing comma]``.
+    """
     source = text.lstrip(" \t")  # eval() strips leading blanks too
+    common = _COMMON.fullmatch(source)
+    if common is not None and _RESERVED.isdisjoint(_WORD.findall(source)):
+        # Most annotations are ``A[T, M(f)]``: read that shape in one match.
+        return ("common", *(tuple(part.split(".")) for part in common.groups()))
     if not _SUPPORTED.fullmatch(source):
         return None
-    tokens = _TOKEN.findall(source)
-    if "".join(tokens) != source.replace(" ", "").replace("\t", ""):
-        return None
-    try:
-        node, end = _expression(tokens, 0, 0)
-    except _Unsupported:
-        return None
-    return node if end == len(tokens) else None
-
-
-def _expression(tokens: list[str], at: int, depth: int) -> tuple[_Node, int]:
-    """``NAME trailer*`` starting at *at*; the tree and the next position."""
-    if depth > _MAX_NESTING or at >= len(tokens):
-        raise _Unsupported
-    node: _Node = _name(tokens[at])
-    at += 1
-    while at < len(tokens):
-        token = tokens[at]
-        if token == ".":
-            if at + 1 >= len(tokens):
-                raise _Unsupported
-            node = ("attr", node, _name(tokens[at + 1])[1])
-            at += 2
-        elif token == "[":
-            items, at, comma = _items(tokens, at + 1, "]", depth)
-            if not items:
-                raise _Unsupported
-            node = ("sub", node, tuple(items), comma or len(items) > 1)
-        elif token == "(":
-            items, at, _ = _items(tokens, at + 1, ")", depth)
-            node = ("call", node, tuple(items))
-        else:
-            break
-    return node, at
-
-
-def _items(
-    tokens: list[str], at: int, close: str, depth: int
-) -> tuple[list[_Node], int, bool]:
-    """Comma-separated expressions up to *close*: the items, the next position and
-    whether a comma came last."""
-    items: list[_Node] = []
-    comma = False
+    tokens = _TOKEN.findall(source)  # with the check above, they cover the text
+    count = len(tokens)
+    stack: list[list[Any]] = []
+    at = 0
     while True:
-        if at >= len(tokens):
-            raise _Unsupported
-        if tokens[at] == close:
-            return items, at + 1, comma
-        if items and not comma:
-            raise _Unsupported
-        node, at = _expression(tokens, at, depth + 1)
-        items.append(node)
-        comma = at < len(tokens) and tokens[at] == ","
-        if comma:
-            at += 1
+        # An expression starts: a name, then its trailers.
+        if at >= count or not _is_name(tokens[at]):
+            return None
+        node: _Node = ("name", tokens[at])
+        at += 1
+        while at < count:
+            token = tokens[at]
+            if token == ".":
+                if at + 1 >= count or not _is_name(tokens[at + 1]):
+                    return None
+                node = ("attr", node, tokens[at + 1])
+                at += 2
+            elif token in _OPENING:
+                if len(stack) >= _MAX_NESTING:
+                    return None
+                if token == "(" and at + 1 < count and tokens[at + 1] == ")":
+                    node = ("call", node, ())
+                    at += 2
+                    continue
+                stack.append([node, token, [], False])
+                at += 1
+                break  # an item starts
+            elif token == "," or token in _CLOSING:
+                if not stack:
+                    return None
+                frame = stack[-1]
+                frame[2].append(node)
+                if token == ",":
+                    at += 1
+                    if at < count and tokens[at] == _CLOSING_OF[frame[1]]:
+                        frame[3] = True
+                        token = tokens[at]
+                    else:
+                        break  # the next item starts
+                if token != _CLOSING_OF[frame[1]]:
+                    return None
+                stack.pop()
+                target, bracket, items, comma = frame
+                if bracket == "(":
+                    node = ("call", target, tuple(items))
+                else:
+                    node = ("sub", target, tuple(items), comma or len(items) > 1)
+                at += 1
+            else:
+                return None
+        else:
+            return None if stack else node
 
 
-def _name(token: str) -> _Node:
-    """A name token (never a keyword, a number, a dunder constant or punctuation)."""
-    if not (token[0].isalpha() or token[0] == "_") or keyword.iskeyword(token):
-        raise _Unsupported
-    if token == "__debug__":
-        raise _Unsupported
-    return ("name", token)
+_OPENING: Final = frozenset("[(")
+_CLOSING: Final = frozenset("])")
+_CLOSING_OF: Final = {"[": "]", "(": ")"}
+
+
+_RESERVED: Final = frozenset((*keyword.kwlist, "__debug__"))  # not looked up
+
+
+def _is_name(token: str) -> bool:
+    """A name token: not a number, punctuation, a keyword or ``__debug__``."""
+    first = token[0]
+    return (first.isalpha() or first == "_") and token not in _RESERVED

@@ -31,6 +31,8 @@ _DEPENDENCY: Final = ParamKind.DEPENDENCY
 _SECURITY_SCOPES: Final = ParamKind.SECURITY_SCOPES
 _THREADED: Final = (CallKind.SYNC, CallKind.SYNC_GEN)
 _APP: Final = Lifetime.APP
+_REQUEST: Final = Lifetime.REQUEST
+_GENERATORS: Final = frozenset({CallKind.ASYNC_GEN, CallKind.SYNC_GEN})
 
 
 def compile_plan(
@@ -114,6 +116,7 @@ class _Frame:
         "original",
         "part",
         "position",
+        "restricted",
         "scope_args",
         "seen",
         "shape",
@@ -145,6 +148,11 @@ class _Frame:
         self.visible = visible
         self.key = key
         self.lifetime = lifetime
+        # Only app-scoped and request-scoped yield dependencies restrict what they
+        # may depend on (see _lifetime.may_depend_on).
+        self.restricted = lifetime is _APP or (
+            lifetime is _REQUEST and shape.kind in _GENERATORS
+        )
         self.site = site
         self.part = part
         self.declared_as = declared_as
@@ -385,29 +393,39 @@ class _Compiler:
         # The key counts scopes if the declared graph uses them (FastAPI computes it
         # from the original); what runs sees them if the replacement's graph does too.
         own_scopes = marker.own_scopes
-        uses = bool(own_scopes) or self.uses_scopes(original, part, site)
-        replacement = self.override(original)
-        replacement_part = part if replacement is original else _key_part(replacement)
-        sees = uses or (
-            replacement is not original
-            and self.uses_scopes(replacement, replacement_part, site)
-        )
+        visible = parent.visible
+        replacement = self.override(original) if self.overrides else original
+        if replacement is original:
+            replacement_part = part
+            if not visible and not own_scopes:
+                # No scope can be visible below: whether the subgraph uses scopes
+                # changes neither the key nor what it sees, so it is not computed
+                # (the walk itself reads the same subgraph next).
+                uses = sees = False
+            else:
+                uses = sees = bool(own_scopes) or self.uses_scopes(original, part, site)
+        else:
+            # Overridden: the declared graph still keys the cache (and is checked).
+            replacement_part = _key_part(replacement)
+            uses = bool(own_scopes) or self.uses_scopes(original, part, site)
+            sees = uses or self.uses_scopes(replacement, replacement_part, site)
         if sees:
-            visible = parent.visible
             own = tuple(s for s in own_scopes if s not in visible)
             node_visible = (*visible, *own)
         else:
             node_visible = ()
         scope = marker.scope
-        original_kind = self.shape(original, part, site).kind
-        if scope is None and original_kind.is_generator:
+        original_shape = self.shapes.get(part) or self.shape(original, part, site)
+        if scope is None and original_shape.kind in _GENERATORS:
             lifetime_key = "request"
         else:
             lifetime_key = scope or ""
         key_scopes = tuple(sorted(set(node_visible))) if uses else ()
         key = (part, key_scopes, lifetime_key)
         lifetime = declared(scope)
-        if not may_depend_on(parent.lifetime, lifetime, parent.shape.kind.is_generator):
+        if parent.restricted and not may_depend_on(
+            parent.lifetime, lifetime, parent.shape.kind in _GENERATORS
+        ):
             raise rules.direct_lifetime(
                 site, parent.lifetime, qualname(original), scope, param
             )
@@ -427,7 +445,9 @@ class _Compiler:
                 raise rules.unhashable(site, qualname(original), param)
         if part in self.on_path:
             raise rules.cycle(site, qualname(original), param)
-        shape = self.shape(replacement, replacement_part, site)
+        shape = self.shapes.get(replacement_part) or self.shape(
+            replacement, replacement_part, site
+        )
         self.on_path.add(part)
         return _Frame(
             shape,
@@ -521,10 +541,7 @@ class _Compiler:
         return node.index
 
     def override(self, original: Callable[..., Any]) -> Callable[..., Any]:
-        overrides = self.overrides
-        if not overrides:
-            return original
         try:
-            return overrides.get(original, original)
+            return self.overrides.get(original, original)
         except TypeError:  # an unhashable callable cannot have been overridden
             return original

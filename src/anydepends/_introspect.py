@@ -7,13 +7,14 @@ context type: that choice belongs to the compiler, which knows the container's t
 Nothing here runs per call.
 
 What a callable declares does not depend on the container, the override set or where
-it is met, so it is read once per callable per process (:func:`shape_of`) and shared by
-every compile: a service compiling hundreds of handlers over one graph reads each
-dependable once. The cache holds callables weakly; for a plain function it also checks
-that ``__code__``, ``__defaults__``, ``__kwdefaults__`` and ``__annotations__`` are the
-objects it read, so reassigning them is seen. String annotations are evaluated at the
-first read (a module global rebound later is not seen, as with annotations evaluated
-at definition time).
+it is met, so it is read once (:func:`shape_of`) and shared by every compile: a
+service compiling hundreds of handlers over one graph reads each dependable once, and
+a test suite creating a container per test reads its module-level dependables once.
+The process-wide cache holds module-level functions and classes weakly; for a plain
+function it also checks that ``__code__``, ``__defaults__``, ``__kwdefaults__`` and
+``__annotations__`` are the objects it read, so reassigning them is seen. String
+annotations are evaluated at the first read (a module global rebound later is not
+seen, as with annotations evaluated at definition time).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import enum
 import functools
 import inspect
 import re
+import sys
 import types
 import weakref
 from collections.abc import Callable, Iterable
@@ -192,11 +194,14 @@ def shape_of(
     where: Callable[[], tuple[str, ...]],
     fallback: dict[Any, Any] | None = None,
 ) -> Shape:
-    """*call*'s :class:`Shape`, read once and cached while *call* lives.
+    """*call*'s :class:`Shape`, read once and cached.
 
     *where* gives the dependency path to *call*, for error messages only (it is called
-    only when reading fails). Callables that refuse weak references are cached in
-    *fallback* (by value, when hashable) instead. Failures are never cached.
+    only when reading fails). Callables defined at the top level of an imported module
+    (functions, their bound methods, classes) are cached for the process, weakly;
+    others (closures, partials, callable objects) in *fallback*, by value, which the
+    caller owns (a container: they live as long as it does). Failures are never
+    cached.
     """
     target: object = call
     bound = False
@@ -208,27 +213,49 @@ def shape_of(
         found = entry.bound if bound else entry.shape
         if found is not None:
             return found
-    elif fallback is not None and not bound:
+    elif fallback is not None:
         try:
             found = fallback.get(call)
-        except TypeError:  # unhashable
+        except TypeError:  # unhashable: read every time it is met
             found = None
         if isinstance(found, Shape):
             return found
     shape = _read(call, where)
     if entry is None or not _fresh(entry, target):
-        entry = _remember(target)
+        entry = _remember(target) if _module_level(target) else None
     if entry is None:
         if fallback is not None:
             try:
                 fallback[call] = shape
             except TypeError:
-                pass  # unhashable and not weakly referenceable: read it every time
+                pass
     elif bound:
         entry.bound = shape
     else:
         entry.shape = shape
     return shape
+
+
+def _module_level(target: object) -> bool:
+    """Whether *target* is a function or class its module binds by its qualified name.
+
+    Only those are cached for the process: a shape holds the markers it read, and
+    through them other callables, strongly. Such callables live as long as their
+    module anyway; a closure's dependencies must not be kept alive by the cache.
+    """
+    if type(target) is not types.FunctionType and not isinstance(target, type):
+        return False
+    module = sys.modules.get(getattr(target, "__module__", None) or "")
+    qualified = getattr(target, "__qualname__", None)
+    if module is None or not isinstance(qualified, str):
+        return False
+    found: object = module
+    for name in qualified.split("."):
+        namespace = getattr(found, "__dict__", None)  # no __getattr__, no descriptors
+        if namespace is None:
+            return False
+        found = namespace.get(name)
+    return found is target
 
 
 def _remember(target: object) -> _Entry | None:
@@ -507,7 +534,7 @@ def _param(
     located: Callable[[], tuple[str, ...]],
 ) -> Param:
     """Classify one parameter (fastapi-semantics section 2.2, in that order)."""
-    if as_marker(annotation) is not None:
+    if type(annotation) is not Split and as_marker(annotation) is not None:
         msg = f"{owner}.{name} uses a dependency marker as its annotation"
         raise DeclarationError(
             msg,
@@ -529,7 +556,7 @@ def _param(
         marker = as_marker(meta)
         if marker is not None:
             annotated_marker = marker
-    default_marker = as_marker(default)
+    default_marker = None if default is EMPTY else as_marker(default)
     if annotated_marker is not None and default_marker is not None:
         msg = f"{owner}.{name} declares a dependency both in Annotated and as default"
         raise DeclarationError(
