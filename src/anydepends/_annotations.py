@@ -27,7 +27,8 @@ __all__ = ["Split", "evaluate"]
 
 # Syntax tree of the supported subset: ("name", str) | ("attr", node, str)
 # | ("sub", node, tuple[node, ...], is_tuple) | ("call", node, tuple[node, ...]);
-# at the top only, ("common", A, T, M, f) for ``A[T, M(f)]`` (dotted name tuples).
+# at the top only, ("common", A, T, M, f) for ``A[T, M(f)]`` (each a name, or a
+# tuple of names for a dotted name).
 _Node: TypeAlias = tuple[Any, ...]
 
 _SUPPORTED: Final = re.compile(r"[A-Za-z0-9_.\[\](), \t]*")
@@ -43,6 +44,9 @@ _MAX_NESTING: Final = 16
 # so programs that generate functions forever do not grow it forever.
 _PARSED: dict[str, _Node | None] = {}
 _PARSED_LIMIT: Final = 4096
+
+
+_MISSING: Final[Any] = object()
 
 
 class Split:
@@ -72,10 +76,22 @@ def evaluate(text: str, namespace: dict[str, Any]) -> Any:
         return eval(text, namespace)  # what inspect.signature(eval_str=True) does
     scope = builtins_.__dict__ if isinstance(builtins_, types.ModuleType) else builtins_
     tag = tree[0]
-    if tag == "common":  # A[T, M(f)], each a dotted name: the same steps, inline
-        target = _dotted(tree[1], namespace, scope)
-        origin = _dotted(tree[2], namespace, scope)
-        marker = _dotted(tree[3], namespace, scope)(_dotted(tree[4], namespace, scope))
+    if tag == "common":  # A[T, M(f)]: the same steps, inline for plain globals
+        get = namespace.get
+        a, t, m, f = tree[1:]
+        target = get(a, _MISSING) if type(a) is str else _MISSING
+        if target is _MISSING:  # a builtin, a dotted name or an unknown name
+            target = _dotted(a, namespace, scope)
+        origin = get(t, _MISSING) if type(t) is str else _MISSING
+        if origin is _MISSING:
+            origin = _dotted(t, namespace, scope)
+        factory = get(m, _MISSING) if type(m) is str else _MISSING
+        if factory is _MISSING:
+            factory = _dotted(m, namespace, scope)
+        argument = get(f, _MISSING) if type(f) is str else _MISSING
+        if argument is _MISSING:
+            argument = _dotted(f, namespace, scope)
+        marker = factory(argument)
         items = [origin, marker]
     elif tag == "sub" and len(tree[2]) >= 2:
         target = _value(tree[1], namespace, scope)
@@ -94,9 +110,6 @@ def evaluate(text: str, namespace: dict[str, Any]) -> Any:
     return target[tuple(items)]
 
 
-_MISSING: Final[Any] = object()
-
-
 def _load(name: str, namespace: dict[str, Any], scope: Mapping[str, Any]) -> Any:
     """A name as ``eval`` looks it up: the globals, then the builtins."""
     try:
@@ -111,9 +124,11 @@ def _load(name: str, namespace: dict[str, Any], scope: Mapping[str, Any]) -> Any
 
 
 def _dotted(
-    names: tuple[str, ...], namespace: dict[str, Any], scope: Mapping[str, Any]
+    names: str | tuple[str, ...], namespace: dict[str, Any], scope: Mapping[str, Any]
 ) -> Any:
-    """A dotted name: the first looked up, the rest attributes."""
+    """A name, or a dotted name: the first looked up, the rest attributes."""
+    if isinstance(names, str):
+        return _load(names, namespace, scope)
     value = _load(names[0], namespace, scope)
     for name in names[1:]:
         value = getattr(value, name)
@@ -144,8 +159,12 @@ def _parse(text: str) -> _Node | None:
     source = text.lstrip(" \t")  # eval() strips leading blanks too
     common = _COMMON.fullmatch(source)
     if common is not None and _RESERVED.isdisjoint(_WORD.findall(source)):
+        parts = common.groups()
         # Most annotations are ``A[T, M(f)]``: read that shape in one match.
-        return ("common", *(tuple(part.split(".")) for part in common.groups()))
+        return (
+            "common",
+            *(part if "." not in part else tuple(part.split(".")) for part in parts),
+        )
     if not _SUPPORTED.fullmatch(source):
         return None
     tokens = _TOKEN.findall(source)  # with the check above, they cover the text

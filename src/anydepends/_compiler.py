@@ -10,7 +10,7 @@ The walk is iterative (an explicit stack of frames, one per dependable being com
 so any depth compiles without touching the recursion limit, and it is linear in the
 size of the graph: nodes keep a parent *site* instead of a path, paths are built only
 for messages, fan-in is deduplicated with sets, and what each callable declares is
-read once per process (``_introspect.shape_of``).
+read once (``_shapes.shape_of``).
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ from typing import Any, Final
 
 from . import _rules as rules
 from ._errors import DependencyError
-from ._introspect import EMPTY, CallKind, Param, ParamKind, Shape, qualname, shape_of
+from ._introspect import EMPTY, CallKind, Param, ParamKind, Shape, qualname
 from ._lifetime import Lifetime, declared, may_depend_on
 from ._markers import Dependency, is_security_scheme
 from ._plan import Node, Plan, PlanState, Site
+from ._shapes import shape_of
 
 __all__ = ["compile_plan"]
 
@@ -33,6 +34,7 @@ _THREADED: Final = (CallKind.SYNC, CallKind.SYNC_GEN)
 _APP: Final = Lifetime.APP
 _REQUEST: Final = Lifetime.REQUEST
 _GENERATORS: Final = frozenset({CallKind.ASYNC_GEN, CallKind.SYNC_GEN})
+_SCAN_LIMIT: Final = 16  # past this many deps, deduplicate with a set
 
 
 def compile_plan(
@@ -99,15 +101,16 @@ class _Frame:
 
     ``declaring`` is the parameter whose declaration is being compiled (an error met
     there names it); ``declared_as`` is the parent's parameter that declared this one.
+    Frames live on a stack: a chain is as many frames deep as it is long.
     """
 
     __slots__ = (
-        "args",
+        "args_from",
         "call",
         "contexts",
         "declared_as",
         "declaring",
-        "deps",
+        "deps_from",
         "effect",
         "items",
         "key",
@@ -139,6 +142,8 @@ class _Frame:
         part: Hashable,
         declared_as: str | None,
         items: tuple[Param, ...],
+        args_from: int,
+        deps_from: int,
         effect: int = 0,
     ) -> None:
         self.shape = shape
@@ -160,12 +165,16 @@ class _Frame:
         self.effect = effect  # the first `effect` items are extra dependencies
         self.position = 0
         self.declaring: str | None = None
-        self.args: list[tuple[str, int]] = []
-        self.deps: list[int] = []
-        self.seen: set[int] = set()
-        self.values: list[tuple[str, Any]] = []
-        self.contexts: list[tuple[str, type]] = []
-        self.scope_args: list[tuple[str, type]] = []
+        # This frame's arguments and deps are the top of the compiler's two stacks,
+        # from these offsets (children push theirs above, and take them before
+        # this frame continues): no lists per frame.
+        self.args_from = args_from
+        self.deps_from = deps_from
+        self.seen: set[int] | None = None  # deps as a set, once there are many
+        # Made on first use: most dependables take no values, contexts or scopes.
+        self.values: list[tuple[str, Any]] | None = None
+        self.contexts: list[tuple[str, type]] | None = None
+        self.scope_args: list[tuple[str, type]] | None = None
         self.text: str | None = None  # " -> ".join(path), once needed
 
 
@@ -191,6 +200,10 @@ class _Compiler:
         self.shapes: dict[Hashable, Shape] = {}  # key part -> shape, this compile
         self.uses_memo: dict[Hashable, bool] = {}
         self.on_path: set[Hashable] = set()  # key parts of the frames on the stack
+        # The arguments and deps of the frames on the stack, each frame's on top of
+        # its parent's (see _Frame).
+        self.args: list[tuple[str, int]] = []
+        self.deps: list[int] = []
         self.required: dict[str, list[str]] = {}
         self.contexts: set[type] = set()
 
@@ -295,6 +308,8 @@ class _Compiler:
             part,
             None,
             items,
+            0,
+            0,
             len(extra),
         )
         self.on_path.add(part)
@@ -337,6 +352,8 @@ class _Compiler:
                     return found
                 self.record(frame, found)
             elif kind is _SECURITY_SCOPES:
+                if frame.scope_args is None:
+                    frame.scope_args = []
                 frame.scope_args.append((p.name, p.annotation))
             else:
                 frame.declaring = None
@@ -349,11 +366,19 @@ class _Compiler:
         name = frame.declaring
         assert name is not None
         if frame.position > frame.effect:
-            frame.args.append((name, index))
+            self.args.append((name, index))
+        deps = self.deps
         seen = frame.seen
-        if index not in seen:
+        if seen is None:
+            # A few deps: scanning them is cheapest; fan-in: a set keeps it linear.
+            start = frame.deps_from
+            if index not in deps[start:]:
+                deps.append(index)
+                if len(deps) - start == _SCAN_LIMIT:
+                    frame.seen = set(deps[start:])
+        elif index not in seen:
             seen.add(index)
-            frame.deps.append(index)
+            deps.append(index)
         frame.declaring = None
 
     def value(self, frame: _Frame, p: Param) -> None:
@@ -362,6 +387,8 @@ class _Compiler:
         if ctx is not None:
             if frame.lifetime is _APP and ctx not in self.app_context_types:
                 raise rules.app_context(frame.site, ctx, p.name)
+            if frame.contexts is None:
+                frame.contexts = []
             frame.contexts.append((p.name, ctx))
             self.contexts.add(ctx)
         elif frame.lifetime is _APP:
@@ -369,6 +396,8 @@ class _Compiler:
                 raise rules.app_value(frame.site, p.name)
             # App-scoped dependables never see per-call values: defaults only.
         else:
+            if frame.values is None:
+                frame.values = []
             frame.values.append((p.name, p.default))
             if p.default is EMPTY:
                 if frame.text is None:
@@ -461,6 +490,8 @@ class _Compiler:
             part,
             param,
             shape.params,
+            len(self.args),
+            len(self.deps),
         )
 
     def finish(self, frame: _Frame, root: bool) -> int:
@@ -479,6 +510,10 @@ class _Compiler:
                 seeds = False
             else:
                 self.nocache_first[key] = index
+        args = tuple(self.args[frame.args_from :])
+        del self.args[frame.args_from :]
+        deps = tuple(self.deps[frame.deps_from :])
+        del self.deps[frame.deps_from :]
         thread = kind in _THREADED and (
             self.sync_to_thread
             if marker.sync_to_thread is None
@@ -499,11 +534,11 @@ class _Compiler:
                 key=key,
                 use_cache=use_cache,
                 lifetime=frame.lifetime,
-                deps=tuple(frame.deps),
-                args=tuple(frame.args),
-                values=tuple(frame.values),
-                contexts=tuple(frame.contexts),
-                scope_args=tuple(frame.scope_args),
+                deps=deps,
+                args=args,
+                values=() if frame.values is None else tuple(frame.values),
+                contexts=() if frame.contexts is None else tuple(frame.contexts),
+                scope_args=() if frame.scope_args is None else tuple(frame.scope_args),
                 scopes=frame.visible,
                 thread=thread,
                 limit=limit,

@@ -6,15 +6,10 @@ security scopes, or a plain value (filled by name, or by type when the annotatio
 context type: that choice belongs to the compiler, which knows the container's types).
 Nothing here runs per call.
 
-What a callable declares does not depend on the container, the override set or where
-it is met, so it is read once (:func:`shape_of`) and shared by every compile: a
-service compiling hundreds of handlers over one graph reads each dependable once, and
-a test suite creating a container per test reads its module-level dependables once.
-The process-wide cache holds module-level functions and classes weakly; for a plain
-function it also checks that ``__code__``, ``__defaults__``, ``__kwdefaults__`` and
-``__annotations__`` are the objects it read, so reassigning them is seen. String
-annotations are evaluated at the first read (a module global rebound later is not
-seen, as with annotations evaluated at definition time).
+Plain functions (most dependables) are read from their code object and their
+annotations the way ``inspect.signature(eval_str=True)`` reads them, with string
+annotations evaluated by ``_annotations``; everything else goes through
+``inspect.signature``. The compiler caches what is read in ``_shapes``.
 """
 
 from __future__ import annotations
@@ -23,10 +18,8 @@ import enum
 import functools
 import inspect
 import re
-import sys
 import types
-import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Final, cast
 
@@ -42,7 +35,7 @@ __all__ = [
     "Shape",
     "introspect",
     "qualname",
-    "shape_of",
+    "read",
 ]
 
 EMPTY: Final = inspect.Parameter.empty
@@ -145,150 +138,20 @@ def qualname(obj: object) -> str:
     return "partial(" * wrappers + text + ")" * wrappers
 
 
-# -- the shared cache -----------------------------------------------------------------
-class _Entry:
-    """A cached shape, with what it was read from (to notice reassignments)."""
-
-    __slots__ = (
-        "annotations",
-        "bound",
-        "code",
-        "defaults",
-        "kwdefaults",
-        "ref",
-        "shape",
-    )
-
-    def __init__(self, ref: weakref.ref[Any], target: object) -> None:
-        self.ref = ref
-        self.shape: Shape | None = None  # the shape of the callable itself
-        self.bound: Shape | None = None  # of its bound methods (``self`` dropped)
-        self.code = getattr(target, "__code__", None)
-        self.defaults = getattr(target, "__defaults__", None)
-        self.kwdefaults = getattr(target, "__kwdefaults__", None)
-        self.annotations = (
-            target.__annotations__ if type(target) is types.FunctionType else None
-        )
-
-
-_CACHE: dict[int, _Entry] = {}  # id(callable) -> entry, while the callable lives
-
-
-def _fresh(entry: _Entry, target: object) -> bool:
-    """Whether *entry* still describes *target* (a function may be reassigned)."""
-    if entry.ref() is not target:
-        return False
-    if type(target) is not types.FunctionType:
-        return True
-    function: types.FunctionType = target
-    return (
-        entry.code is function.__code__
-        and entry.defaults is function.__defaults__
-        and entry.kwdefaults is function.__kwdefaults__
-        and entry.annotations is function.__annotations__
-    )
-
-
-def shape_of(
-    call: Callable[..., Any],
-    where: Callable[[], tuple[str, ...]],
-    fallback: dict[Any, Any] | None = None,
-) -> Shape:
-    """*call*'s :class:`Shape`, read once and cached.
-
-    *where* gives the dependency path to *call*, for error messages only (it is called
-    only when reading fails). Callables defined at the top level of an imported module
-    (functions, their bound methods, classes) are cached for the process, weakly;
-    others (closures, partials, callable objects) in *fallback*, by value, which the
-    caller owns (a container: they live as long as it does). Failures are never
-    cached.
-    """
-    target: object = call
-    bound = False
-    if isinstance(call, types.MethodType) and type(call.__func__) is types.FunctionType:
-        target = call.__func__  # bound methods are recreated on every access
-        bound = True
-    entry = _CACHE.get(id(target))
-    if entry is not None and _fresh(entry, target):
-        found = entry.bound if bound else entry.shape
-        if found is not None:
-            return found
-    elif fallback is not None:
-        try:
-            found = fallback.get(call)
-        except TypeError:  # unhashable: read every time it is met
-            found = None
-        if isinstance(found, Shape):
-            return found
-    shape = _read(call, where)
-    if entry is None or not _fresh(entry, target):
-        entry = _remember(target) if _module_level(target) else None
-    if entry is None:
-        if fallback is not None:
-            try:
-                fallback[call] = shape
-            except TypeError:
-                pass
-    elif bound:
-        entry.bound = shape
-    else:
-        entry.shape = shape
-    return shape
-
-
-def _module_level(target: object) -> bool:
-    """Whether *target* is a function or class its module binds by its qualified name.
-
-    Only those are cached for the process: a shape holds the markers it read, and
-    through them other callables, strongly. Such callables live as long as their
-    module anyway; a closure's dependencies must not be kept alive by the cache.
-    """
-    if type(target) is not types.FunctionType and not isinstance(target, type):
-        return False
-    module = sys.modules.get(getattr(target, "__module__", None) or "")
-    qualified = getattr(target, "__qualname__", None)
-    if module is None or not isinstance(qualified, str):
-        return False
-    found: object = module
-    for name in qualified.split("."):
-        namespace = getattr(found, "__dict__", None)  # no __getattr__, no descriptors
-        if namespace is None:
-            return False
-        found = namespace.get(name)
-    return found is target
-
-
-def _remember(target: object) -> _Entry | None:
-    """A new cache entry for *target*; ``None`` if it refuses weak references."""
-    key = id(target)
-    cache = _CACHE
-
-    def forget(ref: weakref.ref[Any]) -> None:
-        # Binds the cache itself: this may run while the interpreter shuts down.
-        entry = cache.get(key)
-        if entry is not None and entry.ref is ref:
-            del cache[key]
-
-    try:
-        ref = weakref.ref(target, forget)
-    except TypeError:
-        return None
-    entry = _CACHE[key] = _Entry(ref, target)
-    return entry
-
-
 def introspect(call: Callable[..., Any], path: tuple[str, ...] = ()) -> Callee:
     """Read *call*'s parameters and kind; raise :class:`DeclarationError` if unusable.
 
-    *path* is the dependency path to *call*, used in error messages.
+    *path* is the dependency path to *call*, used in error messages. Not cached: the
+    compiler reads through ``_shapes.shape_of``.
     """
-    shape = shape_of(call, lambda: path)
+    shape = read(call, lambda: path)
     return Callee(call=call, kind=shape.kind, params=shape.params, name=shape.name)
 
 
 # -- reading one callable -------------------------------------------------------------
-def _read(call: Callable[..., Any], where: Callable[[], tuple[str, ...]]) -> Shape:
-    """Read *call* (uncached). Plain functions are read from their code object, the
+def read(call: Callable[..., Any], where: Callable[[], tuple[str, ...]]) -> Shape:
+    """Read *call*'s :class:`Shape` (uncached); *where* gives the dependency path to
+    it, only for error messages. Plain functions are read from their code object, the
     way inspect.signature reads them; everything else goes through inspect."""
     if not callable(cast(object, call)):
         msg = f"{call!r} is not callable"
@@ -307,11 +170,11 @@ def _read(call: Callable[..., Any], where: Callable[[], tuple[str, ...]]) -> Sha
     function, bound = _plain_function(call)
     if function is not None:
         entries = _function_parameters(function, bound, name, located)
-        params = tuple(_params(entries, name, located))
+        params = _params(entries, name, located)
         kind = _kind_of_code(function.__code__.co_flags)
     else:
         entries = _signature_parameters(call, name, located)
-        params = tuple(_params(entries, name, located))
+        params = _params(entries, name, located)
         kind = _classify(call)
     scopes = any(p.kind is ParamKind.SECURITY_SCOPES for p in params)
     return Shape(kind=kind, params=params, name=name, declares_scopes=scopes)
@@ -506,12 +369,13 @@ _UNNAMED: Final = {
 
 
 def _params(
-    raw: Iterable[_Raw], owner: str, located: Callable[[], tuple[str, ...]]
-) -> Iterable[Param]:
+    raw: list[_Raw], owner: str, located: Callable[[], tuple[str, ...]]
+) -> tuple[Param, ...]:
     """Classify parameters in order; refuse those that cannot be passed by name."""
+    params: list[Param] = []
     for name, kind, annotation, default in raw:
-        what = _UNNAMED.get(kind)
-        if what is not None:
+        if kind is not _POSITIONAL_OR_KEYWORD and kind is not _KEYWORD_ONLY:
+            what = _UNNAMED[kind]
             msg = (
                 f"{owner} has a {what} parameter {name!r}; arguments are passed by name"
             )
@@ -523,7 +387,8 @@ def _params(
                 hint="make it a regular or keyword-only parameter, or wrap the"
                 " callable in a function with named parameters",
             )
-        yield _param(name, annotation, default, owner, located)
+        params.append(_param(name, annotation, default, owner, located))
+    return tuple(params)
 
 
 def _param(
