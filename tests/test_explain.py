@@ -233,6 +233,17 @@ def test_width_of_a_long_chain_without_recursion() -> None:
         assert overlaps(plan)[0] == []
 
 
+def test_overlaps_are_not_listed_for_huge_plans() -> None:
+    """Past 10,000 dependencies the overlap section is skipped (its bit sets grow
+    quadratically), except for chains, where nothing overlaps."""
+    text = Container().compile(synthetic.fan_in(10_001)).explain()
+    assert "Can overlap: not listed for plans of more than 10,000 dependencies." in text
+    chain_text = Container().compile(synthetic.chain(10_001)).explain()
+    assert "Can overlap: nothing (each dependency needs the one before it)." in (
+        chain_text
+    )
+
+
 def test_overlaps_of_a_wide_plan_are_listed_and_counted() -> None:
     """Each of 1,000 independent dependencies overlaps the 999 others: listed by
     overlaps(), counted (not listed) by explain()."""

@@ -51,8 +51,9 @@ def compile_plan(
     """Compile *root* into a :class:`Plan`; raise a ``DependencyError`` if broken.
 
     *context_types* are injected by type; of those, *app_context_types* may also be
-    injected into app-scoped dependables (the container itself). *introspected* caches
-    what cannot be cached per process (callables that refuse weak references).
+    injected into app-scoped dependables (the container itself). *introspected* is the
+    caller's cache for what is not cached per process (see ``_shapes``): closures,
+    partials, callable objects.
     """
     compiler = _Compiler(
         overrides, context_types, app_context_types, sync_to_thread, introspected
@@ -224,7 +225,8 @@ class _Compiler:
         FastAPI computes this on the declared graph, before overrides; cycles are
         reported by the main walk, so a back edge here simply counts as "no". A
         depth-first walk in declaration order that stops at the first use, with an
-        explicit stack: ``[part, shape, here, next param, uses]`` per callable.
+        explicit stack of ``[part, shape, its site (made when a child needs it),
+        next parameter, uses, parent site]`` per callable.
         """
         memo = self.uses_memo
         known = memo.get(part)

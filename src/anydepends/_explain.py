@@ -34,6 +34,12 @@ __all__ = [
 _WIDTH_LIMIT: Final = 400
 # Overlap lists longer than this are cut, with a count of the rest.
 _OVERLAP_SHOWN: Final = 8
+# Above this many nodes the overlap section is not computed (its bit sets take memory
+# quadratic in the plan's size), unless the plan is a chain.
+_OVERLAP_LIMIT: Final = 10_000
+_NOTHING_OVERLAPS: Final = (
+    "Can overlap: nothing (each dependency needs the one before it)."
+)
 # The tree indents at most this many levels; deeper lines show the innermost levels
 # after a "⋯" (a deep chain would otherwise print text quadratic in its depth).
 _INDENT_SHOWN: Final = 64
@@ -332,6 +338,14 @@ def _overlap_lines(plan: Plan[Any]) -> list[str]:
     nodes = plan.nodes
     if len(nodes) <= 2:
         return ["Can overlap: nothing (fewer than two dependencies)."]
+    if all(nodes[i - 1].index in nodes[i].deps for i in range(1, len(nodes) - 1)):
+        # Each needs the one before it: the order is total, nothing can overlap.
+        return [_NOTHING_OVERLAPS]
+    if len(nodes) - 1 > _OVERLAP_LIMIT:
+        return [
+            "Can overlap: not listed for plans of more than"
+            f" {_OVERLAP_LIMIT:,} dependencies."
+        ]
     per_node = _independent(plan)
     names = [f"#{n.index} {label(n)}" for n in nodes]
     pad = max(len(names[i]) for i in range(len(nodes) - 1))
@@ -349,7 +363,7 @@ def _overlap_lines(plan: Plan[Any]) -> list[str]:
             shown.append(f"and {rest} more")
         lines.append(f"  {names[i].ljust(pad)}  with {', '.join(shown)}")
     if len(alone) == len(nodes) - 1:
-        return ["Can overlap: nothing (each dependency needs the one before it)."]
+        return [_NOTHING_OVERLAPS]
     if alone:
         lines.append(f"  never overlapping: {', '.join(alone)}")
     return lines

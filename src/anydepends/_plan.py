@@ -74,7 +74,9 @@ class Node:
         Hashable  # FastAPI's cache key (original, scopes-if-used, lifetime); None: root
     )
     use_cache: bool
-    lifetime: Lifetime  # FUNCTION (and the root), REQUEST or APP
+    #: How long the value lives: ``Lifetime.FUNCTION`` (and the root), ``REQUEST`` or
+    #: ``APP``; ``str()`` gives ``"function"``, ``"request"`` or ``"app"``.
+    lifetime: Lifetime
     deps: tuple[int, ...]  # nodes that must finish first (arguments + ordering edges)
     args: tuple[tuple[str, int], ...]  # parameter -> node index
     values: tuple[tuple[str, Any], ...]  # parameter (= value name) -> default or EMPTY

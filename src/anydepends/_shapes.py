@@ -145,7 +145,7 @@ def _forget(entry: _Entry, cache: dict[int, _Entry] = _CACHE) -> None:
     """Weakref callback: drop the entry of a callable that died (binds the cache: it
     may run while the interpreter shuts down)."""
     if cache.get(entry.key) is entry:
-        del cache[entry.key]
+        cache.pop(entry.key, None)  # another thread may have swept it meanwhile
 
 
 def _remember(target: object) -> _Entry | None:
@@ -179,4 +179,4 @@ def _sweep() -> None:
     for key, entry in list(_CACHE.items()):
         module = modules.get(entry.module)
         if module is None or id(getattr(module, "__dict__", None)) != entry.namespace:
-            del _CACHE[key]
+            _CACHE.pop(key, None)
