@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from anydepends import Container, Plan, _introspect, _shapes
+from anydepends import Container, CycleError, Depends, Plan, _introspect, _shapes
 from anydepends._introspect import Shape
 
 from . import synthetic
@@ -177,3 +177,48 @@ def test_module_level_dependables_are_read_once_per_process(
     assert reads == []
     Container().compile(local_root)
     assert len(reads) == 21
+
+
+def test_the_collector_is_paused_only_for_large_compiles(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A compile of thousands of nodes pauses the cyclic collector and enables it
+    again when it returns or fails; a small compile never touches it, and a collector
+    the program disabled stays disabled."""
+    calls: list[str] = []
+    real_disable, real_enable = gc.disable, gc.enable
+
+    def disable() -> None:
+        calls.append("disable")
+        real_disable()
+
+    def enable() -> None:
+        calls.append("enable")
+        real_enable()
+
+    monkeypatch.setattr(gc, "disable", disable)
+    monkeypatch.setattr(gc, "enable", enable)
+    assert gc.isenabled()
+    Container().compile(synthetic.chain(500))
+    assert calls == []
+    Container().compile(synthetic.layered(3_000)[-1])
+    assert calls == ["disable", "enable"]
+    assert gc.isenabled()
+
+    calls.clear()
+    below = synthetic.chain(3_000)
+    broken = synthetic.make("broken", [below, below.__defaults__[0].dependency])
+    broken.__defaults__ = (*broken.__defaults__, Depends(broken))  # a cycle, deep
+    with pytest.raises(CycleError):
+        Container().compile(broken)
+    assert calls == ["disable", "enable"]
+    assert gc.isenabled()
+
+    calls.clear()
+    real_disable()
+    try:
+        Container().compile(synthetic.layered(3_000)[-1])
+        assert calls == []
+        assert not gc.isenabled()
+    finally:
+        real_enable()
