@@ -11,6 +11,8 @@ import pytest
 from anydepends import Container, Depends, Plan, Scope, Security, SecurityScopes
 from anydepends._explain import ancestors, can_overlap, key_text, overlaps, width
 
+from . import synthetic
+
 # -- dependables -----------------------------------------------------------------------
 
 
@@ -205,6 +207,49 @@ async def test_deep_plan_explains_without_recursion() -> None:
     plan = await compiled(deep_root(300))
     text = short(plan.explain())
     assert text.count("└── x: c") == 300
+
+
+async def test_deep_trees_indent_at_most_64_levels() -> None:
+    """Past 64 levels a tree line shows the innermost 64 levels of indentation after
+    a ``⋯`` (the text stays linear in the plan's size); shallower lines are as
+    before."""
+    plan = await compiled(deep_root(100))
+    lines = short(plan.explain()).splitlines()
+    tree = [line for line in lines if "x: c" in line]
+    assert len(tree) == 100
+    for depth, line in enumerate(tree):
+        if depth <= 64:
+            assert line.startswith("    " * depth + "└── x: c")
+        else:
+            assert line.startswith("⋯ " + "    " * 64 + "└── x: c")
+
+
+def test_width_of_a_long_chain_without_recursion() -> None:
+    """The width's matching searches with an explicit stack: a 400-node chain (the
+    largest plan it is computed for) needs no deeper stack."""
+    plan = Container().compile(synthetic.chain(399))
+    with synthetic.shallow_stack():
+        assert width(plan) == 1
+        assert overlaps(plan)[0] == []
+
+
+def test_overlaps_are_not_listed_for_huge_plans() -> None:
+    """Past 10,000 dependencies the overlap section is skipped (its bit sets grow
+    quadratically), except for chains, where nothing overlaps."""
+    text = Container().compile(synthetic.fan_in(10_001)).explain()
+    assert "Can overlap: not listed for plans of more than 10,000 dependencies." in text
+    chain_text = Container().compile(synthetic.chain(10_001)).explain()
+    assert "Can overlap: nothing (each dependency needs the one before it)." in (
+        chain_text
+    )
+
+
+def test_overlaps_of_a_wide_plan_are_listed_and_counted() -> None:
+    """Each of 1,000 independent dependencies overlaps the 999 others: listed by
+    overlaps(), counted (not listed) by explain()."""
+    plan = Container().compile(synthetic.fan_in(1_000))
+    assert overlaps(plan)[5] == [i for i in range(1_000) if i != 5]
+    assert "and 991 more" in plan.explain()
 
 
 # -- explain() -------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from anydepends import (
     SecurityScopes,
 )
 
+from . import synthetic
 from .helpers import Pager, add, async_value, sync_value
 
 
@@ -101,13 +102,13 @@ def test_node_fields() -> None:
     assert node.original is leaf
     assert node.kind is CallKind.ASYNC
     assert node.key == (leaf, (), "")
-    assert node.lifetime == "request"
+    assert str(node.lifetime) == "request"
     assert node.use_cache is True
     assert node.deps == ()
     assert [p.rsplit(".", 1)[-1] for p in node.path] == ["diamond", "left", "leaf"]
     root = nodes["diamond"]
     assert root.key is None
-    assert root.lifetime == "function"
+    assert str(root.lifetime) == "function"
 
 
 def test_plan_is_immutable() -> None:
@@ -298,7 +299,7 @@ def test_lifetime_is_part_of_the_key() -> None:
         (gen, (), "request"),
         (gen, (), "function"),
     ]
-    lifetimes = [node.lifetime for node in plan.nodes[:-1]]
+    lifetimes = [str(node.lifetime) for node in plan.nodes[:-1]]
     assert lifetimes == ["request", "function", "request", "request", "function"]
 
 
@@ -462,7 +463,7 @@ def test_overrides_keep_the_original_key_and_lifetime() -> None:
     assert node.original is original
     assert node.key == (original, (), "function")
     assert node.use_cache is False
-    assert node.lifetime == "function"
+    assert str(node.lifetime) == "function"
     assert node.kind is CallKind.SYNC_GEN
 
 
@@ -493,7 +494,7 @@ def test_app_nodes_are_flagged() -> None:
 
     plan = Container().compile(root)
     assert plan.has_app_nodes
-    assert plan.nodes[0].lifetime == "app"
+    assert str(plan.nodes[0].lifetime) == "app"
     assert not Container().compile(diamond).has_app_nodes
 
 
@@ -653,3 +654,26 @@ def test_unhashable_callable_with_use_cache_is_an_error() -> None:
     async def root2(x: int = Depends(Unhashable(), use_cache=False)) -> None: ...
 
     Container().compile(root2)
+
+
+# -- paths (nodes keep a parent site; the path is built when read) ------------------
+
+
+def test_paths_are_where_the_walk_first_met_each_node() -> None:
+    """``node.path`` names every dependable from the root to the node, along the
+    first way FastAPI's depth-first, declaration-order walk reaches it (checked on a
+    300-node DAG against a separate walk)."""
+    *_, root = synthetic.layered(300, width=12)
+    plan = Container().compile(root)
+    expected: dict[Any, tuple[str, ...]] = {}
+    stack: list[tuple[Any, tuple[str, ...]]] = [(root, ())]
+    while stack:
+        call, above = stack.pop()
+        if call in expected:
+            continue
+        here = (*above, f"synthetic.{call.__qualname__}")
+        expected[call] = here
+        markers = call.__defaults__ or ()
+        stack.extend((marker.dependency, here) for marker in reversed(markers))
+    assert {node.call: node.path for node in plan.nodes} == expected
+    assert plan.root_node.path == ("synthetic.root",)

@@ -54,11 +54,16 @@ from ._invoke import (
     unclaim,
     wait_claim,
 )
-from ._plan import MEMO_APP, MEMO_RUN, MEMO_SCOPE, Node, Plan
+from ._lifetime import Lifetime
+from ._plan import Node, Plan
 from ._state import CallState
 
 if TYPE_CHECKING:
     from ._runtime import Runtime
+
+FUNCTION: Final = Lifetime.FUNCTION
+REQUEST: Final = Lifetime.REQUEST
+APP: Final = Lifetime.APP
 
 __all__ = ["FRESH", "HELD", "QUIET", "Runner", "build_runner"]
 
@@ -196,23 +201,23 @@ class _Emitter:
         self.need = self._need_terms()
         nodes = plan.nodes
         self.has_fn_gens = any(
-            n.memo == MEMO_RUN and n.kind.is_generator for n in nodes[:-1]
+            n.lifetime is FUNCTION and n.kind.is_generator for n in nodes[:-1]
         )
         self.has_req_gens = any(
-            n.memo == MEMO_SCOPE and n.kind.is_generator for n in nodes[:-1]
+            n.lifetime is REQUEST and n.kind.is_generator for n in nodes[:-1]
         )
         # FRESH: a request generator after a function one must check where it is.
         first_fn_gen = next(
             (
                 n.index
                 for n in nodes[:-1]
-                if n.memo == MEMO_RUN and n.kind.is_generator and not n.alias
+                if n.lifetime is FUNCTION and n.kind.is_generator and not n.alias
             ),
             len(nodes),
         )
         self.first_fn_gen = first_fn_gen
         self.level_needed = variant == FRESH and any(
-            n.memo == MEMO_SCOPE and n.kind.is_generator and n.index > first_fn_gen
+            n.lifetime is REQUEST and n.kind.is_generator and n.index > first_fn_gen
             for n in nodes[:-1]
         )
         self.uses_context = any(n.contexts for n in nodes)
@@ -242,8 +247,8 @@ class _Emitter:
         for node in self.plan.nodes[:-1]:
             if not node.use_cache or not node.deps:
                 continue
-            if node.memo == MEMO_APP or (
-                node.memo == MEMO_SCOPE and self.variant == HELD
+            if node.lifetime is APP or (
+                node.lifetime is REQUEST and self.variant == HELD
             ):
                 found.add(node.index)
         return found
@@ -312,7 +317,7 @@ class _Emitter:
         """Whether inline claims *node*'s key lazily (at its first suspension)."""
         return (
             self.variant == HELD
-            and node.memo == MEMO_SCOPE
+            and node.lifetime is REQUEST
             and node.use_cache
             and not node.alias
         )
@@ -384,15 +389,15 @@ class _Emitter:
         size = len(self.plan.nodes)
         all_true = self.const("ALL_NEEDED", [True] * size)
         memos = []
-        if any(self.plan.nodes[d].memo == MEMO_APP for d in self.hittable):
+        if any(self.plan.nodes[d].lifetime is APP for d in self.hittable):
             memos.append("APP")
-        if any(self.plan.nodes[d].memo == MEMO_SCOPE for d in self.hittable):
+        if any(self.plan.nodes[d].lifetime is REQUEST for d in self.hittable):
             memos.append("M")
         lines.append(f"    if {' or '.join(memos)}:")
         lines.append(f"        N = E.need = [True] * {size}")
         for d in sorted(self.hittable, reverse=True):
             node = self.plan.nodes[d]
-            memo = "APP" if node.memo == MEMO_APP else "M"
+            memo = "APP" if node.lifetime is APP else "M"
             key = self.const("K", node.key, node)
             cls = f"{memo}.get({key}, MISSING).__class__"
             lines.append(f"        c = {cls}")
@@ -426,9 +431,9 @@ class _Emitter:
             node.kind is CallKind.SYNC
             and not node.thread
             and node.limit is None
-            and node.memo != MEMO_APP
+            and node.lifetime is not APP
             and not (
-                self.variant == HELD and node.memo == MEMO_SCOPE and node.use_cache
+                self.variant == HELD and node.lifetime is REQUEST and node.use_cache
             )
         )
 
@@ -441,7 +446,7 @@ class _Emitter:
         # A slow helper reads the node's inputs from R: on the inline path they live
         # in locals, so store them first (only on that branch).
         keep = [f"R[{d}] = v{d}" for d in node.deps] if inline else []
-        if node.memo == MEMO_APP:
+        if node.lifetime is APP:
             if node.use_cache:  # an alias too: a hit makes its twin unnecessary
                 key = self.const("K", node.key, node)
                 return [
@@ -457,7 +462,7 @@ class _Emitter:
             ]
         if node.alias:
             twin = _ref(node.deps[0], inline)
-            if self.variant == FRESH or node.memo != MEMO_SCOPE:
+            if self.variant == FRESH or node.lifetime is not REQUEST:
                 return [f"{pad}{target} = {twin}"]
             key = self.const("K", node.key, node)
             return [
@@ -469,7 +474,7 @@ class _Emitter:
                 f"{pad}    t = await WAIT_CLAIM(E, M, {key}, {n}, {main})",
                 f"{pad}{target} = t",
             ]
-        if self.variant == HELD and node.memo == MEMO_SCOPE:
+        if self.variant == HELD and node.lifetime is REQUEST:
             key = self.const("K", node.key, node)
             if node.use_cache and inline:
                 # The key is claimed only if the computation waits (another call can
@@ -560,7 +565,7 @@ class _Emitter:
         if place == _CHECKED:
             lines.append(f"{pad}if PLACE(E):")
             inner = pad + "    "
-        bit = OWN_FUNCTION if node.memo == MEMO_RUN else OWN_REQUEST
+        bit = OWN_FUNCTION if node.lifetime is FUNCTION else OWN_REQUEST
         if info is UNKNOWN_GEN:
             lines.append(f"{inner}if GEN_INFO(g.ag_code).teardown_waits:")
             lines.append(f"{inner}    OWN(E, {exits}, {bit})")
@@ -588,18 +593,18 @@ class _Emitter:
     def _placement(self, node: Node) -> int:
         """How generated ``inline`` sets this async generator up: in place, in place
         after a check (:func:`._invoke.place_request`), or through the helper."""
-        if node.memo == MEMO_RUN:
+        if node.lifetime is FUNCTION:
             return _IN_PLACE
-        if node.memo == MEMO_SCOPE:
+        if node.lifetime is REQUEST:
             if self.variant == FRESH and node.index < self.first_fn_gen:
                 return _IN_PLACE
             return _CHECKED
         return _HELPER
 
     def _exits(self, node: Node) -> str:
-        if node.memo == MEMO_RUN:
+        if node.lifetime is FUNCTION:
             return "XF"
-        if node.memo == MEMO_SCOPE:
+        if node.lifetime is REQUEST:
             return "XR"
         return "APP_EXITS"
 

@@ -10,15 +10,17 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar, cast, overload
 import anyio
 
 from ._call import run
+from ._compiler import compile_plan
 from ._errors import DeclarationError, DependencyError, UsageError
 from ._hosting import close_hosts
-from ._introspect import Callee, introspect, qualname
+from ._introspect import introspect, qualname
 from ._markers import Dependency, as_marker
 from ._overrides import Overrides
-from ._plan import Plan, compile_plan
+from ._plan import Plan
 from ._plancache import Entry, PlanCache
 from ._runtime import Runtime
 from ._scope import Scope
+from ._shapes import LocalShapes
 from ._state import CallState
 from ._teardown import teardown
 
@@ -70,7 +72,7 @@ class Container:
         self.overrides = Overrides(self._validate_override, self._overrides_changed)
         self._runtime = Runtime(sequential=sequential, sync_to_thread=sync_to_thread)
         self._plans = PlanCache(self._compile, self._runtime, Scope)
-        self._introspected: dict[Any, Callee] = {}
+        self._introspected = LocalShapes()
         self._state = _NEW
         self._context: dict[type, Any] = {Container: self}
 
@@ -206,6 +208,7 @@ class Container:
                 sync_to_thread=self.sync_to_thread,
                 introspected=self._introspected,
                 dependencies=(*self.dependencies, *extra),
+                app_context_types=(Container,),
                 sequential=sequential,
             )
 
@@ -244,6 +247,7 @@ class Container:
             sync_to_thread=self.sync_to_thread,
             introspected=self._introspected,
             dependencies=(*self.dependencies, *extra),
+            app_context_types=(Container,),
         )
 
     def _overrides_changed(self) -> None:

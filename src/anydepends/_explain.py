@@ -11,11 +11,15 @@ reachability relation): no call of the plan ever has more dependencies in flight
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from ._introspect import EMPTY, CallKind, qualname
-from ._plan import Node, Plan
+from ._lifetime import Lifetime
+
+if TYPE_CHECKING:
+    from ._plan import Node, Plan
 
 __all__ = [
     "ancestors",
@@ -32,6 +36,15 @@ __all__ = [
 _WIDTH_LIMIT: Final = 400
 # Overlap lists longer than this are cut, with a count of the rest.
 _OVERLAP_SHOWN: Final = 8
+# Above this many nodes the overlap section is not computed (its bit sets take memory
+# quadratic in the plan's size), unless the plan is a chain.
+_OVERLAP_LIMIT: Final = 10_000
+_NOTHING_OVERLAPS: Final = (
+    "Can overlap: nothing (each dependency needs the one before it)."
+)
+# The tree indents at most this many levels; deeper lines show the innermost levels
+# after a "⋯" (a deep chain would otherwise print text quadratic in its depth).
+_INDENT_SHOWN: Final = 64
 
 _KIND_TEXT: Final = {
     CallKind.ASYNC: "async",
@@ -79,14 +92,34 @@ def can_overlap(bits: Sequence[int], a: int, b: int) -> bool:
     return a != b and not (bits[a] >> b) & 1 and not (bits[b] >> a) & 1
 
 
+def descendants(plan: Plan[Any]) -> list[int]:
+    """Per node, a bit set of every node that needs it, directly or indirectly."""
+    nodes = plan.nodes
+    result = [0] * len(nodes)
+    for index in reversed(_topological(plan)):
+        below = 0
+        for dependent in plan.dependents[index]:
+            below |= result[dependent] | (1 << dependent)
+        result[index] = below
+    return result
+
+
+def _independent(plan: Plan[Any]) -> list[int]:
+    """Per node, the bit set of nodes that can overlap it (never the root)."""
+    count = len(plan.nodes)
+    if count <= 1:
+        return [0] * count
+    before = ancestors(plan)
+    after = descendants(plan)
+    others = (1 << (count - 1)) - 1  # every node but the root
+    result = [others & ~(before[i] | after[i] | (1 << i)) for i in range(count - 1)]
+    result.append(0)
+    return result
+
+
 def overlaps(plan: Plan[Any]) -> list[list[int]]:
     """Per node, the nodes that can run at the same time as it (never the root)."""
-    bits = ancestors(plan)
-    last = len(plan.nodes) - 1
-    return [
-        [j for j in range(last) if can_overlap(bits, i, j)] if i != last else []
-        for i in range(len(plan.nodes))
-    ]
+    return [list(_bits(bits)) for bits in _independent(plan)]
 
 
 def width(plan: Plan[Any]) -> int | None:
@@ -109,29 +142,47 @@ def width(plan: Plan[Any]) -> int | None:
             if u < count:
                 later[u].append(v)
     match_of: list[int] = [-1] * count  # right side v -> matched left u
-
-    def augment(u: int, seen: list[bool]) -> bool:
-        for v in later[u]:
-            if seen[v]:
-                continue
-            seen[v] = True
-            if match_of[v] == -1 or augment(match_of[v], seen):
-                match_of[v] = u
-                return True
-        return False
-
-    matched = sum(augment(u, [False] * count) for u in range(count))
+    matched = sum(_augment(u, later, match_of) for u in range(count))
     return count - matched
+
+
+def _augment(start: int, later: list[list[int]], match_of: list[int]) -> bool:
+    """Kuhn's augmenting-path search from *start*, with an explicit stack."""
+    seen = [False] * len(later)
+    # Each frame: a left node and the position of the next edge to try.
+    stack: list[list[int]] = [[start, 0]]
+    via: list[int] = []  # the right node each frame reached its child through
+    while stack:
+        frame = stack[-1]
+        u, position = frame
+        edges = later[u]
+        if position == len(edges):
+            stack.pop()
+            if via:
+                via.pop()
+            continue
+        frame[1] = position + 1
+        v = edges[position]
+        if seen[v]:
+            continue
+        seen[v] = True
+        if match_of[v] == -1:
+            # Flip the path: every frame's node takes the right node it went through.
+            via.append(v)
+            for (left, _), right in zip(stack, via, strict=True):
+                match_of[right] = left
+            return True
+        via.append(v)
+        stack.append([match_of[v], 0])
+    return False
 
 
 def _bits(value: int) -> Iterator[int]:
     """The positions of the set bits of *value*, lowest first."""
-    position = 0
     while value:
-        if value & 1:
-            yield position
-        value >>= 1
-        position += 1
+        low = value & -value
+        yield low.bit_length() - 1
+        value ^= low
 
 
 # -- text ------------------------------------------------------------------------------
@@ -165,7 +216,7 @@ def describe(node: Node, root: bool = False) -> str:
     if root:
         parts.append("root")
     else:
-        parts.append(node.lifetime)
+        parts.append(str(node.lifetime))
         if node.use_cache:
             parts.append(f"cached, key={key_text(node)}")
         else:
@@ -237,20 +288,34 @@ def _entries(plan: Plan[Any], node: Node) -> list[tuple[str, int | None]]:
 
 
 def _children(plan: Plan[Any], node: Node, shown: set[int]) -> list[str]:
-    """The tree lines under *node*, depth first (iterative: plans can be deep)."""
+    """The tree lines under *node*, depth first (iterative: plans can be deep).
+
+    Each level indents by four columns; past ``_INDENT_SHOWN`` levels a line shows the
+    innermost levels after a ``⋯``, so the text stays linear in the plan's size.
+    """
     nodes = plan.nodes
     lines: list[str] = []
-    stack: list[tuple[str, Iterator[tuple[int, tuple[str, int | None]]], int]] = []
+    # Per open level: its pending entries, how many there are, and the indentation
+    # its lines get under the previous level ("│   " or "    ").
+    stack: list[tuple[Iterator[tuple[int, tuple[str, int | None]]], int]] = []
+    indents: list[str] = []
     entries = _entries(plan, node)
-    stack.append(("", iter(enumerate(entries)), len(entries)))
+    stack.append((iter(enumerate(entries)), len(entries)))
     while stack:
-        prefix, pending, total = stack[-1]
+        pending, total = stack[-1]
         step = next(pending, None)
         if step is None:
             stack.pop()
+            if indents:
+                indents.pop()
             continue
         position, (text, index) = step
         last = position == total - 1
+        depth = len(indents)
+        if depth > _INDENT_SHOWN:
+            prefix = "⋯ " + "".join(indents[depth - _INDENT_SHOWN :])
+        else:
+            prefix = "".join(indents)
         branch = "└── " if last else "├── "
         if index is None:
             lines.append(f"{prefix}{branch}{text}")
@@ -265,8 +330,8 @@ def _children(plan: Plan[Any], node: Node, shown: set[int]) -> list[str]:
         lines.append(f"{prefix}{branch}{text}: {label(child)}  [{describe(child)}]")
         below = _entries(plan, child)
         if below:
-            deeper = prefix + ("    " if last else "│   ")
-            stack.append((deeper, iter(enumerate(below)), len(below)))
+            indents.append("    " if last else "│   ")
+            stack.append((iter(enumerate(below)), len(below)))
     return lines
 
 
@@ -275,7 +340,15 @@ def _overlap_lines(plan: Plan[Any]) -> list[str]:
     nodes = plan.nodes
     if len(nodes) <= 2:
         return ["Can overlap: nothing (fewer than two dependencies)."]
-    per_node = overlaps(plan)
+    if all(nodes[i - 1].index in nodes[i].deps for i in range(1, len(nodes) - 1)):
+        # Each needs the one before it: the order is total, nothing can overlap.
+        return [_NOTHING_OVERLAPS]
+    if len(nodes) - 1 > _OVERLAP_LIMIT:
+        return [
+            "Can overlap: not listed for plans of more than"
+            f" {_OVERLAP_LIMIT:,} dependencies."
+        ]
+    per_node = _independent(plan)
     names = [f"#{n.index} {label(n)}" for n in nodes]
     pad = max(len(names[i]) for i in range(len(nodes) - 1))
     lines = ["Can overlap (neither needs the other, so they may run at the same time):"]
@@ -285,12 +358,14 @@ def _overlap_lines(plan: Plan[Any]) -> list[str]:
         if not others:
             alone.append(names[i])
             continue
-        shown = [names[j] for j in others[:_OVERLAP_SHOWN]]
-        if len(others) > _OVERLAP_SHOWN:
-            shown.append(f"and {len(others) - _OVERLAP_SHOWN} more")
+        first = list(itertools.islice(_bits(others), _OVERLAP_SHOWN))
+        shown = [names[j] for j in first]
+        rest = others.bit_count() - len(first)
+        if rest:
+            shown.append(f"and {rest} more")
         lines.append(f"  {names[i].ljust(pad)}  with {', '.join(shown)}")
     if len(alone) == len(nodes) - 1:
-        return ["Can overlap: nothing (each dependency needs the one before it)."]
+        return [_NOTHING_OVERLAPS]
     if alone:
         lines.append(f"  never overlapping: {', '.join(alone)}")
     return lines
@@ -335,23 +410,33 @@ def to_mermaid(plan: Plan[Any]) -> str:
         else:
             shape = f'["{text}"]'
         lines.append(f"    n{node.index}{shape}")
-    for node in nodes:
-        used: set[int] = set()
-        for _, dep in node.args:
-            if dep in used:
-                continue
-            used.add(dep)
-            names = ", ".join(n for n, d in node.args if d == dep)
-            lines.append(f"    n{dep} -->|{names}| n{node.index}")
-        lines.extend(f"    n{d} -.-> n{node.index}" for d in node.deps if d not in used)
+    for node, dep, names in _edges(plan):
+        if names is None:
+            lines.append(f"    n{dep} -.-> n{node.index}")
+        else:
+            lines.append(f"    n{dep} -->|{', '.join(names)}| n{node.index}")
     lines.append("    classDef app fill:#fde9c9,stroke:#b7791f")
     lines.append("    classDef request fill:#dbeafe,stroke:#2b6cb0")
     lines.append("    classDef function fill:#e6f4ea,stroke:#2f855a")
-    for lifetime in ("app", "request", "function"):
-        members = [f"n{n.index}" for n in nodes if n.lifetime == lifetime]
+    for lifetime in (Lifetime.APP, Lifetime.REQUEST, Lifetime.FUNCTION):
+        members = [f"n{n.index}" for n in nodes if n.lifetime is lifetime]
         if members:
             lines.append(f"    class {','.join(members)} {lifetime}")
     return "\n".join(lines) + "\n"
+
+
+def _edges(plan: Plan[Any]) -> Iterator[tuple[Node, int, list[str] | None]]:
+    """Per node, its argument edges (with the parameters each feeds, in order), then
+    its effect-only and ordering edges (``None``): what both graph formats draw."""
+    for node in plan.nodes:
+        by_dep: dict[int, list[str]] = {}
+        for name, dep in node.args:
+            by_dep.setdefault(dep, []).append(name)
+        for dep, names in by_dep.items():
+            yield node, dep, names
+        for dep in node.deps:
+            if dep not in by_dep:
+                yield node, dep, None
 
 
 def _dot_text(text: str) -> str:
@@ -367,7 +452,11 @@ def to_dot(plan: Plan[Any]) -> str:
     """
     nodes = plan.nodes
     last = len(nodes) - 1
-    fill = {"app": "#fde9c9", "request": "#dbeafe", "function": "#e6f4ea"}
+    fill = {
+        Lifetime.APP: "#fde9c9",
+        Lifetime.REQUEST: "#dbeafe",
+        Lifetime.FUNCTION: "#e6f4ea",
+    }
     lines = [
         "digraph plan {",
         "    rankdir=LR;",
@@ -383,18 +472,11 @@ def to_dot(plan: Plan[Any]) -> str:
         if is_root:
             attrs.append('style="rounded,filled,bold"')
         lines.append(f"    n{node.index} [{', '.join(attrs)}];")
-    for node in nodes:
-        used: set[int] = set()
-        for _, dep in node.args:
-            if dep in used:
-                continue
-            used.add(dep)
-            names = _dot_text(", ".join(n for n, d in node.args if d == dep))
-            lines.append(f'    n{dep} -> n{node.index} [label="{names}"];')
-        lines.extend(
-            f"    n{d} -> n{node.index} [style=dashed];"
-            for d in node.deps
-            if d not in used
-        )
+    for node, dep, names in _edges(plan):
+        if names is None:
+            lines.append(f"    n{dep} -> n{node.index} [style=dashed];")
+        else:
+            text = _dot_text(", ".join(names))
+            lines.append(f'    n{dep} -> n{node.index} [label="{text}"];')
     lines.append("}")
     return "\n".join(lines) + "\n"

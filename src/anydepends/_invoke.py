@@ -37,7 +37,8 @@ from ._codeinfo import GenInfo, gen_info, gen_info_of_code
 from ._errors import container_closed_during_call, no_yield
 from ._hosting import hosted_setup
 from ._introspect import CallKind
-from ._plan import MEMO_APP, MEMO_RUN, MEMO_SCOPE, Node
+from ._lifetime import Lifetime
+from ._plan import Node
 from ._state import LEVEL_UNSET, CallState
 from ._teardown import GenExit, Permit, ScopeExit, ThreadExit
 
@@ -127,10 +128,10 @@ def own_scope(state: CallState, exits: list[Any], bit: int) -> None:
 
 def _in_place(state: CallState, node: Node, main: bool) -> bool:
     """Whether *node*'s async generator may be set up in the running task."""
-    memo = node.memo
-    if not main or memo == MEMO_APP:
+    lifetime = node.lifetime
+    if not main or lifetime is Lifetime.APP:
         return False
-    if memo == MEMO_RUN:
+    if lifetime is Lifetime.FUNCTION:
         return True
     return place_request(state)
 
@@ -184,13 +185,13 @@ async def agen_setup(
 ) -> Any:
     """Set up an async generator where it belongs, register its teardown; return the
     value it yields. *info*: what its code says (read from the generator if None)."""
-    exits = state.exits_for(node.memo)
+    exits = state.exits_for(node.lifetime)
     if not _in_place(state, node, main):
         rt = state.rt
         return await hosted_setup(rt.spawn, rt.hosts, node, lambda: gen, exits, permit)
     if info is None:
         info = gen_info_of_code(gen.ag_code)
-    request = node.memo == MEMO_SCOPE
+    request = node.lifetime is Lifetime.REQUEST
     if info.teardown_waits:
         own_scope(state, exits, OWN_REQUEST if request else OWN_FUNCTION)
     try:
@@ -234,7 +235,7 @@ async def limited(
             info = gen_info(node.call)
             known = None if info is UNKNOWN_GEN else info
             return await agen_setup(state, node, gen, main, known, permit)
-        exits = state.exits_for(node.memo)
+        exits = state.exits_for(node.lifetime)
         gen = fn(**kwargs)
         if node.thread:
             return await thread_gen_setup(node, gen, exits, permit)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import anyio
 
-from ._plan import MEMO_RUN, MEMO_SCOPE
+from ._lifetime import Lifetime
 
 if TYPE_CHECKING:
     from ._codegen import Runner
@@ -106,14 +106,14 @@ class CallState:
             if event is not None:
                 event.set()
 
-    def exits_for(self, memo: int) -> list[Any]:
-        """The exit list of a lifetime (``MEMO_*`` of the node)."""
-        if memo == MEMO_RUN:
+    def exits_for(self, lifetime: Lifetime) -> list[Any]:
+        """The exit list of a lifetime: the call's, the scope's or the container's."""
+        if lifetime is Lifetime.FUNCTION:
             xf = self.xf
             if xf is None:
                 xf = self.xf = []
             return xf
-        if memo == MEMO_SCOPE:
+        if lifetime is Lifetime.REQUEST:
             xr = self.xr
             if xr is None:
                 xr = self.xr = []

@@ -557,7 +557,9 @@ class Recording:
                     index=node.index,
                     name=node.name,
                     kind=node.kind,
-                    lifetime="function" if node is plan.root_node else node.lifetime,
+                    lifetime=(
+                        "function" if node is plan.root_node else str(node.lifetime)
+                    ),
                     task=found.task,
                     thread=found.thread,
                     start=found.start,
