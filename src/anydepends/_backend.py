@@ -34,7 +34,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable, Coroutine, Generator
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, cast
 
 import anyio
 from anyio import CancelScope
@@ -48,6 +48,7 @@ __all__ = [
     "is_trio",
     "mark",
     "new_cancel_scope",
+    "only_of",
     "private_state_available",
     "running_asyncio_loop",
     "supervision",
@@ -120,6 +121,14 @@ def cancelled_exc_class() -> type[BaseException]:
     return anyio.get_cancelled_exc_class()
 
 
+def only_of(exc: BaseException, cls: type[BaseException]) -> bool:
+    """Whether *exc* is a *cls*, or a group of nothing else (at any depth)."""
+    if isinstance(exc, BaseExceptionGroup):
+        group = cast("BaseExceptionGroup[BaseException]", exc)
+        return group.split(cls)[1] is None
+    return isinstance(exc, cls)
+
+
 # -- the private state, checked once ----------------------------------------------
 
 _asyncio_states: Any = None  # anyio's WeakKeyDictionary of asyncio task states
@@ -144,7 +153,7 @@ def _shape_ok(backend: str) -> bool:
         if backend == "asyncio":
             from anyio._backends import _asyncio as anyio_asyncio
 
-            states = anyio_asyncio._task_states
+            states: Any = vars(anyio_asyncio)["_task_states"]
             probe = anyio_asyncio.CancelScope()
             ok = (
                 callable(getattr(states, "get", None))
@@ -457,10 +466,7 @@ class TrioAbortSupervision(Supervision):
             return False
         import trio
 
-        if isinstance(exc, BaseExceptionGroup):
-            _, rest = exc.split(trio.Cancelled)
-            return rest is None
-        return isinstance(exc, trio.Cancelled)
+        return only_of(exc, trio.Cancelled)
 
     def close(self, call: Supervised) -> None:
         return None

@@ -32,7 +32,7 @@ async def run(state: CallState) -> Any:
     runner = state.runner
     if runner.may_overlap and not state.sequential:
         state.rt.supervision.open(state)
-    inline = runner.inline(state.R, state.values, state)
+    inline = runner.inline(state.results, state.values, state)
     try:
         try:
             pending = inline.send(None)

@@ -388,7 +388,7 @@ class _Emitter:
             return
         size = len(self.plan.nodes)
         all_true = self.const("ALL_NEEDED", [True] * size)
-        memos = []
+        memos: list[str] = []
         if any(self.plan.nodes[d].lifetime is APP for d in self.hittable):
             memos.append("APP")
         if any(self.plan.nodes[d].lifetime is REQUEST for d in self.hittable):
@@ -541,14 +541,14 @@ class _Emitter:
         if kind is CallKind.SYNC_GEN:
             if node.thread:
                 return [f"{pad}{target} = await THREAD_GEN({n}, {fn}({args}), {exits})"]
-            lines = [
+            sync = [
                 f"{pad}g = {fn}({args})",
                 f"{pad}{target} = FIRST(g, {n})",
                 f"{pad}{exits}.append(({n}, g))",
             ]
             if self.variant == HELD:
-                lines.append(f"{pad}E.here = None  # it may hold a cancel scope")
-            return lines
+                sync.append(f"{pad}E.here = None  # it may hold a cancel scope")
+            return sync
         # An async generator: in place where its teardown will find the task as it
         # left it, else through AGEN (which decides, and may host it).
         info = gen_info(node.call)

@@ -220,7 +220,7 @@ class Container:
         try:
             found = plans.current.get(fn)
         except TypeError:  # an unhashable root: compiled every time, never cached
-            return plans.new_entry(fn, ())
+            return plans.new_entry(cast("Callable[..., Any]", fn), ())
         if found is not None:
             return found
         if isinstance(fn, Plan):

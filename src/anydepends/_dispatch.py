@@ -41,6 +41,7 @@ class Deferred(Protocol):
 
     def still_waiting(self, position: int) -> bool:
         """Whether the call still waits at *position* (and could go concurrent)."""
+        ...
 
     def deferred(self, position: int) -> None:
         """Two loop rounds after registering at *position*: go concurrent if still

@@ -26,7 +26,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable, Generator
 from functools import partial
-from typing import Any, Final
+from types import AsyncGeneratorType
+from typing import Any, Final, cast
 
 from anyio import to_thread
 from anyio.lowlevel import checkpoint_if_cancelled
@@ -190,7 +191,7 @@ async def agen_setup(
         rt = state.rt
         return await hosted_setup(rt.spawn, rt.hosts, node, lambda: gen, exits, permit)
     if info is None:
-        info = gen_info_of_code(gen.ag_code)
+        info = gen_info_of_code(cast("AsyncGeneratorType[Any, None]", gen).ag_code)
     request = node.lifetime is Lifetime.REQUEST
     if info.teardown_waits:
         own_scope(state, exits, OWN_REQUEST if request else OWN_FUNCTION)
@@ -259,7 +260,7 @@ async def app_value(state: CallState, node: Node, main: bool) -> Any:
     if node.alias:
         found = memo.get(key, MISSING)
         if found is MISSING or type(found) is CallState:
-            return state.R[node.deps[0]]
+            return state.results[node.deps[0]]
         return found
     if not node.use_cache:
         value = await _create(state, node, main)
@@ -288,7 +289,7 @@ async def _create(state: CallState, node: Node, main: bool) -> Any:
     if not state.rt.open:
         raise container_closed_during_call(node.name)
     compute = state.runner.compute_fn(node.index)
-    return await compute(state.R, state.values, state, main)
+    return await compute(state.results, state.values, state, main)
 
 
 async def wait_claim(
@@ -304,11 +305,11 @@ async def wait_claim(
         if found is not MISSING:
             return found
         if node.alias:
-            return state.R[node.deps[0]]
+            return state.results[node.deps[0]]
         memo[key] = state
         try:
             compute = state.runner.compute_fn(node.index)
-            value = await compute(state.R, state.values, state, main)
+            value = await compute(state.results, state.values, state, main)
         except BaseException:
             unclaim(state, memo, key)
             raise

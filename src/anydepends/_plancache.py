@@ -57,6 +57,10 @@ class Entry:
         return runner
 
 
+# One override set's entries: by root, by plan id, and the replacements it holds.
+_Set = tuple[dict[Hashable, "Entry"], dict[int, "Entry"], Any]
+
+
 class PlanCache:
     """Entries by root (and by plan object), for the current override set."""
 
@@ -82,9 +86,7 @@ class PlanCache:
         self._scope_type = scope_type
         self.current: dict[Hashable, Entry] = {}
         self.by_plan: dict[int, Entry] = {}
-        self._sets: OrderedDict[
-            Hashable, tuple[dict[Hashable, Entry], dict[int, Entry], Any]
-        ] = OrderedDict()
+        self._sets: OrderedDict[Hashable, _Set] = OrderedDict()
         self._sets[frozenset()] = (self.current, self.by_plan, None)
         self.pinned: OrderedDict[Hashable, Entry] = OrderedDict()
         self.pinned_by_plan: dict[int, Entry] = {}
@@ -92,7 +94,7 @@ class PlanCache:
     def switch(self, overrides: Mapping[Any, Any]) -> None:
         """The override set changed: use (or start) the entries of the new one."""
         key = frozenset((original, id(new)) for original, new in overrides.items())
-        found = self._sets.get(key)
+        found: _Set | None = self._sets.get(key)
         if found is None:
             # The replacements are kept alive with their plans, so an id in a key
             # is never reused while the key exists.

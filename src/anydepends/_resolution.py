@@ -28,11 +28,12 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Coroutine, Generator
-from typing import Any
+from types import CoroutineType
+from typing import Any, cast
 
 import anyio
 
-from ._backend import Drive, cancelled_exc_class, new_cancel_scope
+from ._backend import Drive, cancelled_exc_class, new_cancel_scope, only_of
 from ._codegen import QUIET
 from ._errors import container_closed_during_call
 from ._invoke import HANDED
@@ -75,7 +76,7 @@ async def resolve(
         await res.finish()
     finally:
         res.done = True
-    return await runner.root(state.R, state.values, state)
+    return await runner.root(state.results, state.values, state)
 
 
 _UNSET: Any = object()
@@ -225,10 +226,10 @@ class Resolution:
         state.handed = True
         self.concurrent = True
         # inline keeps results in locals: what ran so far moves to R for the others.
-        frame = self.inline.cr_frame
+        frame: Any = cast("CoroutineType[Any, Any, Any]", self.inline).cr_frame
         if frame is not None:
             local = frame.f_locals
-            results = state.R
+            results = state.results
             for j in range(position):
                 value = local.get(f"v{j}", _UNSET)
                 if value is not _UNSET:
@@ -284,7 +285,7 @@ class Resolution:
         runner = state.runner
         while ready and self.failure is None and self.outer is None and not self.lost:
             j = heapq.heappop(ready)
-            coro = runner.node_fn(j)(state.R, state.values, state, main)
+            coro = runner.node_fn(j)(state.results, state.values, state, main)
             if main:
                 self.main_busy = True
             try:
@@ -332,10 +333,8 @@ class Resolution:
                 self.lost = True
                 self._stop()
             return
-        if isinstance(exc, BaseExceptionGroup) and scope.cancel_called:
-            _, rest = exc.split(cancelled)
-            if rest is None:
-                return  # only our own cancellation, inside a task group of theirs
+        if scope.cancel_called and only_of(exc, cancelled):
+            return  # only our own cancellation, in a group from a task group of theirs
         self.fail(exc)
 
     # -- failure --------------------------------------------------------------------

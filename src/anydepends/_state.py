@@ -30,7 +30,6 @@ class CallState:
     """One call in progress (see the module docstring)."""
 
     __slots__ = (
-        "R",
         "at",
         "context",
         "handed",
@@ -41,6 +40,7 @@ class CallState:
         "memo",
         "need",
         "owned",
+        "results",
         "rt",
         "runner",
         "sequential",
@@ -63,7 +63,7 @@ class CallState:
         holder: Any = None,
     ) -> None:
         self.runner = runner
-        self.R: list[Any] = [None] * len(runner.plan.nodes)
+        self.results: list[Any] = [None] * len(runner.plan.nodes)
         self.values = values
         self.context = context
         self.rt = rt

@@ -24,7 +24,7 @@ keep their deadlines. Teardowns that cannot wait need no protection.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Generator
+from collections.abc import AsyncGenerator, Coroutine, Generator
 from types import AsyncGeneratorType
 from typing import TYPE_CHECKING, Any, Final, cast
 
@@ -112,9 +112,10 @@ class GenExit(Exit):
             permit.give_to(self)
 
     async def _close(self, exc: BaseException | None) -> BaseException | None:
-        if isinstance(self.gen, Generator):
-            return close_sync(self.node, self.gen, exc)
-        return await close_async(self.node, self.gen, exc)
+        gen: Any = self.gen
+        if isinstance(gen, Generator):
+            return close_sync(self.node, cast("Generator[Any]", gen), exc)
+        return await close_async(self.node, gen, exc)
 
 
 class ThreadExit(Exit):
@@ -167,7 +168,7 @@ class Started:
         self.pending = pending
 
 
-def close_clean(exits: list[Any]) -> BaseException | Started | None:
+def close_clean(exits: list[Any]) -> object:
     """The fast path of a teardown with no exception to throw in: close entries in
     place, last first, while each is a generator set up in this task (a plain
     ``(node, generator)`` entry).
@@ -180,10 +181,10 @@ def close_clean(exits: list[Any]) -> BaseException | Started | None:
     while exits:
         item = exits[-1]
         if type(item) is not tuple:
-            return None if not exits else _MORE
-        node, gen = exits.pop()
+            return _MORE
+        node, gen = cast("tuple[Node, Any]", exits.pop())
         if type(gen) is _AGEN:
-            step = gen.__anext__()
+            step: Coroutine[Any, Any, Any] = gen.__anext__()
             try:
                 pending = step.send(None)
             except StopAsyncIteration:
@@ -227,9 +228,9 @@ async def teardown(
     while exits:
         item = exits.pop()
         if type(item) is tuple:
-            node, gen = item
+            node, gen = cast("tuple[Node, Any]", item)
             if type(gen) is _AGEN:
-                exc = await close_async(node, gen, exc)
+                exc = await close_async(node, cast("AsyncGenerator[Any]", gen), exc)
             else:
                 exc = close_sync(node, gen, exc)
         else:
@@ -289,14 +290,24 @@ def close_sync(
 
 
 _SWALLOWED: Final = object()
-_TWICE: Final = object()
+
+
+class _Twice:
+    """A sync generator yielded again; *after*: what closing it raised, if anything."""
+
+    __slots__ = ("after",)
+
+    def __init__(self, after: BaseException | None) -> None:
+        self.after = after
+
+
 _AGAIN: Final = object()  # a generator's step that yielded again without waiting
 _MORE: Final = object()  # close_clean stopped: the rest needs teardown()
 
 
 def _close_sync_raw(gen: Generator[Any, None, None], exc: BaseException | None) -> Any:
     """Finish a sync generator (maybe in a worker thread): the exception that follows,
-    ``None``, ``_SWALLOWED`` or ``_TWICE`` (converted on the event loop)."""
+    ``None``, ``_SWALLOWED`` or a ``_Twice`` (converted on the event loop)."""
     try:
         if exc is None:
             next(gen)
@@ -309,8 +320,8 @@ def _close_sync_raw(gen: Generator[Any, None, None], exc: BaseException | None) 
     try:
         gen.close()
     except BaseException as raised:  # it ignored GeneratorExit
-        return (_TWICE, raised)
-    return _TWICE
+        return _Twice(raised)
+    return _Twice(None)
 
 
 def _sync_outcome(
@@ -319,10 +330,10 @@ def _sync_outcome(
     if result is _SWALLOWED:
         assert exc is not None
         return swallowed_or_cancelled(node, exc)
-    if result is _TWICE or (type(result) is tuple and result[0] is _TWICE):
+    if type(result) is _Twice:
         error = yielded_twice(node.name, node.path)
-        if type(result) is tuple:
-            error.__context__ = result[1]
+        if result.after is not None:
+            error.__context__ = result.after
         return error
     return cast("BaseException | None", result)
 
@@ -335,4 +346,4 @@ def swallowed_or_cancelled(node: Node, exc: BaseException) -> BaseException:
     return swallowed(node.name, exc, node.path)
 
 
-_AGEN: Final = AsyncGeneratorType
+_AGEN: Final[type[AsyncGeneratorType[Any, Any]]] = AsyncGeneratorType
