@@ -1,4 +1,4 @@
-"""The compiler: one root callable -> an immutable, indexed Plan (design §1, §3, §7-9).
+"""The compiler: one root callable -> an immutable, indexed Plan (docs/semantics.md).
 
 Compiling needs no running event loop and no entered container: it only reads
 declarations.
@@ -146,7 +146,7 @@ def test_compile_is_cached_per_override_set() -> None:
         assert container.compile(diamond) is overridden
 
 
-# -- cache keys (design §3) ------------------------------------------------------------
+# -- cache keys (docs/semantics.md §3) ----------------------------------------------
 
 
 def test_depends_and_security_without_scopes_share_a_key() -> None:
@@ -228,7 +228,7 @@ def test_scope_use_propagates_up_from_descendants() -> None:
 
 def test_visible_scopes_accumulate_without_repeats() -> None:
     """Visible scopes are the parent's followed by each new own scope; a scope never
-    appears twice (design §9, a deviation from FastAPI's ['a', 'a'])."""
+    appears twice (docs/semantics.md §9, a deviation from FastAPI's ['a', 'a'])."""
 
     def leaf_scopes(ss: SecurityScopes) -> list[str]:
         return ss.scopes
@@ -442,7 +442,7 @@ def test_max_concurrency_is_per_declaration_object() -> None:
 
 def test_overrides_keep_the_original_key_and_lifetime() -> None:
     """An override's node runs the replacement with the replacement's own deps, but
-    keeps the original's key, ``use_cache`` and lifetime (design §8)."""
+    keeps the original's key, ``use_cache`` and lifetime (docs/semantics.md §8)."""
 
     async def original(x: int = Depends(leaf)) -> int:
         return x
@@ -565,7 +565,8 @@ def test_root_generator_is_an_error() -> None:
 
 def test_lifetime_errors() -> None:
     """Nothing app-scoped depends on something shorter; a request-scoped generator
-    cannot depend on an explicit ``scope="function"`` dependency (design §7)."""
+    cannot depend on an explicit ``scope="function"`` dependency
+    (docs/semantics.md §7)."""
 
     async def app_dep(x: int = Depends(leaf)) -> int:
         return x

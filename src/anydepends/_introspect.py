@@ -209,7 +209,7 @@ def _kind_of_code(flags: int) -> CallKind:
 
 
 def _classify(call: Callable[..., Any]) -> CallKind:
-    """FastAPI's classification (fastapi-semantics section 2.6), partials and wraps."""
+    """FastAPI's classification (docs/semantics.md §2), partials and wraps."""
     if isinstance(call, type):
         return CallKind.SYNC  # a class is called for its constructor, never awaited
     candidates: list[object] = []
@@ -406,7 +406,7 @@ def _param(
     owner: str,
     located: Callable[[], tuple[str, ...]],
 ) -> Param:
-    """Classify one parameter (fastapi-semantics section 2.2, in that order)."""
+    """Classify one parameter (as FastAPI does, in its order: docs/semantics.md §1)."""
     if type(annotation) is not Split and as_marker(annotation) is not None:
         msg = f"{owner}.{name} uses a dependency marker as its annotation"
         raise DeclarationError(

@@ -134,7 +134,8 @@ def app_context(site: Site, context: type, param: str) -> LifetimeError:
 def check_indirect_lifetimes(nodes: tuple[Node, ...]) -> None:
     """A request-scoped ``yield`` dependency may not reach a function-scoped one
     through plain dependencies either: that one is torn down when the call returns,
-    before its indirect dependent (Semantics 6). FastAPI checks direct edges only."""
+    before its indirect dependent (docs/semantics.md §6). FastAPI checks direct edges
+    only."""
     below: list[Node | None] = [None] * len(nodes)
     for node in nodes:
         found: Node | None = None
