@@ -7,18 +7,22 @@ with its ``use_cache`` memo and claims) this module writes:
 - ``inline(R, V, E)``: every dependency in plan order, awaited natively, then the root.
   A plan whose dependencies never wait costs one coroutine in all. ``R`` holds results
   by node index, ``V`` the call's values, ``E`` the call's state (:mod:`._call`).
-- ``root(R, V, E)``: just the root call, for a call that went concurrent.
-- ``n<i>(R, V, E, main)`` per node: node *i* alone, memo logic included, for the
+- ``root(R, V, E)``: just the root call, for a call that went concurrent;
+  ``n<i>(R, V, E, main)`` per node: node *i* alone, memo logic included, for the
   concurrent tail (:mod:`._resolution`); ``c<i>``: node *i*'s computation only, for
-  slow paths (a claim another call abandoned, an app-scoped value). Both are generated
-  lazily, the first time a plan needs them, from the *same* per-node templates as
-  ``inline``: one definition of what running a node means.
+  slow paths (a claim another call abandoned, an app-scoped value). These are
+  generated lazily, the first time a call of the plan goes concurrent, from the
+  *same* per-node templates as ``inline``: one definition of what running a node means.
 
-When ``inline`` suspends, the call's resolution watches where (by line number, so the
-fast path pays nothing for it). If other dependencies are ready it may go concurrent;
-``inline`` then returns :data:`HANDED` right after the dependency it is in, and the
-rest runs through the ``n<i>`` functions. The source is registered with ``linecache``,
-so tracebacks show the generated lines; names are derived from the dependables.
+Where ``inline`` may suspend, it first stores the node's position in ``E.at`` (only
+from the first position where something else could be ready, or a claim taken;
+:data:`QUIET` once nothing can be). If other dependencies are ready the resolution
+may go concurrent; ``inline`` then returns :data:`HANDED` right after the dependency
+it is in, and the rest runs through the ``n<i>`` functions. A dependency that cannot
+suspend (a sync call in place; a coroutine function with no ``await`` of its own,
+read from its bytecode) gets neither the store nor the check. The source is
+registered with ``linecache``, so tracebacks show the generated lines; names are
+derived from the dependables.
 """
 
 from __future__ import annotations
@@ -33,8 +37,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 from anyio import to_thread
 
+from . import _collector as collector
 from ._codeinfo import UNKNOWN as UNKNOWN_GEN
-from ._codeinfo import gen_info, gen_info_of_code
+from ._codeinfo import gen_info, gen_info_of_code, may_suspend
 from ._errors import MissingValuesError, missing_context, no_yield
 from ._introspect import EMPTY, CallKind
 from ._invoke import (
@@ -91,7 +96,6 @@ class Runner:
         "may_overlap",
         "plan",
         "ready_after",
-        "root",
         "sequential",
         "uses_context",
         "variant",
@@ -106,11 +110,14 @@ class Runner:
         )
         self.ready_after = _ready_after(plan)
         self.may_overlap = any(self.ready_after)
-        emitter = _Emitter(plan, variant, runtime, self.ready_after)
+        paused = len(plan.nodes) >= collector.LARGE and collector.pause()
+        try:
+            emitter = _Emitter(plan, variant, runtime, self.ready_after)
+            ns = emitter.build_main()
+        finally:
+            collector.resume(paused)
         self._emitter = emitter
-        ns = emitter.build_main()
         self.inline: InlineFn = ns["inline"]
-        self.root: InlineFn = ns["root"]
         self.claim_keys: list[Any] | None = (
             emitter.claim_keys
             if any(k is not None for k in emitter.claim_keys)
@@ -124,8 +131,17 @@ class Runner:
     def _per_node(self) -> dict[str, Any]:
         found = self._node_fns
         if found is None:
-            found = self._node_fns = self._emitter.build_per_node()
+            paused = len(self.plan.nodes) >= collector.LARGE and collector.pause()
+            try:
+                found = self._node_fns = self._emitter.build_per_node()
+            finally:
+                collector.resume(paused)
         return found
+
+    def root_fn(self) -> InlineFn:
+        """``root``: the root's call on values in ``R`` (after going concurrent)."""
+        fn: InlineFn = self._per_node()["root"]
+        return fn
 
     def node_fn(self, index: int) -> InlineFn:
         """``n<index>``: node *index* with its memo logic (the concurrent tail)."""
@@ -194,6 +210,8 @@ class _Emitter:
             "CLAIM": CallState,
         }
         self.names: dict[int, str] = {}
+        self.shorts: dict[int, str] = {}  # per node index: its name, as an identifier
+        self.waits: list[bool | None] = [None] * len(plan.nodes)  # see _can_wait
         self.filenames: list[str] = []  # registered with linecache
         # Per node of inline: the memo key claimed lazily (HELD, request-scoped).
         self.claim_keys: list[Any] = [None] * len(plan.nodes)
@@ -224,19 +242,24 @@ class _Emitter:
 
     # -- names -----------------------------------------------------------------------
     def const(self, prefix: str, obj: Any, node: Node | None = None) -> str:
-        key = id(obj)
-        found = self.names.get(key)
-        if found is not None and self.ns.get(found) is obj:
+        """The generated code's name for *obj* (the namespace keeps it alive, so its
+        id is not reused while the name exists)."""
+        found = self.names.get(id(obj))
+        if found is not None:
             return found
-        short = ""
-        if node is not None:
-            short = _IDENT.sub("_", node.name.rsplit(".", 1)[-1])[:24].strip("_")
-            short = f"_{short}" if short else ""
-        name = f"{prefix}{'' if node is None else node.index}{short}"
-        while name in self.ns and self.ns[name] is not obj:
+        if node is None:
+            name = prefix
+        else:
+            short = self.shorts.get(node.index)
+            if short is None:
+                short = _IDENT.sub("_", node.name.rsplit(".", 1)[-1])[:24].strip("_")
+                short = self.shorts[node.index] = f"_{short}" if short else ""
+            name = f"{prefix}{node.index}{short}"
+        ns = self.ns
+        while name in ns and ns[name] is not obj:
             name += "_"
-        self.ns[name] = obj
-        self.names[key] = name
+        ns[name] = obj
+        self.names[id(obj)] = name
         return name
 
     # -- static analysis ---------------------------------------------------------------
@@ -307,10 +330,6 @@ class _Emitter:
         if not quiet:
             lines.append(f"    E.at = {QUIET}")
         lines.extend(self._root_call(nodes[-1], depth=1, inline=True))
-        lines.append("")
-        lines.append("async def root(R, V, E):")
-        self._prologue(lines, inline=False)
-        lines.extend(self._root_call(nodes[-1], depth=1, inline=False))
         return self._compile(lines, "plan")
 
     def _claims(self, node: Node) -> bool:
@@ -323,7 +342,11 @@ class _Emitter:
         )
 
     def build_per_node(self) -> dict[str, Any]:
-        lines: list[str] = []
+        """The functions a call needs once it went concurrent (built then)."""
+        lines: list[str] = ["async def root(R, V, E):"]
+        self._prologue(lines, inline=False)
+        lines.extend(self._root_call(self.plan.nodes[-1], depth=1, inline=False))
+        lines.append("")
         for node in self.plan.nodes[:-1]:
             lines.append(f"async def n{node.index}(R, V, E, main):")
             self._prologue(lines, inline=False)
@@ -427,21 +450,35 @@ class _Emitter:
             lines.append(f"{pad}    return HANDED")
 
     def _can_wait(self, node: Node) -> bool:
-        return not (
-            node.kind is CallKind.SYNC
-            and not node.thread
-            and node.limit is None
-            and node.lifetime is not APP
-            and not (
-                self.variant == HELD and node.lifetime is REQUEST and node.use_cache
-            )
-        )
+        """Whether running *node* inline may suspend the call (a sync call in place,
+        or a coroutine function with no suspension point of its own, cannot; a
+        permit, the app memo or another call's claim may make anything wait)."""
+        found = self.waits[node.index]
+        if found is None:
+            found = self.waits[node.index] = self._may_wait(node)
+        return found
+
+    def _may_wait(self, node: Node) -> bool:
+        if node.limit is not None or node.lifetime is APP or node.alias:
+            return True
+        if self.variant == HELD and node.lifetime is REQUEST and node.use_cache:
+            return True
+        if node.kind is CallKind.SYNC:
+            return node.thread
+        if node.kind is CallKind.ASYNC:
+            return may_suspend(node.call)
+        return True
 
     def _memo_logic(self, node: Node, inline: bool, depth: int) -> list[str]:
         pad = "    " * depth
         i = node.index
         target = _ref(i, inline)
         main = "True" if inline else "main"
+        if not node.alias and (
+            node.lifetime is FUNCTION
+            or (node.lifetime is REQUEST and self.variant == FRESH)
+        ):
+            return self._compute(node, target, inline, depth)  # no memo to consult
         n = self.const("N", node, node)
         # A slow helper reads the node's inputs from R: on the inline path they live
         # in locals, so store them first (only on that branch).
@@ -523,9 +560,16 @@ class _Emitter:
         """Lines that compute *node*'s value into *target* (no memo logic)."""
         pad = "    " * depth
         fn = self.const("F", node.call, node)
-        n = self.const("N", node, node)
         main = "True" if inline else "main"
         kind = node.kind
+        if node.limit is None and (
+            kind is CallKind.ASYNC or (kind is CallKind.SYNC and not node.thread)
+        ):
+            args = self._args(node, inline)
+            if kind is CallKind.ASYNC:
+                return [f"{pad}{target} = await {fn}({args})"]
+            return [f"{pad}{target} = {fn}({args})"]
+        n = self.const("N", node, node)
         exits = self._exits(node)
         if node.limit is not None:
             kwargs = self._kwargs_dict(node, inline)
@@ -610,6 +654,10 @@ class _Emitter:
 
     def _args(self, node: Node, inline: bool) -> str:
         exprs = self._arg_exprs(node, inline)
+        if len(exprs) > _MANY_ARGS:
+            # CPython compiles a call's keyword arguments in time quadratic in their
+            # number (5,000 take 0.15 s); a dict display is linear.
+            return "**{" + ", ".join(f"{name!r}: {expr}" for name, expr in exprs) + "}"
         return ", ".join(f"{name}={expr}" for name, expr in exprs)
 
     def _kwargs_dict(self, node: Node, inline: bool) -> str:
@@ -646,6 +694,8 @@ class _Emitter:
             lines.append(f"{pad}return {fn}({args})")
         return lines
 
+
+_MANY_ARGS: Final = 32  # more keyword arguments than this go through a dict
 
 _IN_PLACE: Final = 0
 _CHECKED: Final = 1

@@ -13,6 +13,12 @@ its code before it runs:
   stack where it matters); it may be wrong only towards "yes".
 
 The analysis is conservative: anything it cannot read counts as "waits" and "holds".
+
+One fact about plain ``async def`` dependencies is read the same way:
+:func:`may_suspend` is false for a coroutine function whose own code has no
+suspension point (no ``await``, ``async with`` or ``async for``): its coroutine runs to
+the end on its first step, so nothing can happen while it runs, and the generated code
+needs no position store or hand-over check around it.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import inspect
 from types import CodeType
 from typing import Final
 
-__all__ = ["GEN_INFO_ATTR", "GenInfo", "gen_info", "gen_info_of_code"]
+__all__ = ["GEN_INFO_ATTR", "GenInfo", "gen_info", "gen_info_of_code", "may_suspend"]
 
 #: A wrapper that delegates to another generator (a trace's, say) can carry that
 #: generator's :class:`GenInfo` under this attribute.
@@ -127,3 +133,35 @@ def gen_info(call: object) -> GenInfo:
     if not isinstance(code, CodeType) or not inspect.isasyncgenfunction(func):
         return UNKNOWN
     return gen_info_of_code(code)
+
+
+def may_suspend(call: object) -> bool:
+    """Whether calling *call* and awaiting the result may suspend.
+
+    ``False`` only for a plain coroutine function (or a bound method, a
+    ``functools.partial`` of one, or an instance whose class's ``__call__`` is one)
+    whose code has no ``YIELD_VALUE``: a coroutine suspends only there, in its own
+    frame. Anything else (wrappers, awaitables returned by sync callables) may.
+    """
+    for _ in range(100):
+        if isinstance(call, functools.partial):
+            call = call.func
+            continue
+        break
+    func: object = call
+    if not inspect.isfunction(func) and not inspect.ismethod(func):
+        func = getattr(type(call), "__call__", None)  # noqa: B004 - the attribute
+    func = getattr(func, "__func__", func)
+    code = getattr(func, "__code__", None)
+    if not isinstance(code, CodeType) or not code.co_flags & inspect.CO_COROUTINE:
+        return True
+    return _code_may_suspend(code)
+
+
+def _code_may_suspend(code: CodeType) -> bool:
+    # Wordcode: every even byte is an opcode (inline caches are CACHE opcodes), every
+    # odd byte an argument; one C-level scan, no instruction objects.
+    return _YIELD_VALUE in code.co_code[::2]
+
+
+_YIELD_VALUE: Final = bytes([dis.opmap["YIELD_VALUE"]])

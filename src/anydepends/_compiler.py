@@ -15,10 +15,10 @@ read once (``_shapes.shape_of``).
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable, Hashable, Mapping
 from typing import Any, Final
 
+from . import _collector as collector
 from . import _rules as rules
 from ._errors import DependencyError
 from ._introspect import EMPTY, CallKind, Param, ParamKind, Shape, qualname
@@ -36,12 +36,6 @@ _APP: Final = Lifetime.APP
 _REQUEST: Final = Lifetime.REQUEST
 _GENERATORS: Final = frozenset({CallKind.ASYNC_GEN, CallKind.SYNC_GEN})
 _SCAN_LIMIT: Final = 16  # past this many deps, deduplicate with a set
-# A large compile allocates many long-lived objects and no garbage cycles, so the
-# cyclic collector's passes during it only rescan the heap, and its full passes grow
-# with the heap: they took half of a 100,000-node compile. A compile that reaches
-# this many nodes pauses the collector until it returns (smaller ones, nearly all,
-# never touch it; a collector already disabled is left alone).
-_PAUSE_COLLECTOR_AT: Final = 2_000
 
 
 def compile_plan(
@@ -87,8 +81,7 @@ def compile_plan(
             sequential=sequential,
         )
     finally:
-        if compiler.paused_collector:
-            gc.enable()
+        collector.resume(compiler.paused_collector)
 
 
 def _key_part(call: object) -> Hashable:
@@ -210,7 +203,7 @@ class _Compiler:
         self.deps: list[int] = []
         self.required: dict[str, list[str]] = {}
         self.contexts: set[type] = set()
-        self.paused_collector = False  # see _PAUSE_COLLECTOR_AT
+        self.paused_collector = False  # see _collector
 
     # -- introspection, memoised per callable --------------------------------------
     def shape(
@@ -329,9 +322,9 @@ class _Compiler:
                 if child is not None:
                     stack.append(child)
                     frames += 1
-                    if frames == _PAUSE_COLLECTOR_AT and gc.isenabled():
-                        gc.disable()  # compile_plan enables it again, whatever happens
-                        self.paused_collector = True
+                    if frames == collector.LARGE:
+                        # compile_plan resumes it, whatever happens.
+                        self.paused_collector = collector.pause()
                     continue
                 index = self.finish(frame, root=len(stack) == 1)
                 stack.pop()

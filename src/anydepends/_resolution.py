@@ -76,7 +76,7 @@ async def resolve(
         await res.finish()
     finally:
         res.done = True
-    return await runner.root(state.results, state.values, state)
+    return await runner.root_fn()(state.results, state.values, state)
 
 
 _UNSET: Any = object()
