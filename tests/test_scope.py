@@ -22,7 +22,7 @@ from anydepends import (
     UsageError,
 )
 
-from .helpers import Recorder, prompt
+from .helpers import Recorder, prompt, task_id
 
 
 class Request:
@@ -510,3 +510,47 @@ async def test_scope_call_with_a_sync_root() -> None:
 
     async with Container() as container, container.scope() as scope:
         assert await scope.call(root) == 42
+
+
+# -- where request-scoped generators run ---------------------------------------------
+
+
+@pytest.mark.parametrize("sequential", [False, True])
+async def test_plain_request_generators_run_in_the_scope_task(sequential: bool) -> None:
+    """A request-scoped ``yield`` dependency that leaves nothing on the cancel-scope
+    stack (no ``with`` block, a teardown that cannot wait) is set up in the scope's own
+    task even when the call runs inside a cancel scope entered after the scope, and
+    torn down in that task; with ``sequential=True`` the ``ContextVar`` it sets is
+    seen by a later dependency and by the root (FastAPI's behaviour). This holds with
+    the private fast paths and without them."""
+    import contextvars
+
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
+    tasks: list[tuple[str, int]] = []
+
+    async def setter() -> AsyncIterator[str]:
+        tasks.append(("setup", task_id()))
+        token = var.set("set")
+        yield "value"
+        var.reset(token)
+        tasks.append(("teardown", task_id()))
+
+    async def reader() -> str:
+        await anyio.lowlevel.checkpoint()
+        return var.get()
+
+    async def root(
+        v: str = Depends(setter), seen: str = Depends(reader)
+    ) -> tuple[str, str, str]:
+        return v, seen, var.get()
+
+    container = Container(sequential=sequential)
+    async with container, container.scope() as scope:
+        with anyio.CancelScope():
+            result = await scope.call(root)
+        me = task_id()
+    assert tasks == [("setup", me), ("teardown", me)]
+    if sequential:
+        assert result == ("value", "set", "set")
+    else:
+        assert result[0] == "value"

@@ -39,7 +39,7 @@ from anyio import to_thread
 
 from . import _collector as collector
 from ._codeinfo import UNKNOWN as UNKNOWN_GEN
-from ._codeinfo import gen_info, gen_info_of_code, may_suspend
+from ._codeinfo import GenInfo, gen_info, gen_info_of_code, may_suspend
 from ._errors import MissingValuesError, missing_context, no_yield
 from ._introspect import EMPTY, CallKind
 from ._invoke import (
@@ -54,6 +54,7 @@ from ._invoke import (
     limited,
     note_level,
     own_scope,
+    place_plain,
     place_request,
     thread_gen_setup,
     unclaim,
@@ -202,6 +203,7 @@ class _Emitter:
             "UNCLAIM": unclaim,
             "OWN": own_scope,
             "PLACE": place_request,
+            "PLACE_PLAIN": place_plain,
             "NOTE_LEVEL": note_level,
             "CAPTURE_LEVEL": capture_level,
             "GEN_INFO": gen_info_of_code,
@@ -597,7 +599,7 @@ class _Emitter:
         # left it, else through AGEN (which decides, and may host it).
         info = gen_info(node.call)
         known = "None" if info is UNKNOWN_GEN else self.const("INFO", info, node)
-        place = self._placement(node) if inline else _HELPER
+        place = self._placement(node, info) if inline else _HELPER
         if place == _HELPER:
             gen = f"{fn}({args})"
             return [f"{pad}{target} = await AGEN(E, {n}, {gen}, {main}, {known})"]
@@ -608,6 +610,9 @@ class _Emitter:
         inner = pad
         if place == _CHECKED:
             lines.append(f"{pad}if PLACE(E):")
+            inner = pad + "    "
+        elif place == _IN_HOST:
+            lines.append(f"{pad}if PLACE_PLAIN(E):")
             inner = pad + "    "
         bit = OWN_FUNCTION if node.lifetime is FUNCTION else OWN_REQUEST
         if info is UNKNOWN_GEN:
@@ -623,9 +628,9 @@ class _Emitter:
             f"{inner}    {no_yield}()",
             f"{inner}{exits}.append(({n}, g))",
         ]
-        if place == _IN_PLACE and self.variant == HELD:
+        if place == _IN_PLACE and self.variant == HELD and not _plain(info):
             lines.append(f"{inner}E.here = None  # it may hold a cancel scope")
-        if place == _CHECKED:
+        if place != _IN_PLACE:
             if self.variant == HELD and (info is UNKNOWN_GEN or info.may_hold_scope):
                 lines.append(f"{inner}NOTE_LEVEL(E)")
             lines += [
@@ -634,15 +639,19 @@ class _Emitter:
             ]
         return lines
 
-    def _placement(self, node: Node) -> int:
+    def _placement(self, node: Node, info: GenInfo) -> int:
         """How generated ``inline`` sets this async generator up: in place, in place
-        after a check (:func:`._invoke.place_request`), or through the helper."""
+        after a check (:func:`._invoke.place_request`, or :func:`._invoke.place_plain`
+        for one that leaves nothing on the cancel-scope stack), or through the
+        helper."""
         if node.lifetime is FUNCTION:
             return _IN_PLACE
         if node.lifetime is REQUEST:
-            if self.variant == FRESH and node.index < self.first_fn_gen:
+            if self.variant == FRESH and (
+                node.index < self.first_fn_gen or _plain(info)
+            ):
                 return _IN_PLACE
-            return _CHECKED
+            return _IN_HOST if _plain(info) else _CHECKED
         return _HELPER
 
     def _exits(self, node: Node) -> str:
@@ -700,6 +709,16 @@ _MANY_ARGS: Final = 32  # more keyword arguments than this go through a dict
 _IN_PLACE: Final = 0
 _CHECKED: Final = 1
 _HELPER: Final = 2
+_IN_HOST: Final = 3
+
+
+def _plain(info: GenInfo) -> bool:
+    """Whether an async generator leaves nothing on the task's cancel-scope stack
+    across its ``yield``: no ``with`` block, and a teardown that cannot wait (so no
+    cancel scope of ours around it either)."""
+    return (
+        info is not UNKNOWN_GEN and not info.may_hold_scope and not info.teardown_waits
+    )
 
 
 def _forget(filenames: list[str]) -> None:

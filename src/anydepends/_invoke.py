@@ -19,6 +19,9 @@ left it; otherwise a helper task hosts it (:mod:`._hosting`).
 - request lifetime, held :class:`~anydepends.Scope`: in place only in the scope's own
   task and at the cancel-scope level the scope was entered at (or the last generator
   of the scope left);
+- a request-scoped generator that leaves nothing on the cancel-scope stack (no
+  ``with`` block, a teardown that cannot wait: read from its code) needs only the
+  task: in place in a private scope, and in a held scope's own task at any level;
 - app lifetime: always hosted (the container exits in another task, later).
 """
 
@@ -53,6 +56,7 @@ __all__ = [
     "limited",
     "note_level",
     "own_scope",
+    "place_plain",
     "place_request",
     "thread_gen_setup",
     "unclaim",
@@ -127,14 +131,24 @@ def own_scope(state: CallState, exits: list[Any], bit: int) -> None:
         note_level(state)  # the scope's generators now nest inside ours
 
 
-def _in_place(state: CallState, node: Node, main: bool) -> bool:
+def _in_place(state: CallState, node: Node, main: bool, info: GenInfo) -> bool:
     """Whether *node*'s async generator may be set up in the running task."""
     lifetime = node.lifetime
     if not main or lifetime is Lifetime.APP:
         return False
     if lifetime is Lifetime.FUNCTION:
         return True
+    if not info.may_hold_scope and not info.teardown_waits:
+        return place_plain(state)
     return place_request(state)
+
+
+def place_plain(state: CallState) -> bool:
+    """Whether a request-scoped async generator that leaves nothing on the cancel-
+    scope stack may be set up in place now: where its teardown will run, in the
+    private scope's task or the held scope's own (the level does not matter)."""
+    holder = state.holder
+    return holder is None or state.rt.current_task() is holder.host
 
 
 def place_request(state: CallState) -> bool:
@@ -148,14 +162,12 @@ def place_request(state: CallState) -> bool:
             return True  # no function-scoped generator before it
         here = rt.mark_of(rt.current_task())
     else:
-        here = state.here
-        if here is None:  # not known: look it up
-            task = rt.current_task()
-            if task is not holder.host:
-                return False
-            here = state.here = rt.mark_of(task)
-        elif state.task is not holder.host:
+        task = rt.current_task()
+        if task is not holder.host:
             return False
+        here = state.here  # the calling task's mark, while the call knows it
+        if here is None:
+            here = state.here = rt.mark_of(task)
         level = holder.level
     return here is not UNKNOWN and here is level
 
@@ -187,11 +199,11 @@ async def agen_setup(
     """Set up an async generator where it belongs, register its teardown; return the
     value it yields. *info*: what its code says (read from the generator if None)."""
     exits = state.exits_for(node.lifetime)
-    if not _in_place(state, node, main):
-        rt = state.rt
-        return await hosted_setup(rt.spawn, rt.hosts, node, lambda: gen, exits, permit)
     if info is None:
         info = gen_info_of_code(cast("AsyncGeneratorType[Any, None]", gen).ag_code)
+    if not _in_place(state, node, main, info):
+        rt = state.rt
+        return await hosted_setup(rt.spawn, rt.hosts, node, lambda: gen, exits, permit)
     request = node.lifetime is Lifetime.REQUEST
     if info.teardown_waits:
         own_scope(state, exits, OWN_REQUEST if request else OWN_FUNCTION)
