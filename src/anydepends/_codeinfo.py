@@ -120,6 +120,15 @@ def gen_info(call: object) -> GenInfo:
     carried = getattr(call, GEN_INFO_ATTR, None)
     if isinstance(carried, GenInfo):
         return carried
+    func, code = _function_of(call)
+    if code is None or not inspect.isasyncgenfunction(func):
+        return UNKNOWN
+    return gen_info_of_code(code)
+
+
+def _function_of(call: object) -> tuple[object, CodeType | None]:
+    """The Python function whose frame runs when *call* is called (through partials,
+    bound methods and a callable instance's ``__call__``), and its code, if any."""
     for _ in range(100):
         if isinstance(call, functools.partial):
             call = call.func
@@ -130,9 +139,7 @@ def gen_info(call: object) -> GenInfo:
         func = getattr(type(call), "__call__", None)  # noqa: B004 - the attribute
     func = getattr(func, "__func__", func)
     code = getattr(func, "__code__", None)
-    if not isinstance(code, CodeType) or not inspect.isasyncgenfunction(func):
-        return UNKNOWN
-    return gen_info_of_code(code)
+    return func, code if isinstance(code, CodeType) else None
 
 
 def may_suspend(call: object) -> bool:
@@ -143,17 +150,8 @@ def may_suspend(call: object) -> bool:
     whose code has no ``YIELD_VALUE``: a coroutine suspends only there, in its own
     frame. Anything else (wrappers, awaitables returned by sync callables) may.
     """
-    for _ in range(100):
-        if isinstance(call, functools.partial):
-            call = call.func
-            continue
-        break
-    func: object = call
-    if not inspect.isfunction(func) and not inspect.ismethod(func):
-        func = getattr(type(call), "__call__", None)  # noqa: B004 - the attribute
-    func = getattr(func, "__func__", func)
-    code = getattr(func, "__code__", None)
-    if not isinstance(code, CodeType) or not code.co_flags & inspect.CO_COROUTINE:
+    _, code = _function_of(call)
+    if code is None or not code.co_flags & inspect.CO_COROUTINE:
         return True
     return _code_may_suspend(code)
 

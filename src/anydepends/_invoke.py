@@ -282,19 +282,27 @@ async def app_value(state: CallState, node: Node, main: bool) -> Any:
     while True:
         found = memo.get(key, MISSING)
         if found is MISSING:
-            memo[key] = state
-            try:
-                value = await _create(state, node, main)
-            except BaseException:
-                unclaim(state, memo, key)
-                raise
-            memo[key] = value
-            state.wake(key)
-            return value
+            return await _claim_and_create(state, memo, key, node, main)
         if type(found) is CallState:
             await found.wait(key)
             continue
         return found
+
+
+async def _claim_and_create(
+    state: CallState, memo: dict[Any, Any], key: Any, node: Node, main: bool
+) -> Any:
+    """Claim *key* in *memo*, compute it, store it and wake its waiters; on failure
+    give the claim up (a waiter then tries)."""
+    memo[key] = state
+    try:
+        value = await _create(state, node, main)
+    except BaseException:
+        unclaim(state, memo, key)
+        raise
+    memo[key] = value
+    state.wake(key)
+    return value
 
 
 async def _create(state: CallState, node: Node, main: bool) -> Any:
@@ -318,16 +326,7 @@ async def wait_claim(
             return found
         if node.alias:
             return state.results[node.deps[0]]
-        memo[key] = state
-        try:
-            compute = state.runner.compute_fn(node.index)
-            value = await compute(state.results, state.values, state, main)
-        except BaseException:
-            unclaim(state, memo, key)
-            raise
-        memo[key] = value
-        state.wake(key)
-        return value
+        return await _claim_and_create(state, memo, key, node, main)
 
 
 def unclaim(state: CallState, memo: dict[Any, Any], key: Any) -> None:

@@ -144,7 +144,9 @@ class Resolution:
         At the first suspension in a node it claims the node's key of a held scope's
         memo (generated code claims lazily: only a computation that waits can be seen
         by another call) and, if other dependencies are ready, registers the call with
-        the dispatcher.
+        the dispatcher. The stepping itself is :class:`._backend.Drive`'s loop with
+        that check in front of each yield (kept apart: the quiet path, ``E.at`` at
+        ``QUIET``, goes through ``Drive`` and pays nothing for it).
         """
         inline = self.inline
         pending = self.pending
