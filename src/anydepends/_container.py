@@ -165,13 +165,14 @@ class Container:
                 (after the container's), like FastAPI's route ``dependencies=[...]``.
                 Pass the returned plan to :meth:`call` or :meth:`Scope.call` to run it.
             overrides: Overrides for this plan only, applied over
-                :attr:`overrides` (for framework integrations: FastAPI's
+                ``container.overrides`` (for framework integrations: FastAPI's
                 ``app.dependency_overrides``).
             sequential: This plan's mode, instead of the container's ``sequential``.
 
         A plan compiled with *overrides* or *sequential* is **pinned**: it runs as
-        compiled wherever it is called, also after :attr:`overrides` change (compile
-        again to follow them; pinned plans are cached, the most recent few hundred).
+        compiled wherever it is called, also after ``container.overrides`` change
+        (compile again to follow them; pinned plans are cached, the most recent few
+        hundred).
 
         Raises:
             DependencyError: if the graph is broken (a cycle, a bad declaration, a
