@@ -100,6 +100,7 @@ class Runner:
         "sequential",
         "uses_context",
         "variant",
+        "waits",
     )
 
     def __init__(self, plan: Plan[Any], variant: int, runtime: Runtime) -> None:
@@ -126,6 +127,11 @@ class Runner:
         )
         self._node_fns: dict[str, Any] | None = None
         self.uses_context = emitter.uses_context
+        # Per node: whether computing it may suspend (1) or never does (0); the
+        # concurrent tail starts a runner task per ready node that may.
+        self.waits: list[int] = [
+            1 if computation_may_wait(node) else 0 for node in plan.nodes[:-1]
+        ]
         # Tracebacks show the generated source while the runner lives; not after.
         weakref.finalize(self, _forget, emitter.filenames)
 
@@ -315,14 +321,14 @@ class _Emitter:
         interesting = [
             i
             for i, node in enumerate(nodes[:-1])
-            if self._can_wait(node) and (self.ready_after[i] or self._claims(node))
+            if self.can_wait(node) and (self.ready_after[i] or self._claims(node))
         ]
         first = interesting[0] if interesting else len(nodes)
         last = interesting[-1] if interesting else -1
         quiet = not interesting
         for node in nodes[:-1]:
             i = node.index
-            if not quiet and i >= first and self._can_wait(node):
+            if not quiet and i >= first and self.can_wait(node):
                 if i <= last:
                     lines.append(f"    E.at = {i}")
                 else:
@@ -446,12 +452,12 @@ class _Emitter:
             pad += "    "
         body = self._memo_logic(node, inline, depth)
         lines.extend(body)
-        if inline and self.ready_after[i] and self._can_wait(node):
+        if inline and self.ready_after[i] and self.can_wait(node):
             lines.append(f"{pad}if E.handed:")
             lines.append(f"{pad}    R[{i}] = v{i}")
             lines.append(f"{pad}    return HANDED")
 
-    def _can_wait(self, node: Node) -> bool:
+    def can_wait(self, node: Node) -> bool:
         """Whether running *node* inline may suspend the call (a sync call in place,
         or a coroutine function with no suspension point of its own, cannot; a
         permit, the app memo or another call's claim may make anything wait)."""
@@ -461,15 +467,9 @@ class _Emitter:
         return found
 
     def _may_wait(self, node: Node) -> bool:
-        if node.limit is not None or node.lifetime is APP or node.alias:
-            return True
         if self.variant == HELD and node.lifetime is REQUEST and node.use_cache:
             return True
-        if node.kind is CallKind.SYNC:
-            return node.thread
-        if node.kind is CallKind.ASYNC:
-            return may_suspend(node.call)
-        return True
+        return computation_may_wait(node)
 
     def _memo_logic(self, node: Node, inline: bool, depth: int) -> list[str]:
         pad = "    " * depth
@@ -710,6 +710,18 @@ _IN_PLACE: Final = 0
 _CHECKED: Final = 1
 _HELPER: Final = 2
 _IN_HOST: Final = 3
+
+
+def computation_may_wait(node: Node) -> bool:
+    """Whether computing *node* may suspend, leaving memo claims aside: a permit,
+    the app memo, a worker thread, a generator, or a coroutine that awaits."""
+    if node.limit is not None or node.lifetime is APP or node.alias:
+        return True
+    if node.kind is CallKind.SYNC:
+        return node.thread
+    if node.kind is CallKind.ASYNC:
+        return may_suspend(node.call)
+    return True
 
 
 def _plain(info: GenInfo) -> bool:

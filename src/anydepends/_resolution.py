@@ -105,7 +105,9 @@ class Resolution:
         "registered",
         "remaining",
         "runner_scopes",
+        "starting",
         "state",
+        "waiting_ready",
         "working",
     )
 
@@ -130,6 +132,8 @@ class Resolution:
         self.ready: list[int] = _NO_WORK
         self.remaining: list[int] = _NO_WORK
         self.working = 0
+        self.starting = 0  # runners spawned that have not taken work yet
+        self.waiting_ready = 0  # ready nodes that may wait (see Runner.waits)
         self.idle: anyio.Event | None = None
         self.failure: BaseException | None = None
         self.extra: list[BaseException] | None = None
@@ -243,6 +247,8 @@ class Resolution:
         ready: list[int] = []
         self.ready = ready
         self.runner_scopes = []
+        waits = state.runner.waits
+        waiting = 0
         for j in range(position + 1, last):
             if need is not None and not need[j]:
                 continue
@@ -253,9 +259,10 @@ class Resolution:
             remaining[j] = count
             if not count:
                 ready.append(j)  # ascending: already a heap
+                waiting += waits[j]
         self.remaining = remaining
-        if ready:
-            self.spawn_runner()
+        self.waiting_ready = waiting
+        self.start_runners()
 
     def complete(self, index: int) -> None:
         """Node *index* has its value: its dependents may be ready now."""
@@ -269,8 +276,17 @@ class Resolution:
             remaining[d] -= 1
             if not remaining[d]:
                 heapq.heappush(self.ready, d)
+                self.waiting_ready += state.runner.waits[d]
 
     # -- the work ---------------------------------------------------------------------
+    def start_runners(self) -> None:
+        """Enough runner tasks for what is ready: one per ready dependency that may
+        wait (they start in the same loop round, as a task group's would), or one
+        for ready work that cannot wait; runners already starting count."""
+        want = self.waiting_ready or (1 if self.ready else 0)
+        for _ in range(want - self.starting):
+            self.spawn_runner()
+
     def spawn_runner(self) -> None:
         """Start one more runner task, unless the container has closed (then the
         tasks already working finish the work, one dependency at a time)."""
@@ -278,6 +294,7 @@ class Resolution:
         if not rt.open:
             return
         self.working += 1
+        self.starting += 1
         rt.spawn(self._runner)
 
     async def work(self, main: bool) -> None:
@@ -285,8 +302,10 @@ class Resolution:
         ready = self.ready
         state = self.state
         runner = state.runner
+        waits = runner.waits
         while ready and self.failure is None and self.outer is None and not self.lost:
             j = heapq.heappop(ready)
+            self.waiting_ready -= waits[j]
             coro = runner.node_fn(j)(state.results, state.values, state, main)
             if main:
                 self.main_busy = True
@@ -297,7 +316,7 @@ class Resolution:
                     pass
                 else:
                     if ready:
-                        self.spawn_runner()  # this one waits and more is ready
+                        self.start_runners()  # this one waits and more is ready
                     await Drive(coro, pending)
             finally:
                 if main:
@@ -306,6 +325,7 @@ class Resolution:
 
     async def _runner(self) -> None:
         """A runner task: work inside a cancel scope of its own."""
+        self.starting -= 1
         cancelled = cancelled_exc_class()
         scope = new_cancel_scope()
         assert self.runner_scopes is not None
