@@ -33,6 +33,7 @@ import re
 import weakref
 from collections.abc import Callable, Coroutine
 from functools import partial
+from types import FunctionType, MethodType
 from typing import TYPE_CHECKING, Any, Final
 
 from anyio import to_thread
@@ -663,6 +664,10 @@ class _Emitter:
 
     def _args(self, node: Node, inline: bool) -> str:
         exprs = self._arg_exprs(node, inline)
+        order = _positional_order(node.call, exprs)
+        if order is not None:
+            # The same binding as keywords, cheaper to compile and to call.
+            return ", ".join(order)
         if len(exprs) > _MANY_ARGS:
             # CPython compiles a call's keyword arguments in time quadratic in their
             # number (5,000 take 0.15 s); a dict display is linear.
@@ -710,6 +715,32 @@ _IN_PLACE: Final = 0
 _CHECKED: Final = 1
 _HELPER: Final = 2
 _IN_HOST: Final = 3
+
+
+def _positional_order(
+    call: Callable[..., Any], exprs: list[tuple[str, str]]
+) -> list[str] | None:
+    """*exprs* (parameter name, expression) in positional order, if *call* is a
+    plain function (or a bound method of one) whose leading positional parameters
+    are exactly those names; else None (pass them by keyword)."""
+    if not exprs:
+        return None
+    skip = 0
+    func: object = call
+    if type(func) is MethodType:
+        func = func.__func__
+        skip = 1
+    if type(func) is not FunctionType:
+        return None
+    code = func.__code__
+    names = code.co_varnames[skip : code.co_argcount]
+    if len(exprs) > len(names):
+        return None
+    by_name = dict(exprs)
+    try:
+        return [by_name[name] for name in names[: len(exprs)]]
+    except KeyError:
+        return None
 
 
 def computation_may_wait(node: Node) -> bool:
