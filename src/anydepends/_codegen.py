@@ -727,7 +727,7 @@ def _positional_order(
         return None
     skip = 0
     func: object = call
-    if type(func) is MethodType:
+    if isinstance(func, MethodType):
         func = func.__func__
         skip = 1
     if type(func) is not FunctionType:
