@@ -79,13 +79,15 @@ class _Routes:
     requested through the ASGI client ``client``."""
 
     def __init__(self, adapter: Adapter, client: str) -> None:
-        self._open_route = getattr(adapter, "open_route", None)
-        if self._open_route is None:
+        open_route = getattr(adapter, "open_route", None)
+        if open_route is None:
             raise ValueError("this adapter has no open_route")
+        self._open_route: Callable[..., AbstractAsyncContextManager[Session]]
+        self._open_route = open_route
         self._client = client
 
     def open(self, impl: str, graph: Graph) -> AbstractAsyncContextManager[Session]:
-        return self._open_route(impl, graph, self._client)  # type: ignore[no-any-return]
+        return self._open_route(impl, graph, self._client)
 
 
 async def _batch(
