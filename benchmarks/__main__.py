@@ -151,7 +151,7 @@ def main(argv: list[str]) -> int:
         for info in IMPLS:
             print(f"{info.key:28} {info.lib:12} {info.label}")
         for name, text in SCENARIOS.items():
-            print(f"{name:12} {text}")
+            print(f"{name:14} {text}")
         return 0
     if args.render:
         saved = json.loads(args.render.read_text(encoding="utf-8"))

@@ -159,6 +159,100 @@ def memory_chart(data: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+# fastapi_route: one colour per row, the same in both panels.
+_ROUTE_COLORS = {
+    "anydepends-route": ANY_COLOR,
+    "anydepends-route-seq": "#ff9896",
+    "fastapi-route": PEER_COLOR,
+    "hand-route-seq": HAND_COLOR,
+    "hand-route-tg": "#4d4d4d",
+}
+
+
+def route_chart(cases: list[dict[str, Any]], path: Path) -> None:
+    """fastapi_route: ms per request against k (one line per row and backend), and
+    µs per request of the no-I/O endpoint (one group of bars per client and
+    backend)."""
+    fanout = [c for c in cases if c["params"].get("shape") == "fanout"]
+    flat = [c for c in cases if c["params"].get("shape") != "fanout"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5.2))
+    backends = list(dict.fromkeys(c["backend"] for c in fanout))
+    labels: dict[str, str] = {}
+    for backend in backends:
+        series: dict[str, list[tuple[int, float]]] = {}
+        for case in fanout:
+            if case["backend"] != backend:
+                continue
+            for row in case["rows"]:
+                if row["status"] == "ok":
+                    labels[row["impl"]] = row["label"]
+                    point = (case["params"]["k"], row["median_us"] / 1000)
+                    series.setdefault(row["impl"], []).append(point)
+        for impl, points in series.items():
+            points.sort()
+            left.plot(
+                [k for k, _ in points],
+                [ms for _, ms in points],
+                color=_ROUTE_COLORS.get(impl, PEER_COLOR),
+                linestyle="-" if backend == backends[0] else "--",
+                marker="o",
+                linewidth=2.5 if impl == "anydepends-route" else 1.5,
+            )
+    if fanout:
+        ideal = fanout[0]["ideal_us"] / 1000
+        left.axhline(ideal, color="black", linestyle=":", linewidth=1)
+        left.text(
+            left.get_xlim()[0], ideal, " ideal (one sleep)", fontsize=7, va="bottom"
+        )
+        left.set_xticks(sorted({c["params"]["k"] for c in fanout}))
+    left.set_xlabel(
+        "k independent dependencies, each awaiting anyio.sleep(L)", fontsize=8
+    )
+    left.set_ylabel("ms per request (median)", fontsize=8)
+    left.set_ylim(bottom=0)
+    styles = " (solid: asyncio, dashed: trio)" if len(backends) > 1 else ""
+    left.set_title(f"fan-out through httpx's ASGI transport{styles}", fontsize=9)
+    left.grid(True, alpha=0.3)
+    impls = list(dict.fromkeys(r["impl"] for c in flat for r in c["rows"]))
+    height = 0.8 / max(1, len(impls))
+    for j, impl in enumerate(impls):
+        ys, us, label = [], [], impl
+        for i, case in enumerate(flat):
+            row = next((r for r in case["rows"] if r["impl"] == impl), None)
+            if row is None or row["status"] != "ok":
+                continue
+            label = row["label"]
+            ys.append(i + (j - (len(impls) - 1) / 2) * height)
+            us.append(row["median_us"])
+        right.barh(
+            ys,
+            us,
+            height=height,
+            color=_ROUTE_COLORS.get(impl, PEER_COLOR),
+            label=label,
+        )
+        for y, v in zip(ys, us, strict=True):
+            right.text(v, y, f" {v:,.0f}", va="center", fontsize=6)
+    right.set_yticks(
+        range(len(flat)),
+        [c["key"].removeprefix("fastapi_route overhead, ") for c in flat],
+        fontsize=8,
+    )
+    right.invert_yaxis()
+    right.set_xlabel("µs per request (median)", fontsize=8)
+    right.set_title("no I/O: the 10-node graph behind the endpoint", fontsize=9)
+    right.margins(x=0.15)
+    handles, names = right.get_legend_handles_labels()
+    fig.legend(handles, names, loc="lower center", ncol=3, fontsize=7)
+    fig.suptitle(
+        "fastapi_route: plain FastAPI vs anydepends' ConcurrentRoute, whole requests",
+        fontsize=10,
+    )
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+
+
 def write_all(results: dict[str, Any], out: Path) -> list[Path]:
     """Write every chart for ``results`` into ``out``; return the paths."""
     out.mkdir(parents=True, exist_ok=True)
@@ -168,7 +262,10 @@ def write_all(results: dict[str, Any], out: Path) -> list[Path]:
         by_scenario.setdefault(case["scenario"], []).append(case)
     for scenario, cases in by_scenario.items():
         path = out / f"{scenario}.png"
-        scenario_chart(scenario, cases, path)
+        if scenario == "fastapi_route":
+            route_chart(cases, path)
+        else:
+            scenario_chart(scenario, cases, path)
         written.append(path)
     if results.get("compile", {}).get("families"):  # (older files: no families)
         compile_chart(results["compile"], out / "compile.png")

@@ -10,6 +10,7 @@ every library runs exactly the same bodies. :func:`expected_value` and
 from __future__ import annotations
 
 import dataclasses
+import json
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -270,6 +271,19 @@ def expected_value(graph: Graph) -> object:
     for node in graph.nodes:
         values[node.name] = (node.name, *(values[d] for d in node.deps))
     return values[graph.root.name]
+
+
+def expected_json(graph: Graph) -> bytes:
+    """The body of a JSON response carrying :func:`expected_value` (the
+    ``fastapi_route`` scenario): tuples become lists, rendered as Starlette's
+    ``JSONResponse`` does (compact, UTF-8)."""
+    return json.dumps(
+        expected_value(graph),
+        ensure_ascii=False,
+        allow_nan=False,
+        indent=None,
+        separators=(",", ":"),
+    ).encode("utf-8")
 
 
 def critical_path(graph: Graph) -> float:

@@ -27,6 +27,19 @@ def _ratio(row: dict[str, Any], ref: str, case: dict[str, Any]) -> str:
     return fmt_ratio(row["ratio_hand"] if ref == case["hand_ref"] else row["ratio_any"])
 
 
+def _resolution(row: dict[str, Any], case: dict[str, Any]) -> list[str]:
+    """The resolution columns (fastapi_route without I/O): µs over the baseline,
+    and that difference ÷ the reference's."""
+    if not case.get("resolution"):
+        return []
+    base, ref = case["resolution"]
+    if row["impl"] == base:
+        return ["0", "-"]
+    us = row.get("resolution_us")
+    ratio = "1.00x" if row["impl"] == ref else fmt_ratio(row.get("resolution_ratio"))
+    return [fmt_us(us) if us is None or us >= 0 else f"-{fmt_us(-us)}", ratio]
+
+
 def _case_rows(case: dict[str, Any]) -> list[list[str]]:
     refs = _refs(case)
     out: list[list[str]] = []
@@ -42,26 +55,46 @@ def _case_rows(case: dict[str, Any]) -> list[list[str]]:
                 fmt_us(row["median_us"]),
                 f"{fmt_us(row['min_us'])}-{fmt_us(row['max_us'])}",
                 *(_ratio(row, ref, case) for ref in refs),
+                *_resolution(row, case),
             ]
         )
     return out
 
 
+# Column names of the fastapi_route scenario's references.
+_REF_NAMES = {
+    "anydepends-route": "ConcurrentRoute",
+    "fastapi-route": "FastAPI",
+    "hand-route-seq": "by hand",
+    "hand-route-tg": "by hand (tg)",
+}
+
+
 def _ref_name(ref: str) -> str:
     """A short column name for a reference implementation."""
+    if ref in _REF_NAMES:
+        return _REF_NAMES[ref]
     if ref.startswith("anydepends-"):
         return "anydepends (" + ref.removeprefix("anydepends-").replace("-", " ") + ")"
     return ref
 
 
 def _headers(case: dict[str, Any]) -> list[str]:
-    per = "µs/request" if case["scenario"] == "loaded" else "µs/call"
+    per = "µs/request" if case["scenario"] in ("loaded", "fastapi_route") else "µs/call"
+    extra = []
+    if case.get("resolution"):
+        base, ref = case["resolution"]
+        extra = [
+            f"resolution µs (- {_ref_name(base)})",
+            f"resolution vs {_ref_name(ref)}",
+        ]
     return [
         "implementation",
         "req/s",
         per,
         "min-max µs",
         *(f"vs {_ref_name(ref)}" for ref in _refs(case)),
+        *extra,
     ]
 
 
@@ -179,6 +212,16 @@ def _notes(results: dict[str, Any]) -> list[str]:
     return [f"- **{label}**: {note}" for label, note in seen.items()]
 
 
+_SECTION_NOTES = {
+    "fastapi_route": "Whole requests to a FastAPI app (middleware, routing, "
+    "validation, the endpoint, JSON response, teardown), one at a time. "
+    "*resolution µs* is a row's time minus the time of the same app whose endpoint "
+    "has no `Depends` and awaits the same functions by hand, round by round "
+    "(median): what resolving the dependencies costs per request; *resolution vs "
+    "FastAPI* divides it by plain FastAPI's, round by round.",
+}
+
+
 def markdown(results: dict[str, Any], image_dir: str) -> str:
     """All tables and charts as Markdown (images under ``image_dir``)."""
     meta = results["meta"]
@@ -211,6 +254,8 @@ def markdown(results: dict[str, Any], image_dir: str) -> str:
     for scenario, cases in by_scenario.items():
         out.append(f"### {scenario}")
         out.append("")
+        if scenario in _SECTION_NOTES:
+            out += [_SECTION_NOTES[scenario], ""]
         for case in cases:
             out += [
                 f"**{_title(case)}**",

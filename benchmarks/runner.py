@@ -22,7 +22,6 @@ from typing import Any
 from benchmarks import graphs
 from benchmarks.adapters import ImplInfo
 from benchmarks.scenarios import (
-    IO_SCENARIOS,
     MEMORY_POSITIONS,
     SCENARIOS,
     Case,
@@ -99,6 +98,30 @@ def median_ratio(a: list[float], b: list[float] | None) -> float | None:
     return statistics.median(x / y for x, y in zip(a, b, strict=False))
 
 
+def median_difference(a: list[float], b: list[float] | None) -> float | None:
+    """Median of round-by-round differences a[r] - b[r] (None without a baseline)."""
+    if not b or not a:
+        return None
+    return statistics.median(x - y for x, y in zip(a, b, strict=False))
+
+
+def resolution(
+    us: list[float], base: list[float] | None, ref: list[float] | None
+) -> tuple[float | None, float | None]:
+    """What resolving the graph costs per request: this row's time minus the
+    baseline's, round by round (median); and, round by round, that difference
+    divided by the reference row's own (median)."""
+    diff = median_difference(us, base)
+    if diff is None or not base or not ref:
+        return diff, None
+    ratios = [
+        (x - b) / (r - b)
+        for x, b, r in zip(us, base, ref, strict=False)
+        if r - b > 0  # a reference no slower than the baseline: no ratio that round
+    ]
+    return diff, statistics.median(ratios) if ratios else None
+
+
 def run_case(
     case: Case,
     impls: Sequence[ImplInfo],
@@ -108,7 +131,7 @@ def run_case(
 ) -> dict[str, Any]:
     """Check, calibrate and time every implementation on one case."""
     graph = case.graph()
-    io = case.scenario in IO_SCENARIOS
+    io = case.io
     rows: dict[str, dict[str, Any]] = {}
     plan: list[tuple[ImplInfo, int]] = []
     for info in impls:
@@ -178,17 +201,23 @@ def run_case(
             ratio_hand=ratios[case.hand_ref],
             ratios=ratios,
         )
+        if case.resolution is not None:
+            base, ref = (rows.get(k, {}).get("us") for k in case.resolution)
+            row["resolution_us"], row["resolution_ratio"] = resolution(us, base, ref)
     ideal = graphs.critical_path(graph) * 1e6 if io else None
-    return {
+    out = {
         "key": case.key,
         **case.to_json(),
-        "description": SCENARIOS[case.scenario],
+        "description": case.description,
         "nodes": len(graph.nodes),
         "ideal_us": ideal,
         "hand_ref": case.hand_ref,
         "refs": list(case.refs),
         "rows": list(rows.values()),
     }
+    if case.resolution is not None:  # (baseline, reference) of resolution_us
+        out["resolution"] = list(case.resolution)
+    return out
 
 
 def run_memory(impls: Sequence[ImplInfo], mode: Mode, log: Log) -> dict[str, Any]:

@@ -30,6 +30,9 @@ SCENARIOS: dict[str, str] = {
     "chain) and budget",
     "memory": "bytes held per in-flight request, 10,000 parked at once, waiting in "
     "the root, in svc_y or in the leaf cache (tracemalloc, a fresh process each)",
+    "fastapi_route": "a FastAPI endpoint served end to end through ASGI: plain "
+    "FastAPI vs anydepends' ConcurrentRoute, with k dependencies awaiting "
+    "anyio.sleep(L) or the 10-node graph without I/O",
 }
 TIMED = (
     "overhead",
@@ -41,8 +44,19 @@ TIMED = (
     "deep",
     "singleton",
     "loaded",
+    "fastapi_route",
 )
 IO_SCENARIOS = frozenset({"fanout", "readiness"})
+# fastapi_route: the graph behind the endpoint, and how a request reaches the app.
+ROUTE_SHAPES: dict[str, str] = {
+    "fanout": "an endpoint whose k independent dependencies each await "
+    "anyio.sleep(L), through httpx's ASGI transport",
+    "overhead": "an endpoint over the 10-node request graph (fastapi.Depends), no I/O",
+}
+ROUTE_CLIENTS: dict[str, str] = {
+    "httpx": "httpx.AsyncClient + ASGITransport",
+    "asgi": "a direct ASGI call",
+}
 # What runs without --scenario: everything but the long compile sizes.
 DEFAULT_SCENARIOS = tuple(s for s in SCENARIOS if s != "compile_xl")
 MEMORY_POSITIONS = ("root", "svc_y", "cache")  # where a parked request waits
@@ -66,6 +80,8 @@ class Mode:
     compile_shared: tuple[int, int, int]  # shared graph's nodes, handlers, repeats
     memory_tasks: int
     memory_peers: bool  # measure memory for peer libraries too (slow under tracemalloc)
+    # fastapi_route: the clients of the no-I/O endpoint (fan-out always uses httpx)
+    route_overhead_clients: tuple[str, ...] = ("asgi", "httpx")
 
 
 QUICK = Mode(
@@ -75,7 +91,7 @@ QUICK = Mode(
     min_calls=8,
     latency=0.001,
     fanout_ks=(2, 4, 8),
-    trio_scenarios=("overhead", "scope", "fanout", "loaded"),
+    trio_scenarios=("overhead", "scope", "fanout", "loaded", "fastapi_route"),
     loaded=((500, "cache"), (1000, "cache"), (1000, "svc_y")),
     loaded_requests=3,
     compile_sizes={
@@ -95,7 +111,7 @@ FULL = Mode(
     min_calls=30,
     latency=0.001,
     fanout_ks=(2, 4, 8, 16),
-    trio_scenarios=("overhead", "scope", "fanout", "loaded"),
+    trio_scenarios=("overhead", "scope", "fanout", "loaded", "fastapi_route"),
     loaded=((500, "cache"), (1000, "cache"), (500, "svc_y"), (1000, "svc_y")),
     loaded_requests=10,
     compile_sizes={
@@ -124,14 +140,49 @@ class Case:
         p = self.params
         if self.scenario == "loaded":
             extra = f"{p['callers']} callers, wait in {p['where']}"
+        elif self.scenario == "fastapi_route":
+            k = f" k={p['k']}" if "k" in p else ""
+            extra = f"{p['shape']}{k}, {p['client']}"
         else:
             extra = " ".join(f"{k}={v}" for k, v in p.items() if k != "latency")
         return f"{self.scenario}{' ' + extra if extra else ''} [{self.backend}]"
 
     @property
+    def io(self) -> bool:
+        """Whether the graph sleeps (few calls per batch, an ideal time to show)."""
+        if self.scenario == "fastapi_route":
+            return bool(self.params["shape"] == "fanout")
+        return self.scenario in IO_SCENARIOS
+
+    @property
+    def description(self) -> str:
+        """What this case's table measures (the title's text)."""
+        if self.scenario == "fastapi_route":
+            text = ROUTE_SHAPES[self.params["shape"]]
+            if self.params["shape"] == "overhead":
+                text += ", through " + ROUTE_CLIENTS[self.params["client"]]
+            return text
+        return SCENARIOS[self.scenario]
+
+    @property
     def hand_ref(self) -> str:
         """The hand-written impl ratios are taken against: the best one can write."""
-        return "hand-tg" if self.scenario in IO_SCENARIOS else "hand-seq"
+        if self.scenario == "fastapi_route":
+            return "hand-route-tg" if self.io else "hand-route-seq"
+        return "hand-tg" if self.io else "hand-seq"
+
+    @property
+    def resolution(self) -> tuple[str, str] | None:
+        """``(baseline, reference)`` when the table isolates dependency resolution.
+
+        In ``fastapi_route``'s no-I/O tables each row's time minus the baseline's (the
+        same app with an endpoint that awaits the same functions by hand, no
+        ``Depends``) is what resolving the graph costs, compared with the reference's
+        (plain FastAPI).
+        """
+        if self.scenario == "fastapi_route" and not self.io:
+            return ("hand-route-seq", "fastapi-route")
+        return None
 
     @property
     def refs(self) -> tuple[str, ...]:
@@ -143,6 +194,8 @@ class Case:
             return ("anydepends", self.hand_ref, "dishka")
         if self.scenario == "scope":
             return ("anydepends-scope", self.hand_ref)
+        if self.scenario == "fastapi_route":
+            return ("anydepends-route", "fastapi-route", self.hand_ref)
         return ("anydepends", self.hand_ref)
 
     @property
@@ -174,6 +227,10 @@ class Case:
                 return graphs.deep(p.get("length", 50))
             case "memory":
                 return graphs.overhead().with_waiting(_waiting_node(p["position"]))
+            case "fastapi_route" if p["shape"] == "fanout":
+                return graphs.fanout(p["k"], p["latency"])
+            case "fastapi_route":
+                return graphs.overhead()
         raise ValueError(f"unknown timed scenario {self.scenario!r}")
 
     def to_json(self) -> dict[str, Any]:
@@ -228,6 +285,15 @@ def timed_cases(
                         },
                     )
                     for n, where in mode.loaded
+                ]
+            elif scenario == "fastapi_route":
+                fan = {"shape": "fanout", "latency": mode.latency, "client": "httpx"}
+                cases += [
+                    Case(scenario, backend, {**fan, "k": k}) for k in mode.fanout_ks
+                ]
+                cases += [
+                    Case(scenario, backend, {"shape": "overhead", "client": client})
+                    for client in mode.route_overhead_clients
                 ]
             else:
                 cases.append(Case(scenario, backend))

@@ -2,7 +2,8 @@
 
 ``python -m benchmarks.worker LIB`` reads one JSON request per line and writes one JSON
 reply per line. Every timed batch first checks that the library computed the expected
-root value, and after the batch that every node ran exactly once per request (once per
+root value (in ``fastapi_route``: that the app answered 200 with the expected JSON
+body), and after the batch that every node ran exactly once per request (once per
 container when app-scoped) and every ``yield`` dependency was torn down as often.
 """
 
@@ -18,14 +19,14 @@ import sys
 import time
 import traceback
 import tracemalloc
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractAsyncContextManager, contextmanager
 from typing import IO, Any, cast
 
 import anyio
 
 from benchmarks import graphs
-from benchmarks.adapters import Adapter, Call, Phases
+from benchmarks.adapters import Adapter, Call, Phases, Session
 from benchmarks.graphs import Graph
 from benchmarks.scenarios import Case
 
@@ -66,13 +67,44 @@ def _check_value(graph: Graph, value: object) -> None:
         raise CheckFailed(f"wrong root value: {value!r:.200}")
 
 
+def _check_reply(graph: Graph, reply: object) -> None:
+    """A ``fastapi_route`` response: 200, JSON, the expected body byte for byte."""
+    want = (200, "application/json", graphs.expected_json(graph))
+    if reply != want:
+        raise CheckFailed(f"wrong response (status, type, body): {reply!r:.200}")
+
+
+class _Routes:
+    """An adapter's ``fastapi_route`` apps behind the usual ``open(impl, graph)``,
+    requested through the ASGI client ``client``."""
+
+    def __init__(self, adapter: Adapter, client: str) -> None:
+        open_route = getattr(adapter, "open_route", None)
+        if open_route is None:
+            raise ValueError("this adapter has no open_route")
+        self._open_route: Callable[..., AbstractAsyncContextManager[Session]]
+        self._open_route = open_route
+        self._client = client
+
+    def open(self, impl: str, graph: Graph) -> AbstractAsyncContextManager[Session]:
+        return self._open_route(impl, graph, self._client)
+
+
 async def _batch(
-    adapter: Adapter, impl: str, graph: Graph, n: int | None, warmup: int
+    adapter: Adapter | _Routes,
+    impl: str,
+    graph: Graph,
+    n: int | None,
+    warmup: int,
+    check: Callable[[Graph, object], None] = _check_value,
 ) -> tuple[float, int]:
-    """Time ``n`` sequential requests; with ``n=None`` calibrate for ~50 ms instead."""
+    """Time ``n`` sequential requests; with ``n=None`` calibrate for ~50 ms instead.
+
+    ``check`` judges the first call's result (the root value, or an HTTP reply).
+    """
     total = 0
     async with adapter.open(impl, graph) as (call, ns):
-        _check_value(graph, await call())
+        check(graph, await call())
         total += 1
         for _ in range(warmup):
             await call()
@@ -324,6 +356,18 @@ def _handle(adapter: Adapter, request: dict[str, Any]) -> dict[str, Any]:
         if case.scenario == "loaded":
             per_call, n = anyio.run(
                 _loaded_batch, adapter, impl, case, n, warmup, backend=case.backend
+            )
+        elif case.scenario == "fastapi_route":
+            routes = _Routes(adapter, case.params["client"])
+            per_call, n = anyio.run(
+                _batch,
+                routes,
+                impl,
+                case.graph(),
+                n,
+                warmup,
+                _check_reply,
+                backend=case.backend,
             )
         else:
             per_call, n = anyio.run(

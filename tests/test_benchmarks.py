@@ -1,10 +1,11 @@
 """The benchmark harness (``benchmarks/``) still measures checked work.
 
 Small versions of the scenarios that issue-driven measurements rely on (``scope``,
-``loaded``, ``memory`` by position, ``compile`` by graph family) run in-process with
-the hand-written and anydepends adapters only (the peers are not test dependencies),
-so a change to the engine that breaks the harness shows up here, not in the next
-benchmark run. Nothing here asserts a time.
+``loaded``, ``memory`` by position, ``compile`` by graph family, ``fastapi_route``)
+run in-process with the hand-written and anydepends adapters, and FastAPI's for
+``fastapi_route`` (the other peers are not test dependencies), so a change to the
+engine that breaks the harness shows up here, not in the next benchmark run. Nothing
+here asserts a time.
 """
 
 from __future__ import annotations
@@ -18,11 +19,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from benchmarks import codegen, graphs, report, worker
-from benchmarks.adapters import Adapter, Session
+from benchmarks import codegen, graphs, report, routes, runner, worker
+from benchmarks.__main__ import select_impls
+from benchmarks.adapters import IMPLS, Adapter, Session
 from benchmarks.adapters import bench_anydepends as any_adapter
+from benchmarks.adapters import bench_fastapi as fastapi_adapter
 from benchmarks.adapters import bench_handwritten as hand_adapter
-from benchmarks.scenarios import MEMORY_POSITIONS, Case
+from benchmarks.scenarios import (
+    DEFAULT_SCENARIOS,
+    MEMORY_POSITIONS,
+    QUICK,
+    Case,
+    timed_cases,
+)
+from fastapi import HTTPException
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKENDS = ["asyncio", "trio"]
@@ -210,3 +220,187 @@ def test_command_line_runs_and_reports(tmp_path: Path) -> None:
     text = report.console(results)
     assert "anydepends (scope, first call via container.call)" in text
     assert "vs anydepends (scope)" in text
+
+
+ROUTE_IMPLS = [
+    "hand-route-seq",
+    "hand-route-tg",
+    "fastapi-route",
+    "anydepends-route",
+    "anydepends-route-seq",
+]
+ROUTE_PARAMS = [
+    {"shape": "overhead", "client": "asgi"},
+    {"shape": "overhead", "client": "httpx"},
+    {"shape": "fanout", "k": 3, "latency": 0.0001, "client": "httpx"},
+]
+
+
+def test_fastapi_route_is_a_default_scenario_with_its_own_rows() -> None:
+    """Quick mode runs it on both backends: fan-out for each k through httpx, the
+    no-I/O endpoint through each client; only the route rows take part, and
+    ``--lib anydepends,fastapi`` selects all of them."""
+    assert "fastapi_route" in DEFAULT_SCENARIOS
+    cases = timed_cases(
+        QUICK, ["fastapi_route"], ["asyncio", "trio"], trio_everywhere=False
+    )
+    keys = [c.key for c in cases]
+    assert len(set(keys)) == len(keys) == 2 * (len(QUICK.fanout_ks) + 2)
+    assert "fastapi_route fanout k=2, httpx [trio]" in keys
+    assert "fastapi_route overhead, asgi [asyncio]" in keys
+    taking_part = [i.key for i in IMPLS if i.status("fastapi_route") is None]
+    assert sorted(taking_part) == sorted(ROUTE_IMPLS)
+    selected = {i.key for i in select_impls(["anydepends", "fastapi"])}
+    assert set(ROUTE_IMPLS) <= selected
+    assert all(i.status("overhead") == "" for i in IMPLS if i.key in ROUTE_IMPLS)
+
+
+def test_route_cases_name_their_references() -> None:
+    """Fan-out tables compare with the hand-written task group and show the ideal;
+    no-I/O tables isolate resolution against the by-hand endpoint and FastAPI."""
+    fan = Case("fastapi_route", params=ROUTE_PARAMS[2])
+    flat = Case("fastapi_route", params=ROUTE_PARAMS[0])
+    assert fan.io and not flat.io
+    assert fan.refs == ("anydepends-route", "fastapi-route", "hand-route-tg")
+    assert fan.resolution is None
+    assert flat.hand_ref == "hand-route-seq"
+    assert flat.resolution == ("hand-route-seq", "fastapi-route")
+    assert [n.name for n in flat.graph().nodes] == [
+        n.name for n in graphs.overhead().nodes
+    ]
+    assert graphs.critical_path(fan.graph()) == 0.0001
+
+
+def _route_adapter(impl: str) -> Adapter:
+    return any_adapter if impl.startswith("anydepends") else fastapi_adapter
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("impl", ROUTE_IMPLS)
+@pytest.mark.parametrize(
+    "params", ROUTE_PARAMS, ids=lambda p: f"{p['shape']}-{p['client']}"
+)
+def test_route_batch_is_checked(
+    backend: str, impl: str, params: dict[str, Any]
+) -> None:
+    """Each row's app answers 200 with the expected JSON body, every dependable ran
+    once per request and ``db`` was torn down as often (the worker's checks)."""
+    case = Case("fastapi_route", backend, params)
+    reply = worker._handle(
+        _route_adapter(impl),
+        {"op": "run", "impl": impl, "case": case.to_json(), "n": 6, "warmup": 2},
+    )
+    assert reply == {"per_call": reply["per_call"], "n": 6}
+    assert reply["per_call"] > 0
+
+
+@pytest.mark.parametrize("client", routes.CLIENTS)
+def test_route_reply_is_the_expected_json(client: str) -> None:
+    """Both clients return (status, content type, body), the body byte for byte
+    what the worker's check expects."""
+    graph = graphs.overhead()
+
+    async def one() -> object:
+        async with fastapi_adapter.open_route("fastapi-route", graph, client) as (
+            call,
+            _ns,
+        ):
+            return await call()
+
+    reply = worker.anyio.run(one)
+    assert reply == (200, "application/json", graphs.expected_json(graph))
+    assert graphs.expected_json(graph).startswith(b'["handler",["svc_x",')
+
+
+class _Refusing:
+    """A route adapter whose app answers 503 instead of running the graph."""
+
+    @staticmethod
+    @asynccontextmanager
+    async def open_route(
+        impl: str, graph: graphs.Graph, client: str
+    ) -> AsyncIterator[Session]:
+        async def endpoint() -> None:
+            raise HTTPException(503, "down")
+
+        ns = routes.namespace(graph)
+        async with routes.client(routes.app(endpoint), client) as call:
+            yield call, ns
+
+
+@pytest.mark.parametrize("client", routes.CLIENTS)
+def test_route_check_rejects_a_wrong_response(client: str) -> None:
+    """An app that does not answer 200 with the expected body is not timed."""
+    adapter = worker._Routes(_Refusing, client)  # type: ignore[arg-type]
+    with pytest.raises(worker.CheckFailed, match=r"wrong response.*503"):
+        worker.anyio.run(
+            worker._batch,
+            adapter,
+            "fastapi-route",
+            graphs.overhead(),
+            3,
+            0,
+            worker._check_reply,
+        )
+
+
+def test_resolution_is_taken_round_by_round() -> None:
+    """resolution µs: the median of (row - baseline) per round; its ratio: the median
+    of those differences divided by the reference's own."""
+    row, base, ref = [10.0, 12.0, 11.0], [4.0, 5.0, 6.0], [20.0, 25.0, 16.0]
+    diff, ratio = runner.resolution(row, base, ref)
+    assert diff == 6.0  # differences 6, 7, 5
+    assert ratio == pytest.approx(0.375)  # 6/16, 7/20, 5/10
+    assert runner.resolution(row, None, ref) == (None, None)
+
+
+def test_command_line_runs_the_route_scenario(tmp_path: Path) -> None:
+    """``--scenario fastapi_route --lib anydepends,fastapi`` times every route row in
+    every case and prints the ratio and resolution columns."""
+    out = tmp_path / "results.json"
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "--scenario",
+            "fastapi_route",
+            "--lib",
+            "anydepends,fastapi",
+            "--backend",
+            "asyncio",
+            "--repeats",
+            "1",
+            "--no-charts",
+            "--json",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    results = json.loads(out.read_text(encoding="utf-8"))
+    assert [c["key"] for c in results["cases"]] == [
+        c.key
+        for c in timed_cases(
+            QUICK, ["fastapi_route"], ["asyncio"], trio_everywhere=False
+        )
+    ]
+    for case in results["cases"]:
+        rows = {r["impl"]: r for r in case["rows"]}
+        assert sorted(rows) == sorted(ROUTE_IMPLS)
+        assert all(r["status"] == "ok" for r in rows.values())
+        assert rows["fastapi-route"]["ratios"]["fastapi-route"] == 1.0
+        if case["params"]["shape"] == "overhead":
+            assert rows["hand-route-seq"]["resolution_us"] == 0.0
+            assert rows["fastapi-route"]["resolution_ratio"] == 1.0
+        else:
+            assert "resolution_us" not in rows["anydepends-route"]
+            assert case["ideal_us"] == pytest.approx(QUICK.latency * 1e6)
+    text = report.console(results)
+    assert "resolution vs FastAPI" in text
+    assert "vs ConcurrentRoute" in text
+    assert "### fastapi_route" in report.markdown(results, image_dir=".")

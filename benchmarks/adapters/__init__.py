@@ -37,7 +37,12 @@ class Phases:
 
 
 class Adapter(Protocol):
-    """What every ``benchmarks.adapters.bench_<lib>`` module provides."""
+    """What every ``benchmarks.adapters.bench_<lib>`` module provides.
+
+    The adapters whose rows take part in ``fastapi_route`` also have
+    ``open_route(impl, graph, client)``: like ``open``, but the call is one request
+    to a FastAPI app through the ASGI client ``client`` (see ``benchmarks.routes``).
+    """
 
     def versions(self) -> dict[str, str]:
         """Versions of the packages this adapter measures."""
@@ -77,9 +82,17 @@ class ImplInfo:
         """None if the impl runs ``scenario``, else the reason it is n/a (or "")."""
         if scenario in self.na:
             return self.na[scenario]
+        if self.only is None and scenario in OWN_ROWS:
+            return ""  # a scenario that only the impls naming it take part in
         if self.only is not None and scenario not in self.only:
             return ""  # not part of this comparison; left out of the table
         return None
+
+
+# Scenarios whose tables hold only the implementations that name them in `only`
+# (fastapi_route compares FastAPI apps, not containers).
+OWN_ROWS = frozenset({"fastapi_route"})
+_ROUTE = frozenset({"fastapi_route"})
 
 
 _NO_APP = "no app-scoped dependencies"
@@ -218,6 +231,50 @@ IMPLS: tuple[ImplInfo, ...] = (
         build_step="wireup: create_async_container + first get",
         note="@injectable factories keyed by return type; one get per scope; "
         "sync factories inline",
+    ),
+    # fastapi_route: whole FastAPI apps through an ASGI client (benchmarks/routes.py)
+    ImplInfo(
+        "hand-route-seq",
+        "FastAPI, no Depends: awaited by hand",
+        "fastapi",
+        only=_ROUTE,
+        hand=True,
+        note="(fastapi_route) the same app and functions, the endpoint has no "
+        "Depends and awaits them in order itself: the floor, and the baseline the "
+        "resolution column subtracts",
+    ),
+    ImplInfo(
+        "hand-route-tg",
+        "FastAPI, no Depends: anyio task group",
+        "fastapi",
+        only=_ROUTE,
+        hand=True,
+        note="(fastapi_route) the endpoint runs the independent branches in one "
+        "anyio task group itself",
+    ),
+    ImplInfo(
+        "anydepends-route",
+        "anydepends ConcurrentRoute",
+        "anydepends",
+        only=_ROUTE,
+        note="(fastapi_route) the same app with route_class = "
+        "ConcurrentRoute(container) and lifespan(container)",
+    ),
+    ImplInfo(
+        "anydepends-route-seq",
+        "anydepends ConcurrentRoute (sequential=True)",
+        "anydepends",
+        only=_ROUTE,
+        note="(fastapi_route) ConcurrentRoute(container, sequential=True): "
+        "FastAPI's order, in the request's task",
+    ),
+    ImplInfo(
+        "fastapi-route",
+        "FastAPI (APIRoute)",
+        "fastapi",
+        only=_ROUTE,
+        note="(fastapi_route) a plain FastAPI app: FastAPI resolves the endpoint's "
+        "Depends (solve_dependencies), one after the other",
     ),
 )
 

@@ -7,6 +7,11 @@ the request scope out (``async with container.scope() as s: await s.call(...)``)
 a web integration does. The ``...-first-...`` rows make the plan's very first call
 in the fresh container through the *other* entry point before anything is counted,
 to show whether speed depends on call history.
+
+``open_route`` serves the ``fastapi_route`` scenario: a FastAPI app whose routes are
+``ConcurrentRoute(container)`` (``anydepends-route``) or ``ConcurrentRoute(container,
+sequential=True)`` (``anydepends-route-seq``), with ``lifespan(container)``; FastAPI
+is imported only then.
 """
 
 from __future__ import annotations
@@ -78,6 +83,26 @@ async def open(impl: str, graph: Graph) -> AsyncIterator[Session]:
         elif impl == "anydepends-scope-first-call":
             await container.call(root)
             codegen.reset_counts(graph, ns)
+        yield call, ns
+
+
+@asynccontextmanager
+async def open_route(impl: str, graph: Graph, client: str) -> AsyncIterator[Session]:
+    """Serve ``graph``'s root through ``ConcurrentRoute``; yield one ``GET /``."""
+    from anydepends.fastapi import ConcurrentRoute, lifespan
+    from benchmarks import routes
+
+    if impl not in ("anydepends-route", "anydepends-route-seq"):
+        raise KeyError(impl)
+    ns = routes.namespace(graph)
+    container = Container()
+    route_class = ConcurrentRoute(container, sequential=impl == "anydepends-route-seq")
+    app = routes.app(
+        codegen.root_of(graph, ns),
+        route_class=route_class,
+        lifespan=lifespan(container),
+    )
+    async with routes.client(app, client) as call:
         yield call, ns
 
 

@@ -5,6 +5,11 @@ Each call reproduces what ``fastapi.routing.request_response`` and the route han
 around dependency resolution: a ``Request`` over a minimal ASGI scope, the request and
 function ``AsyncExitStack`` s stored in that scope, ``solve_dependencies``, then the
 endpoint called with the solved values. No body, no response serialisation.
+
+``open_route`` serves the ``fastapi_route`` scenario instead: a whole FastAPI app
+with plain ``APIRoute`` s (``fastapi-route``), or an endpoint without ``Depends`` that
+awaits the same functions by hand (``hand-route-seq``, ``hand-route-tg``), requested
+through an ASGI client (see ``benchmarks.routes``).
 """
 
 from __future__ import annotations
@@ -80,6 +85,20 @@ async def open(impl: str, graph: Graph) -> AsyncIterator[Session]:
     ns = codegen.build(graph, _DIALECT, Depends=Depends)
     root = codegen.root_of(graph, ns)
     yield _request(get_dependant(path="/", call=root), root), ns
+
+
+@asynccontextmanager
+async def open_route(impl: str, graph: Graph, client: str) -> AsyncIterator[Session]:
+    """Serve ``graph``'s root from a plain FastAPI app; yield one ``GET /``."""
+    from benchmarks import routes
+
+    ns = routes.namespace(graph)
+    if impl == "fastapi-route":
+        endpoint = codegen.root_of(graph, ns)
+    else:
+        endpoint = routes.by_hand(impl, graph, ns)
+    async with routes.client(routes.app(endpoint), client) as call:
+        yield call, ns
 
 
 @asynccontextmanager

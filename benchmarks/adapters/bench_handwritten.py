@@ -191,18 +191,23 @@ def _task_group(graph: Graph, ns: dict[str, Any]) -> Call:
     raise ValueError(f"no hand-written task-group version of {name}")
 
 
+def runner(impl: str, graph: Graph, ns: dict[str, Any]) -> Call:
+    """The hand-written request ``impl`` over the functions generated in ``ns``
+    (also the body of the ``fastapi_route`` scenario's endpoints without Depends)."""
+    if impl == "hand-seq":
+        return _sequential(graph, ns)
+    if impl == "hand-tg":
+        return _task_group(graph, ns)
+    if impl == "hand-levels":
+        return _levels(graph, ns)
+    raise KeyError(impl)
+
+
 @asynccontextmanager
 async def open(impl: str, graph: Graph) -> AsyncIterator[Session]:
     """Yield the hand-written request for ``graph``."""
     ns = codegen.build(graph, codegen.PLAIN, APP={}, APP_GENS=[], MISSING=_MISSING)
-    if impl == "hand-seq":
-        call = _sequential(graph, ns)
-    elif impl == "hand-tg":
-        call = _task_group(graph, ns)
-    elif impl == "hand-levels":
-        call = _levels(graph, ns)
-    else:
-        raise KeyError(impl)
+    call = runner(impl, graph, ns)
     try:
         yield call, ns
     finally:
