@@ -343,6 +343,53 @@ async def test_a_waiter_recomputes_when_the_computing_call_fails() -> None:
     assert attempts == 2
 
 
+async def test_waiting_for_a_claim_lets_ready_siblings_run() -> None:
+    """A call that waits for another call's claim on a key whose own computation
+    cannot wait (a ``max_concurrency`` use of the same dependable is what made the
+    other call wait) still goes concurrent: a ready sibling runs meanwhile, and the
+    key is computed once for both calls."""
+    computed = 0
+    sibling_ran = anyio.Event()
+
+    async def shared() -> object:  # no await: cannot suspend by itself
+        nonlocal computed
+        computed += 1
+        return object()
+
+    async def sibling() -> str:
+        sibling_ran.set()
+        return "sibling"
+
+    limited = Depends(shared, max_concurrency=1)
+
+    async def holder(x: object = limited) -> object:
+        return x
+
+    async def waiter(x: object = Depends(shared), y: str = Depends(sibling)) -> object:
+        return x
+
+    results: dict[str, object] = {}
+
+    async def run(name: str, scope: Scope, fn: Any) -> None:
+        results[name] = await scope.call(fn)
+
+    with prompt():
+        async with Container() as container:
+            async with container.scope() as warm:
+                await warm.call(holder)  # the declaration's limiter exists now
+            computed = 0
+            (limiter,) = container._runtime.limiters.values()
+            async with container.scope() as scope, anyio.create_task_group() as tg:
+                async with limiter:  # holder's call waits for the permit...
+                    tg.start_soon(run, "holder", scope, holder)
+                    await anyio.wait_all_tasks_blocked()  # ...holding the claim
+                    tg.start_soon(run, "waiter", scope, waiter)
+                    await sibling_ran.wait()  # ran while the waiter waited
+                    assert "waiter" not in results
+    assert computed == 1
+    assert results["holder"] is results["waiter"]
+
+
 # -- context injection by type ---------------------------------------------------------
 
 

@@ -319,10 +319,12 @@ class _Emitter:
         # reads it at each suspension: registering with the dispatcher, claiming a
         # key). Stored only from the first node where that matters; QUIET once
         # nothing after can.
+        # A claimed node whose computation cannot wait may still wait for another
+        # call's claim: it stores E.at in that branch only (see _memo_logic).
         interesting = [
             i
             for i, node in enumerate(nodes[:-1])
-            if self.can_wait(node) and (self.ready_after[i] or self._claims(node))
+            if (self.can_wait(node) and self.ready_after[i]) or self._claims(node)
         ]
         first = interesting[0] if interesting else len(nodes)
         last = interesting[-1] if interesting else -1
@@ -459,18 +461,15 @@ class _Emitter:
             lines.append(f"{pad}    return HANDED")
 
     def can_wait(self, node: Node) -> bool:
-        """Whether running *node* inline may suspend the call (a sync call in place,
-        or a coroutine function with no suspension point of its own, cannot; a
-        permit, the app memo or another call's claim may make anything wait)."""
+        """Whether computing *node* inline may suspend the call (a sync call in
+        place, or a coroutine function with no suspension point of its own, cannot;
+        a permit or the app memo may make anything wait). Waiting for another call's
+        claim on a held scope's key is apart: only that branch stores its position
+        and checks for a hand-over."""
         found = self.waits[node.index]
         if found is None:
-            found = self.waits[node.index] = self._may_wait(node)
+            found = self.waits[node.index] = computation_may_wait(node)
         return found
-
-    def _may_wait(self, node: Node) -> bool:
-        if self.variant == HELD and node.lifetime is REQUEST and node.use_cache:
-            return True
-        return computation_may_wait(node)
 
     def _memo_logic(self, node: Node, inline: bool, depth: int) -> list[str]:
         pad = "    " * depth
@@ -521,16 +520,32 @@ class _Emitter:
                 # only look at the memo then): the resolution writes the claim at the
                 # first suspension, and releases it if the call fails.
                 self.claim_keys[i] = node.key
+                if self.can_wait(node):
+                    # Claimed at its first suspension (E.at is i): wake the waiters.
+                    computed = [f"{pad}    if E.waiters:", f"{pad}        E.wake({key})"]
+                    waiting: list[str] = []
+                else:
+                    # It cannot suspend, so nobody can have seen it missing: no
+                    # claim of ours to wake. Only another call's claim makes it wait.
+                    computed = []
+                    waiting = [f"{pad}    E.at = {i}"]
+                    if self.ready_after[i]:
+                        waiting += [
+                            f"{pad}    if E.handed:",
+                            f"{pad}        R[{i}] = t",
+                            f"{pad}        return HANDED",
+                        ]
                 return [
                     f"{pad}t = M.get({key}, MISSING)",
                     f"{pad}if t is MISSING:",
                     *self._compute(node, "t", inline, depth + 1),
                     f"{pad}    M[{key}] = t",
-                    f"{pad}    if E.waiters:",
-                    f"{pad}        E.wake({key})",
+                    *computed,
                     f"{pad}elif t.__class__ is CLAIM:",
                     *(f"{pad}    {k}" for k in keep),
+                    *waiting[:1],
                     f"{pad}    t = await WAIT_CLAIM(E, M, {key}, {n}, {main})",
+                    *waiting[1:],
                     f"{pad}{target} = t",
                 ]
             if node.use_cache:
