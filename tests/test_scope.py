@@ -379,15 +379,54 @@ async def test_waiting_for_a_claim_lets_ready_siblings_run() -> None:
                 await warm.call(holder)  # the declaration's limiter exists now
             computed = 0
             (limiter,) = container._runtime.limiters.values()
-            async with container.scope() as scope, anyio.create_task_group() as tg:
-                async with limiter:  # holder's call waits for the permit...
-                    tg.start_soon(run, "holder", scope, holder)
-                    await anyio.wait_all_tasks_blocked()  # ...holding the claim
-                    tg.start_soon(run, "waiter", scope, waiter)
-                    await sibling_ran.wait()  # ran while the waiter waited
-                    assert "waiter" not in results
+            async with (
+                container.scope() as scope,
+                anyio.create_task_group() as tg,
+                limiter,  # the holder's call waits for the permit...
+            ):
+                tg.start_soon(run, "holder", scope, holder)
+                await anyio.wait_all_tasks_blocked()  # ...holding the claim
+                tg.start_soon(run, "waiter", scope, waiter)
+                await sibling_ran.wait()  # ran while the waiter waited
+                assert "waiter" not in results
     assert computed == 1
     assert results["holder"] is results["waiter"]
+
+
+@pytest.mark.parametrize("entry", ["scope.call", "container.call"])
+async def test_a_nested_call_that_computed_a_key_is_seen_by_the_outer_call(
+    entry: str,
+) -> None:
+    """A dependency that makes a nested call in its own scope (without suspending)
+    computes a key the outer call needs later: the outer call takes that value, it
+    does not compute the key a second time (the memo was empty when the outer call
+    started, and the outer call never suspended)."""
+    computed = 0
+
+    async def shared() -> object:
+        nonlocal computed
+        computed += 1
+        return object()
+
+    async def needs_shared(x: object = Depends(shared)) -> object:
+        return x
+
+    async def nested(scope: Scope) -> object:
+        return await scope.call(needs_shared)
+
+    async def root(
+        a: object = Depends(nested), b: object = Depends(shared)
+    ) -> tuple[object, object]:
+        return a, b
+
+    async with Container() as container:
+        if entry == "scope.call":
+            async with container.scope() as scope:
+                a, b = await scope.call(root)
+        else:
+            a, b = await container.call(root)
+    assert computed == 1
+    assert a is b
 
 
 # -- context injection by type ---------------------------------------------------------

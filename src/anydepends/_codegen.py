@@ -20,7 +20,13 @@ from the first position where something else could be ready, or a claim taken;
 may go concurrent; ``inline`` then returns :data:`HANDED` right after the dependency
 it is in, and the rest runs through the ``n<i>`` functions. A dependency that cannot
 suspend (a sync call in place; a coroutine function with no ``await`` of its own,
-read from its bytecode) gets neither the store nor the check. The source is
+read from its bytecode) gets neither the store nor the check.
+
+In a held scope, ``inline`` consults the memo only while it may hold something this
+call did not write: a local ``S`` is false while the memo was empty when the call
+started and, after every dependency that may have suspended (or made a nested call
+in the scope), still holds exactly the keys this call wrote. Until then a claimed
+dependency is computed and stored with no lookup. The source is
 registered with ``linecache``, so tracebacks show the generated lines; names are
 derived from the dependables.
 """
@@ -219,12 +225,14 @@ class _Emitter:
             "CLAIM": CallState,
         }
         self.names: dict[int, str] = {}
+        self.no_yield: dict[int, str] = {}  # per node index: its raiser's name
         self.shorts: dict[int, str] = {}  # per node index: its name, as an identifier
         self.waits: list[bool | None] = [None] * len(plan.nodes)  # see _can_wait
         self.filenames: list[str] = []  # registered with linecache
         # Per node of inline: the memo key claimed lazily (HELD, request-scoped).
         self.claim_keys: list[Any] = [None] * len(plan.nodes)
         self.hittable = self._hittable()
+        self.app_hits = any(plan.nodes[d].lifetime is APP for d in self.hittable)
         self.need = self._need_terms()
         nodes = plan.nodes
         self.has_fn_gens = any(
@@ -248,6 +256,11 @@ class _Emitter:
             for n in nodes[:-1]
         )
         self.uses_context = any(n.contexts for n in nodes)
+        # HELD: while ``S`` is false in inline, the memo holds only what this call
+        # wrote (it was empty when the call started, and nothing else wrote since):
+        # claimed nodes then skip their lookups. ``written`` counts our writes.
+        self.fast_first = variant == HELD and any(self._claims(n) for n in nodes[:-1])
+        self.written: list[int] = self._written() if self.fast_first else []
 
     # -- names -----------------------------------------------------------------------
     def const(self, prefix: str, obj: Any, node: Node | None = None) -> str:
@@ -309,6 +322,24 @@ class _Emitter:
             if not always and parts:
                 terms[x] = parts
         return terms
+
+    def _written(self) -> list[int]:
+        """Per node: how many distinct keys inline has written to the held scope's
+        memo once it is done, on the path where the memo held nothing else (every
+        node needed; a seed writes only a key nobody wrote before it)."""
+        keys: set[Any] = set()
+        counts: list[int] = []
+        for node in self.plan.nodes[:-1]:
+            if self._claims(node) or (
+                node.lifetime is REQUEST
+                and node.seeds
+                and not node.use_cache
+                and not node.alias
+                and node.key is not None
+            ):
+                keys.add(node.key)
+            counts.append(len(keys))
+        return counts
 
     # -- whole functions ------------------------------------------------------------
     def build_main(self) -> dict[str, Any]:
@@ -419,6 +450,8 @@ class _Emitter:
 
     def _need_prologue(self, lines: list[str]) -> None:
         if not self.need:
+            if self.fast_first:
+                lines.append("    S = bool(M)")
             return
         size = len(self.plan.nodes)
         all_true = self.const("ALL_NEEDED", [True] * size)
@@ -429,6 +462,9 @@ class _Emitter:
             memos.append("M")
         lines.append(f"    if {' or '.join(memos)}:")
         lines.append(f"        N = E.need = [True] * {size}")
+        if self.fast_first:
+            known = "True" if memos == ["M"] else "bool(M)"
+            lines.append(f"        S = {known}")
         for d in sorted(self.hittable, reverse=True):
             node = self.plan.nodes[d]
             memo = "APP" if node.lifetime is APP else "M"
@@ -441,6 +477,8 @@ class _Emitter:
             lines.append(f"        N[{x}] = {cond}")
         lines.append("    else:")
         lines.append(f"        N = {all_true}")
+        if self.fast_first:
+            lines.append("        S = False")
 
     # -- one node ---------------------------------------------------------------------
     def _node(self, lines: list[str], node: Node, inline: bool, depth: int) -> None:
@@ -449,12 +487,39 @@ class _Emitter:
         lines.append(
             f"{pad}# {i}: {node.name} ({node.kind.name.lower()}, {node.lifetime})"
         )
-        if inline and i in self.need:
+        if inline and self.fast_first and self._claims(node):
+            # Two ways through: with lookups (S), or not (see fast_first).
+            lines.append(f"{pad}if S:")
+            self._node_body(lines, node, depth + 1, fast=False)
+            lines.append(f"{pad}else:")
+            self._node_body(lines, node, depth + 1, fast=True)
+        else:
+            self._node_body(lines, node, depth, fast=False, inline=inline)
+        if inline and self.fast_first and self.can_wait(node):
+            # It may have suspended: did anything else write to the memo meanwhile?
+            lines.append(f"{pad}if not S:")
+            lines.append(f"{pad}    S = len(M) != {self.written[i]}")
+
+    def _node_body(
+        self, lines: list[str], node: Node, depth: int, fast: bool, inline: bool = True
+    ) -> None:
+        pad = "    " * depth
+        i = node.index
+        # On the fast way the memo held nothing when the call started: only the app
+        # memo's hits can make a node unnecessary.
+        if inline and i in self.need and (not fast or self.app_hits):
             lines.append(f"{pad}if N[{i}]:")
             depth += 1
             pad += "    "
-        body = self._memo_logic(node, inline, depth)
-        lines.extend(body)
+        if fast:
+            key = self.const("K", node.key, node)
+            lines.extend(self._compute(node, f"v{i}", inline, depth))
+            lines.append(f"{pad}M[{key}] = v{i}")
+            if self.can_wait(node):
+                lines.append(f"{pad}if E.waiters:")
+                lines.append(f"{pad}    E.wake({key})")
+        else:
+            lines.extend(self._memo_logic(node, inline, depth))
         if inline and self.ready_after[i] and self.can_wait(node):
             lines.append(f"{pad}if E.handed:")
             lines.append(f"{pad}    R[{i}] = v{i}")
@@ -522,7 +587,10 @@ class _Emitter:
                 self.claim_keys[i] = node.key
                 if self.can_wait(node):
                     # Claimed at its first suspension (E.at is i): wake the waiters.
-                    computed = [f"{pad}    if E.waiters:", f"{pad}        E.wake({key})"]
+                    computed = [
+                        f"{pad}    if E.waiters:",
+                        f"{pad}        E.wake({key})",
+                    ]
                     waiting: list[str] = []
                 else:
                     # It cannot suspend, so nobody can have seen it missing: no
@@ -636,7 +704,11 @@ class _Emitter:
             lines.append(f"{inner}    OWN(E, {exits}, {bit})")
         elif info.teardown_waits:
             lines.append(f"{inner}OWN(E, {exits}, {bit})")
-        no_yield = self.const("NO_YIELD", _no_yield_raiser(node), node)
+        no_yield = self.no_yield.get(node.index)
+        if no_yield is None:
+            no_yield = self.no_yield[node.index] = self.const(
+                "NO_YIELD", _no_yield_raiser(node), node
+            )
         lines += [
             f"{inner}try:",
             f"{inner}    {target} = await g.__anext__()",

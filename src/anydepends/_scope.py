@@ -68,8 +68,9 @@ class Scope:
             msg = "this scope was already entered; a Scope is entered once"
             raise UsageError(msg, hint="open a new one with container.scope()")
         container = self.container
-        container._check_open()
         rt = container._runtime
+        if not rt.open:  # open exactly while the container is
+            container._check_open()
         host = self.host = rt.current_task()
         self.level = rt.mark_of(host)
         self._state = _OPEN
