@@ -240,6 +240,10 @@ class Resolution:
                 value = local.get(f"v{j}", _UNSET)
                 if value is not _UNSET:
                     results[j] = value
+            if type(local) is dict:
+                # CPython < 3.13 keeps this snapshot on the frame while the call
+                # waits; it is only a copy (the frame's own locals are untouched).
+                local.clear()
         nodes = state.runner.plan.nodes
         last = len(nodes) - 1
         need = state.need
@@ -328,8 +332,9 @@ class Resolution:
         self.starting -= 1
         cancelled = cancelled_exc_class()
         scope = new_cancel_scope()
-        assert self.runner_scopes is not None
-        self.runner_scopes.append(scope)
+        scopes = self.runner_scopes
+        assert scopes is not None
+        scopes.append(scope)
         try:
             with scope:
                 if self.failure is not None or self.outer is not None or self.lost:
@@ -341,6 +346,9 @@ class Resolution:
                     if isinstance(exc, cancelled):
                         raise  # ours ends at our scope; the container's goes on
         finally:
+            # A finished runner's scope is nothing to cancel any more: let it go now,
+            # not when the call ends (a call may wait long after its runners).
+            scopes.remove(scope)
             self.working -= 1
             if not self.working and self.idle is not None:
                 self.idle.set()
