@@ -6,7 +6,7 @@
 1. a plan whose dependencies may overlap gets its supervisor (:mod:`._backend`);
 2. the generated ``inline`` is stepped once: if nothing waits, that is the whole call;
    if something does, :func:`._resolution.resolve` finishes it (concurrently where it
-   pays);
+   pays), or, where nothing is left to watch for, a plain driver of ``inline``;
 3. the call's own teardowns run (function scope, then the private request scope of a
    ``container.call``), exactly once, in reverse order, whatever happened;
 4. the caller gets the root's result, or the original exception, or what the
@@ -20,7 +20,8 @@ from typing import Any
 
 from anyio.lowlevel import checkpoint_if_cancelled
 
-from ._resolution import ContainerLost, resolve
+from ._backend import Drive
+from ._resolution import ContainerLost, resolve, watched
 from ._state import CallState
 from ._teardown import _MORE, Started, close_clean, teardown
 
@@ -39,7 +40,10 @@ async def run(state: CallState) -> Any:
         except StopIteration as stop:
             result = stop.value
         else:
-            result = await resolve(state, inline, pending)
+            if watched(state):
+                result = await resolve(state, inline, pending)
+            else:
+                result = await Drive(inline, pending)  # nothing left to watch for
     except ContainerLost as lost:
         final = await finish(state, lost.error)
         # The container's tasks died: if a scope around it was cancelled, that is

@@ -39,7 +39,7 @@ from ._errors import container_closed_during_call
 from ._invoke import HANDED
 from ._state import CallState
 
-__all__ = ["ContainerLost", "Resolution", "resolve"]
+__all__ = ["ContainerLost", "Resolution", "resolve", "watched"]
 
 
 class ContainerLost(Exception):
@@ -52,14 +52,25 @@ class ContainerLost(Exception):
         self.error = error
 
 
+def watched(state: CallState) -> bool:
+    """Whether a call whose ``inline`` just suspended needs :func:`resolve` (something
+    may still go concurrent, or a claim may be needed); else a plain
+    :class:`~._backend.Drive` finishes it, with no frame of ours in between."""
+    if state.at == QUIET:
+        return False
+    runner = state.runner
+    return runner.claim_keys is not None or (
+        runner.may_overlap and not state.sequential
+    )
+
+
 async def resolve(
     state: CallState, inline: Coroutine[Any, Any, Any], pending: Any
 ) -> Any:
-    """Finish a call whose generated ``inline`` suspended; return the root's result."""
+    """Finish a call whose generated ``inline`` suspended where :func:`watched`;
+    return the root's result."""
     runner = state.runner
     alone = state.sequential or not runner.may_overlap
-    if state.at == QUIET or (alone and runner.claim_keys is None):
-        return await Drive(inline, pending)  # nothing left to watch for
     res = Resolution(state, inline, pending, not alone)
     try:
         try:
