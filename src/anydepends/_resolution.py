@@ -64,30 +64,13 @@ def watched(state: CallState) -> bool:
     )
 
 
-async def resolve(
+def resolve(
     state: CallState, inline: Coroutine[Any, Any, Any], pending: Any
-) -> Any:
-    """Finish a call whose generated ``inline`` suspended where :func:`watched`;
-    return the root's result."""
-    runner = state.runner
-    alone = state.sequential or not runner.may_overlap
-    res = Resolution(state, inline, pending, not alone)
-    try:
-        try:
-            value = await res
-        except BaseException as exc:
-            res.release_claims()
-            if not res.concurrent:
-                raise  # nothing else runs: a plain failure or cancellation
-            res.main_failed(exc)
-        else:
-            if value is not HANDED:
-                return value  # inline ran everything, the root included
-            res.complete(res.at)
-        await res.finish()
-    finally:
-        res.done = True
-    return await runner.root_fn()(state.results, state.values, state)
+) -> Resolution:
+    """Finish a call whose generated ``inline`` suspended where :func:`watched`: the
+    awaitable that returns the root's result."""
+    alone = state.sequential or not state.runner.may_overlap
+    return Resolution(state, inline, pending, not alone)
 
 
 _UNSET: Any = object()
@@ -152,16 +135,18 @@ class Resolution:
         self.lost = False  # a runner was cancelled by the container's task group
         self.runner_scopes: list[Any] | None = None
 
-    # -- watching inline, in the calling task ---------------------------------------
+    # -- the call, from the calling task -----------------------------------------
     def __await__(self) -> Generator[Any, Any, Any]:
-        """Drive ``inline`` in the calling task, noting where it waits.
+        """Drive ``inline`` in the calling task, noting where it waits; then, if it
+        went concurrent, the calling task's part of the rest; then the root.
 
         At the first suspension in a node it claims the node's key of a held scope's
         memo (generated code claims lazily: only a computation that waits can be seen
         by another call) and, if other dependencies are ready, registers the call with
         the dispatcher. The stepping itself is :class:`._backend.Drive`'s loop with
         that check in front of each yield (kept apart: the quiet path, ``E.at`` at
-        ``QUIET``, goes through ``Drive`` and pays nothing for it).
+        ``QUIET``, goes through ``Drive`` and pays nothing for it). One generator
+        frame for the whole call: a call waiting here holds nothing more.
         """
         inline = self.inline
         pending = self.pending
@@ -171,32 +156,53 @@ class Resolution:
         ready_after = runner.ready_after
         claim_keys = runner.claim_keys
         defer = self.defer
-        self.main_busy = True
+        value: Any = None
         try:
-            while True:
-                at = state.at
-                if at != self.at:
-                    self.at = at
-                    if at >= 0:
-                        if claim_keys is not None and claim_keys[at] is not None:
-                            self.claim(claim_keys[at])
-                        if defer and ready_after[at] and not self.concurrent:
-                            self.registered = at
-                            state.rt.dispatcher.defer(self, at)
-                try:
-                    sent = yield pending
-                except BaseException as exc:  # thrown in by the loop: pass it on
+            self.main_busy = True
+            try:
+                while True:
+                    at = state.at
+                    if at != self.at:
+                        self.at = at
+                        if at >= 0:
+                            if claim_keys is not None and claim_keys[at] is not None:
+                                self.claim(claim_keys[at])
+                            if defer and ready_after[at] and not self.concurrent:
+                                self.registered = at
+                                state.rt.dispatcher.defer(self, at)
                     try:
-                        pending = inline.throw(exc)
-                    except StopIteration as stop:
-                        return stop.value
-                else:
-                    try:
-                        pending = inline.send(sent)
-                    except StopIteration as stop:
-                        return stop.value
+                        sent = yield pending
+                    except BaseException as exc:  # thrown in by the loop: pass it on
+                        try:
+                            pending = inline.throw(exc)
+                        except StopIteration as stop:
+                            value = stop.value
+                            break
+                    else:
+                        try:
+                            pending = inline.send(sent)
+                        except StopIteration as stop:
+                            value = stop.value
+                            break
+            finally:
+                self.main_busy = False
+        except BaseException as exc:
+            self.release_claims()
+            if not self.concurrent:
+                self.done = True
+                raise  # nothing else runs: a plain failure or cancellation
+            self.main_failed(exc)
+        else:
+            if value is not HANDED:
+                self.done = True
+                return value  # inline ran everything, the root included
+            self.complete(self.at)
+        try:
+            yield from self.finish().__await__()
         finally:
-            self.main_busy = False
+            self.done = True
+        root = runner.root_fn()(state.results, state.values, state)
+        return (yield from root.__await__())
 
     # -- claims on a held scope's memo ------------------------------------------------
     def claim(self, key: Any) -> None:
