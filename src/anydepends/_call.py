@@ -31,7 +31,7 @@ __all__ = ["finish", "run"]
 async def run(state: CallState) -> Any:
     """Run one call to the end (see the module docstring)."""
     runner = state.runner
-    if runner.may_overlap and not state.sequential:
+    if runner.concurrent:
         state.rt.supervision.open(state)
     inline = runner.inline(state.results, state.values, state)
     try:

@@ -100,6 +100,7 @@ class Runner:
         "_emitter",
         "_node_fns",
         "claim_keys",
+        "concurrent",
         "inline",
         "may_overlap",
         "plan",
@@ -119,6 +120,8 @@ class Runner:
         )
         self.ready_after = _ready_after(plan)
         self.may_overlap = any(self.ready_after)
+        # Whether a call may run dependencies concurrently (and so is supervised).
+        self.concurrent = self.may_overlap and not self.sequential
         paused = len(plan.nodes) >= collector.LARGE and collector.pause()
         try:
             emitter = _Emitter(plan, variant, runtime, self.ready_after)

@@ -59,9 +59,7 @@ def watched(state: CallState) -> bool:
     if state.at == QUIET:
         return False
     runner = state.runner
-    return runner.claim_keys is not None or (
-        runner.may_overlap and not state.sequential
-    )
+    return runner.claim_keys is not None or runner.concurrent
 
 
 def resolve(
@@ -69,8 +67,7 @@ def resolve(
 ) -> Resolution:
     """Finish a call whose generated ``inline`` suspended where :func:`watched`: the
     awaitable that returns the root's result."""
-    alone = state.sequential or not state.runner.may_overlap
-    return Resolution(state, inline, pending, not alone)
+    return Resolution(state, inline, pending, state.runner.concurrent)
 
 
 _UNSET: Any = object()

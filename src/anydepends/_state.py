@@ -43,7 +43,6 @@ class CallState:
         "results",
         "rt",
         "runner",
-        "sequential",
         "sup",
         "task",
         "values",
@@ -85,7 +84,6 @@ class CallState:
         # look it up): where a held scope's generators may be set up in place.
         self.here: Any = None
         self.sup: Any = None
-        self.sequential = runner.sequential
 
     # -- claims ---------------------------------------------------------------------
     async def wait(self, key: Any) -> None:
