@@ -183,10 +183,12 @@ def test_the_collector_is_paused_only_for_large_compiles(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A compile of thousands of nodes pauses the cyclic collector and enables it
-    again when it returns or fails; a small compile never touches it, and a collector
-    the program disabled stays disabled."""
+    again when it returns or fails, with what it allocated moved to the oldest
+    generation; a small compile never touches it, and a collector the program
+    disabled stays disabled."""
     calls: list[str] = []
     real_disable, real_enable = gc.disable, gc.enable
+    real_freeze, real_unfreeze = gc.freeze, gc.unfreeze
 
     def disable() -> None:
         calls.append("disable")
@@ -196,14 +198,25 @@ def test_the_collector_is_paused_only_for_large_compiles(
         calls.append("enable")
         real_enable()
 
+    def freeze() -> None:
+        calls.append("freeze")
+        real_freeze()
+
+    def unfreeze() -> None:
+        calls.append("unfreeze")
+        real_unfreeze()
+
     monkeypatch.setattr(gc, "disable", disable)
     monkeypatch.setattr(gc, "enable", enable)
+    monkeypatch.setattr(gc, "freeze", freeze)
+    monkeypatch.setattr(gc, "unfreeze", unfreeze)
     assert gc.isenabled()
     Container().compile(synthetic.chain(500))
     assert calls == []
     Container().compile(synthetic.layered(3_000)[-1])
-    assert calls == ["disable", "enable"]
+    assert calls == ["disable", "freeze", "unfreeze", "enable"]
     assert gc.isenabled()
+    assert gc.get_freeze_count() == 0
 
     calls.clear()
     below = synthetic.chain(3_000)
@@ -211,8 +224,18 @@ def test_the_collector_is_paused_only_for_large_compiles(
     broken.__defaults__ = (*broken.__defaults__, Depends(broken))  # a cycle, deep
     with pytest.raises(CycleError):
         Container().compile(broken)
-    assert calls == ["disable", "enable"]
+    assert calls == ["disable", "freeze", "unfreeze", "enable"]
     assert gc.isenabled()
+
+    calls.clear()
+    real_freeze()  # the program froze its objects (before a fork, say)...
+    try:
+        frozen = gc.get_freeze_count()
+        Container().compile(synthetic.layered(3_000)[-1])
+        assert calls == ["disable", "enable"]
+        assert gc.get_freeze_count() == frozen  # ...and they stay frozen
+    finally:
+        real_unfreeze()
 
     calls.clear()
     real_disable()

@@ -6,6 +6,16 @@ heap, and its full passes grow with the heap: they took half of a 100,000-node
 compile, and a third of a 10,000-node runner's generation. A step that reaches
 :data:`LARGE` nodes pauses the collector until it returns; smaller ones (nearly all)
 never touch it, and a collector someone else disabled is left alone.
+
+Resuming would still leave every object the step allocated in the youngest
+generation, to be scanned by the next young pass and again by the next middle one
+(a fifth of a 10,000-node compile plus first call). They are long-lived and hold no
+garbage cycles, so :func:`resume` moves every tracked object to the oldest
+generation at once (``gc.freeze()`` then ``gc.unfreeze()``: two list splices, no
+scan), where full passes see them as they see every long-lived object. The cost is
+that garbage cycles other code made just before wait for the next full pass. Not
+done when the process has frozen objects of its own (``gc.freeze()`` before a
+``fork()``): unfreezing would give those back to the collector.
 """
 
 from __future__ import annotations
@@ -28,6 +38,10 @@ def pause() -> bool:
 
 
 def resume(paused: bool) -> None:
-    """Undo :func:`pause` (*paused*: what it returned)."""
+    """Undo :func:`pause` (*paused*: what it returned), the step's objects moved to
+    the oldest generation (see the module docstring)."""
     if paused:
+        if gc.get_freeze_count() == 0:
+            gc.freeze()
+            gc.unfreeze()
         gc.enable()
