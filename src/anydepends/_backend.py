@@ -318,7 +318,7 @@ class ScopeSupervision(Supervision):
     def open(self, call: Supervised) -> None:
         scope = new_cancel_scope()
         scope.__enter__()
-        call.task = scope
+        call.task = current_task()
         call.sup = scope
 
     def interrupt(self, call: Supervised) -> bool:

@@ -148,7 +148,13 @@ def place_plain(state: CallState) -> bool:
     scope stack may be set up in place now: where its teardown will run, in the
     private scope's task or the held scope's own (the level does not matter)."""
     holder = state.holder
-    return holder is None or state.rt.current_task() is holder.host
+    if holder is None:
+        return True
+    # Only generated inline asks, in the calling task: the one supervision recorded.
+    task = state.task
+    if task is None:
+        task = state.rt.current_task()
+    return task is holder.host
 
 
 def place_request(state: CallState) -> bool:

@@ -78,7 +78,7 @@ class CallState:
         self.waiters: dict[Any, anyio.Event] | None = None
         self.level: object = LEVEL_UNSET  # where request generators may be set up
         self.owned = 0  # exit lists that already have a cancel scope of ours
-        self.task: Any = None  # supervision opened (see _backend.Supervision)
+        self.task: Any = None  # the calling task, once supervision opened (_backend)
         self.level0: Any = None
         # The calling task's cancel-scope mark now, while the call knows it (None:
         # look it up): where a held scope's generators may be set up in place.
