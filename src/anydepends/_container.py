@@ -343,7 +343,8 @@ class Container:
             context: Objects injected by type into dependables of calls in this scope,
                 keyed by one of the container's ``context_types``.
         """
-        self._check_context(context)
+        if context:
+            self._check_context(context)
         return Scope(self, context)
 
     def _scope_context(
