@@ -190,26 +190,20 @@ def test_the_collector_is_paused_only_for_large_compiles(
     real_disable, real_enable = gc.disable, gc.enable
     real_freeze, real_unfreeze = gc.freeze, gc.unfreeze
 
-    def disable() -> None:
-        calls.append("disable")
-        real_disable()
+    def recorded(name: str, real: Callable[[], None]) -> Callable[[], None]:
+        def record() -> None:
+            calls.append(name)
+            real()
 
-    def enable() -> None:
-        calls.append("enable")
-        real_enable()
+        return record
 
-    def freeze() -> None:
-        calls.append("freeze")
-        real_freeze()
-
-    def unfreeze() -> None:
-        calls.append("unfreeze")
-        real_unfreeze()
-
-    monkeypatch.setattr(gc, "disable", disable)
-    monkeypatch.setattr(gc, "enable", enable)
-    monkeypatch.setattr(gc, "freeze", freeze)
-    monkeypatch.setattr(gc, "unfreeze", unfreeze)
+    for name, real in (
+        ("disable", real_disable),
+        ("enable", real_enable),
+        ("freeze", real_freeze),
+        ("unfreeze", real_unfreeze),
+    ):
+        monkeypatch.setattr(gc, name, recorded(name, real))
     assert gc.isenabled()
     Container().compile(synthetic.chain(500))
     assert calls == []
