@@ -33,7 +33,7 @@ async def run(state: CallState) -> Any:
     runner = state.runner
     if runner.concurrent:
         state.rt.supervision.open(state)
-    inline = runner.inline(state.results, state.values, state)
+    inline = runner.inline(state.values, state)
     try:
         try:
             pending = inline.send(None)

@@ -4,9 +4,11 @@ For each plan (and each of its two *variants*: ``FRESH``, a private scope nobody
 sees, for ``container.call``; ``HELD``, a :class:`~anydepends.Scope` shared by calls,
 with its ``use_cache`` memo and claims) this module writes:
 
-- ``inline(R, V, E)``: every dependency in plan order, awaited natively, then the root.
-  A plan whose dependencies never wait costs one coroutine in all. ``R`` holds results
-  by node index, ``V`` the call's values, ``E`` the call's state (:mod:`._call`).
+- ``inline(V, E)``: every dependency in plan order, awaited natively, then the root.
+  A plan whose dependencies never wait costs one coroutine in all. Results live in
+  local variables; ``V`` holds the call's values, ``E`` the call's state
+  (:mod:`._call`). Only a slow path (a helper that reads a node's inputs, a hand-over)
+  stores results by node index in ``R``, the list ``E.rs()`` allocates on first use.
 - ``root(R, V, E)``: just the root call, for a call that went concurrent;
   ``n<i>(R, V, E, main)`` per node: node *i* alone, memo logic included, for the
   concurrent tail (:mod:`._resolution`); ``c<i>``: node *i*'s computation only, for
@@ -347,7 +349,7 @@ class _Emitter:
     # -- whole functions ------------------------------------------------------------
     def build_main(self) -> dict[str, Any]:
         nodes = self.plan.nodes
-        lines: list[str] = ["async def inline(R, V, E):"]
+        lines: list[str] = ["async def inline(V, E):"]
         self._prologue(lines, inline=True)
         # E.at says which node inline runs while it may wait there (the resolution
         # reads it at each suspension: registering with the dispatcher, claiming a
@@ -525,6 +527,7 @@ class _Emitter:
             lines.extend(self._memo_logic(node, inline, depth))
         if inline and self.ready_after[i] and self.can_wait(node):
             lines.append(f"{pad}if E.handed:")
+            lines.append(f"{pad}    R = E.rs()")
             lines.append(f"{pad}    R[{i}] = v{i}")
             lines.append(f"{pad}    return HANDED")
 
@@ -552,7 +555,11 @@ class _Emitter:
         n = self.const("N", node, node)
         # A slow helper reads the node's inputs from R: on the inline path they live
         # in locals, so store them first (only on that branch).
-        keep = [f"R[{d}] = v{d}" for d in node.deps] if inline else []
+        keep = (
+            ["R = E.rs()", *(f"R[{d}] = v{d}" for d in node.deps)]
+            if inline and node.deps
+            else []
+        )
         if node.lifetime is APP:
             if node.use_cache:  # an alias too: a hit makes its twin unnecessary
                 key = self.const("K", node.key, node)
@@ -603,6 +610,7 @@ class _Emitter:
                     if self.ready_after[i]:
                         waiting += [
                             f"{pad}    if E.handed:",
+                            f"{pad}        R = E.rs()",
                             f"{pad}        R[{i}] = t",
                             f"{pad}        return HANDED",
                         ]

@@ -278,7 +278,7 @@ async def app_value(state: CallState, node: Node, main: bool) -> Any:
     if node.alias:
         found = memo.get(key, MISSING)
         if found is MISSING or type(found) is CallState:
-            return state.results[node.deps[0]]
+            return state.rs()[node.deps[0]]
         return found
     if not node.use_cache:
         value = await _create(state, node, main)
@@ -315,7 +315,7 @@ async def _create(state: CallState, node: Node, main: bool) -> Any:
     if not state.rt.open:
         raise container_closed_during_call(node.name)
     compute = state.runner.compute_fn(node.index)
-    return await compute(state.results, state.values, state, main)
+    return await compute(state.rs(), state.values, state, main)
 
 
 async def wait_claim(
@@ -331,7 +331,7 @@ async def wait_claim(
         if found is not MISSING:
             return found
         if node.alias:
-            return state.results[node.deps[0]]
+            return state.rs()[node.deps[0]]
         return await _claim_and_create(state, memo, key, node, main)
 
 

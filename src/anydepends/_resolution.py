@@ -198,7 +198,7 @@ class Resolution:
             yield from self.finish().__await__()
         finally:
             self.done = True
-        root = runner.root_fn()(state.results, state.values, state)
+        root = runner.root_fn()(state.rs(), state.values, state)
         return (yield from root.__await__())
 
     # -- claims on a held scope's memo ------------------------------------------------
@@ -249,7 +249,7 @@ class Resolution:
         frame: Any = cast("CoroutineType[Any, Any, Any]", self.inline).cr_frame
         if frame is not None:
             local = frame.f_locals
-            results = state.results
+            results = state.rs()
             for j in range(position):
                 value = local.get(f"v{j}", _UNSET)
                 if value is not _UNSET:
@@ -324,7 +324,7 @@ class Resolution:
         while ready and self.failure is None and self.outer is None and not self.lost:
             j = heapq.heappop(ready)
             self.waiting_ready -= waits[j]
-            coro = runner.node_fn(j)(state.results, state.values, state, main)
+            coro = runner.node_fn(j)(state.rs(), state.values, state, main)
             if main:
                 self.main_busy = True
             try:

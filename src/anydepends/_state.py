@@ -62,7 +62,9 @@ class CallState:
         holder: Any = None,
     ) -> None:
         self.runner = runner
-        self.results: list[Any] = [None] * len(runner.plan.nodes)
+        # Results by node index, for the slow paths and the concurrent tail only
+        # (inline keeps them in locals): allocated by rs() on first use.
+        self.results: list[Any] | None = None
         self.values = values
         self.context = context
         self.rt = rt
@@ -84,6 +86,13 @@ class CallState:
         # look it up): where a held scope's generators may be set up in place.
         self.here: Any = None
         self.sup: Any = None
+
+    def rs(self) -> list[Any]:
+        """The results list (allocated on first use)."""
+        results = self.results
+        if results is None:
+            results = self.results = [None] * len(self.runner.plan.nodes)
+        return results
 
     # -- claims ---------------------------------------------------------------------
     async def wait(self, key: Any) -> None:
