@@ -16,11 +16,12 @@
 
 from __future__ import annotations
 
+import types
+from collections.abc import Generator
 from typing import Any
 
 from anyio.lowlevel import checkpoint_if_cancelled
 
-from ._backend import Drive
 from ._resolution import ContainerLost, resolve, watched
 from ._state import CallState
 from ._teardown import _MORE, Started, close_clean, teardown
@@ -28,8 +29,14 @@ from ._teardown import _MORE, Started, close_clean, teardown
 __all__ = ["finish", "run"]
 
 
-async def run(state: CallState) -> Any:
-    """Run one call to the end (see the module docstring)."""
+@types.coroutine
+def run(state: CallState) -> Generator[Any, Any, Any]:
+    """Run one call to the end (see the module docstring).
+
+    A generator-based coroutine, so that where nothing is left to watch for it drives
+    the suspended ``inline`` itself: a call waiting there holds no frame or object of
+    ours between the caller and the dependency.
+    """
     runner = state.runner
     if runner.concurrent:
         state.rt.supervision.open(state)
@@ -41,18 +48,32 @@ async def run(state: CallState) -> Any:
             result = stop.value
         else:
             if watched(state):
-                result = await resolve(state, inline, pending)
+                result = yield from resolve(state, inline, pending).__await__()
             else:
-                result = await Drive(inline, pending)  # nothing left to watch for
+                while True:  # _backend.Drive's loop
+                    try:
+                        sent = yield pending
+                    except BaseException as exc:  # thrown in by the loop: pass it on
+                        try:
+                            pending = inline.throw(exc)
+                        except StopIteration as stop:
+                            result = stop.value
+                            break
+                    else:
+                        try:
+                            pending = inline.send(sent)
+                        except StopIteration as stop:
+                            result = stop.value
+                            break
     except ContainerLost as lost:
-        final = await finish(state, lost.error)
+        final = yield from finish(state, lost.error).__await__()
         # The container's tasks died: if a scope around it was cancelled, that is
         # what this caller gets too; otherwise the container closed under it.
-        await checkpoint_if_cancelled()
+        yield from checkpoint_if_cancelled().__await__()
         assert final is not None
         raise final from None
     except BaseException as exc:
-        final = await finish(state, exc)
+        final = yield from finish(state, exc).__await__()
         if final is exc:
             raise
         assert final is not None
@@ -66,9 +87,9 @@ async def run(state: CallState) -> Any:
             if state.task is not None:
                 state.rt.supervision.close(state)
             return result
-        final = await finish(state, outcome)
+        final = yield from finish(state, outcome).__await__()
     else:
-        final = await finish(state, None)
+        final = yield from finish(state, None).__await__()
     if final is not None:
         raise final
     return result
