@@ -179,8 +179,11 @@ def test_compile_shared_roots() -> None:
     assert reply["mean_plan_nodes"] > 1
 
 
-def test_command_line_runs_and_reports(tmp_path: Path) -> None:
-    """``python -m benchmarks`` measures the scope case and prints its table."""
+def _run_command_line(
+    tmp_path: Path, scenario: str, lib: str, timeout: float
+) -> dict[str, Any]:
+    """Run ``python -m benchmarks`` on one scenario (asyncio, one round, no charts)
+    in a subprocess; return the JSON it wrote."""
     out = tmp_path / "results.json"
     completed = subprocess.run(
         [
@@ -188,9 +191,9 @@ def test_command_line_runs_and_reports(tmp_path: Path) -> None:
             "-m",
             "benchmarks",
             "--scenario",
-            "scope",
+            scenario,
             "--lib",
-            "anydepends,hand-seq",
+            lib,
             "--backend",
             "asyncio",
             "--repeats",
@@ -202,11 +205,17 @@ def test_command_line_runs_and_reports(tmp_path: Path) -> None:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         check=False,
     )
     assert completed.returncode == 0, completed.stderr
-    results = json.loads(out.read_text(encoding="utf-8"))
+    results: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+    return results
+
+
+def test_command_line_runs_and_reports(tmp_path: Path) -> None:
+    """``python -m benchmarks`` measures the scope case and prints its table."""
+    results = _run_command_line(tmp_path, "scope", "anydepends,hand-seq", 120)
     (case,) = results["cases"]
     rows = {r["impl"]: r for r in case["rows"]}
     assert set(rows) == {
@@ -357,32 +366,7 @@ def test_resolution_is_taken_round_by_round() -> None:
 def test_command_line_runs_the_route_scenario(tmp_path: Path) -> None:
     """``--scenario fastapi_route --lib anydepends,fastapi`` times every route row in
     every case and prints the ratio and resolution columns."""
-    out = tmp_path / "results.json"
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks",
-            "--scenario",
-            "fastapi_route",
-            "--lib",
-            "anydepends,fastapi",
-            "--backend",
-            "asyncio",
-            "--repeats",
-            "1",
-            "--no-charts",
-            "--json",
-            str(out),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr
-    results = json.loads(out.read_text(encoding="utf-8"))
+    results = _run_command_line(tmp_path, "fastapi_route", "anydepends,fastapi", 300)
     assert [c["key"] for c in results["cases"]] == [
         c.key
         for c in timed_cases(

@@ -17,25 +17,10 @@ from typing import Any
 
 import pytest
 
-from anydepends import Container, CycleError, Depends, Plan, _introspect, _shapes
-from anydepends._introspect import Shape
+from anydepends import Container, CycleError, Depends, Plan
 
 from . import synthetic
 from .synthetic import shallow_stack
-
-
-@pytest.fixture
-def reads(monkeypatch: pytest.MonkeyPatch) -> list[object]:
-    """Every callable the compiler reads (introspects), in order."""
-    seen: list[object] = []
-    real = _introspect.read
-
-    def counting(call: Callable[..., Any], where: Callable[[], Any]) -> Shape:
-        seen.append(call)
-        return real(call, where)
-
-    monkeypatch.setattr(_shapes, "read", counting)
-    return seen
 
 
 def test_a_deep_chain_compiles_and_explains_without_recursion() -> None:

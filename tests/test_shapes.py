@@ -12,8 +12,7 @@ from typing import Any
 
 import pytest
 
-from anydepends import Container, DeclarationError, Depends, _introspect, _shapes
-from anydepends._introspect import Shape
+from anydepends import Container, DeclarationError, Depends, _shapes
 from anydepends._plancache import MAX_SETS
 
 from . import synthetic
@@ -37,20 +36,6 @@ def define(module: types.ModuleType, source: str) -> None:
 
 def names(plan: Any) -> list[str]:
     return [node.name.rsplit(".", 1)[-1] for node in plan.nodes]
-
-
-@pytest.fixture
-def reads(monkeypatch: pytest.MonkeyPatch) -> list[object]:
-    """Every callable read (introspected) through the cache, in order."""
-    seen: list[object] = []
-    real = _introspect.read
-
-    def counting(call: Callable[..., Any], where: Callable[[], Any]) -> Shape:
-        seen.append(call)
-        return real(call, where)
-
-    monkeypatch.setattr(_shapes, "read", counting)
-    return seen
 
 
 def test_reassigned_defaults_are_seen(
