@@ -129,3 +129,53 @@ async def test_guarantees_hold_on_both_implementations(
                     outer.cancel()
                     await anyio.lowlevel.checkpoint()
     assert log == ["interrupted", ("torn down", True)]
+
+
+@pytest.mark.parametrize("mode", ["private", "public"])
+async def test_task_functions_agree_with_mark(
+    mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The functions a container keeps (``task_functions()``) give what
+    :func:`current_task` and :func:`mark` give, outside and inside a cancel scope,
+    on both implementations; ``task_and_mark`` is the two in one step."""
+    if mode == "public":
+        monkeypatch.setattr(_backend, "_checked", {})
+        monkeypatch.setattr(_backend, "_shape_ok", lambda backend: False)
+    functions = _backend.task_functions()
+    for _ in range(2):
+        task = functions.current_task()
+        assert task is _backend.current_task()
+        assert functions.mark_of(task) is _backend.mark()
+        assert functions.task_and_mark() == (task, _backend.mark())
+        with anyio.CancelScope():  # noqa: ASYNC100 - entered for its identity only
+            assert functions.task_and_mark() == (task, _backend.mark())
+            assert functions.mark_of(task) is _backend.mark()
+
+
+@pytest.mark.parametrize(
+    "replacement", [dict, "subclass"], ids=["plain dict", "WeakKeyDictionary subclass"]
+)
+def test_task_states_of_another_type_are_not_read(
+    replacement: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """anyio's asyncio task states are read through the dict of weak references
+    inside a ``WeakKeyDictionary``: a store of any other type (a plain dict, a
+    subclass that may index differently) fails the shape check, so the public paths
+    are used."""
+    import weakref
+
+    from anyio._backends import _asyncio as anyio_asyncio
+
+    class Subclass(weakref.WeakKeyDictionary[Any, Any]):
+        pass
+
+    store = dict() if replacement is dict else Subclass()  # noqa: C408
+    monkeypatch.setattr(_backend, "_asyncio_states", None)
+    monkeypatch.setattr(_backend, "_asyncio_data", None)
+    monkeypatch.setattr(anyio_asyncio, "_task_states", store)
+
+    async def check() -> bool:
+        return _backend._shape_ok("asyncio")
+
+    assert anyio.run(check, backend="asyncio") is False
+    assert _backend._asyncio_data is None

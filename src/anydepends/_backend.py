@@ -33,8 +33,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import weakref
 from collections.abc import Callable, Coroutine, Generator
-from typing import Any, Final, Protocol, cast
+from typing import Any, Final, NamedTuple, Protocol, cast
 
 import anyio
 from anyio import CancelScope
@@ -43,6 +44,7 @@ __all__ = [
     "PRIVATE_STATE",
     "Drive",
     "Supervision",
+    "TaskFunctions",
     "cancelled_exc_class",
     "current_task",
     "is_trio",
@@ -132,6 +134,10 @@ def only_of(exc: BaseException, cls: type[BaseException]) -> bool:
 # -- the private state, checked once ----------------------------------------------
 
 _asyncio_states: Any = None  # anyio's WeakKeyDictionary of asyncio task states
+# Its underlying dict, keyed by weak references: ``_asyncio_data.get(ref(task))`` is
+# the task's state in C calls only (``WeakKeyDictionary.get`` is a Python method, and
+# this lookup runs once or twice per call).
+_asyncio_data: Any = None
 _checked: dict[str, bool] = {}
 
 
@@ -148,15 +154,19 @@ def private_state_available(backend: str) -> bool:
 
 
 def _shape_ok(backend: str) -> bool:
-    global _asyncio_states
+    global _asyncio_states, _asyncio_data
     try:
         if backend == "asyncio":
             from anyio._backends import _asyncio as anyio_asyncio
 
             states: Any = vars(anyio_asyncio)["_task_states"]
+            # Read through its dict of weak references (see _asyncio_data).
+            states_type: object = type(cast(object, states))
+            data: Any = getattr(states, "data", None)
             probe = anyio_asyncio.CancelScope()
             ok = (
-                callable(getattr(states, "get", None))
+                states_type is weakref.WeakKeyDictionary
+                and type(data) is dict
                 and "cancel_scope" in getattr(anyio_asyncio.TaskState, "__slots__", ())
                 and hasattr(probe, "_parent_scope")
                 and isinstance(getattr(probe, "_shield", None), bool)
@@ -165,6 +175,7 @@ def _shape_ok(backend: str) -> bool:
             )
             if ok:
                 _asyncio_states = states
+                _asyncio_data = cast(Any, data)
             return bool(ok)
         import trio
 
@@ -205,7 +216,7 @@ def mark() -> object:
     if asyncio._get_running_loop() is not None:
         if not private_state_available("asyncio"):
             return UNKNOWN
-        state = _asyncio_states.get(asyncio.current_task())
+        state = _asyncio_data.get(weakref.ref(asyncio.current_task()))
         return None if state is None else state.cancel_scope
     if not private_state_available("trio"):
         return UNKNOWN
@@ -221,7 +232,7 @@ def task_and_mark() -> tuple[object, object]:
         task = asyncio.current_task()
         if not private_state_available("asyncio"):
             return task, UNKNOWN
-        state = _asyncio_states.get(task)
+        state = _asyncio_data.get(weakref.ref(task))
         return task, None if state is None else state.cancel_scope
     import trio
 
@@ -231,9 +242,19 @@ def task_and_mark() -> tuple[object, object]:
     return trio_task, trio_task._cancel_status
 
 
-def task_functions() -> tuple[Callable[[], object], Callable[[object], object]]:
-    """``(current_task, mark_of)`` for the running event loop, chosen once (a container
-    keeps them): the running task, and the :func:`mark` of a task."""
+class TaskFunctions(NamedTuple):
+    """What a container asks of the running event loop about tasks, chosen once."""
+
+    #: The running task.
+    current_task: Callable[[], object]
+    #: The :func:`mark` of a task.
+    mark_of: Callable[[object], object]
+    #: The running task and its mark, in one step (a scope records both on entry).
+    task_and_mark: Callable[[], tuple[object, object]]
+
+
+def task_functions() -> TaskFunctions:
+    """The :class:`TaskFunctions` of the running event loop (a container keeps them)."""
     loop = asyncio._get_running_loop()
     if loop is not None:
 
@@ -241,23 +262,42 @@ def task_functions() -> tuple[Callable[[], object], Callable[[object], object]]:
             return asyncio.current_task(loop)
 
         if not private_state_available("asyncio"):
-            return asyncio_task, _unknown_mark
-        states = _asyncio_states
+
+            def asyncio_unknown() -> tuple[object, object]:
+                return asyncio.current_task(loop), UNKNOWN
+
+            return TaskFunctions(asyncio_task, _unknown_mark, asyncio_unknown)
+        data = _asyncio_data
+        ref = weakref.ref
 
         def asyncio_mark(task: object) -> object:
-            state = states.get(task)
+            state = data.get(ref(task))
             return None if state is None else state.cancel_scope
 
-        return asyncio_task, asyncio_mark
+        def asyncio_both() -> tuple[object, object]:
+            task = asyncio.current_task(loop)
+            state = data.get(ref(task))
+            return task, None if state is None else state.cancel_scope
+
+        return TaskFunctions(asyncio_task, asyncio_mark, asyncio_both)
     import trio
 
+    trio_task = trio.lowlevel.current_task
     if not private_state_available("trio"):
-        return trio.lowlevel.current_task, _unknown_mark
+
+        def trio_unknown() -> tuple[object, object]:
+            return trio_task(), UNKNOWN
+
+        return TaskFunctions(trio_task, _unknown_mark, trio_unknown)
 
     def trio_mark(task: Any) -> object:
         return task._cancel_status
 
-    return trio.lowlevel.current_task, trio_mark
+    def trio_both() -> tuple[object, object]:
+        task: Any = trio_task()
+        return task, task._cancel_status
+
+    return TaskFunctions(trio_task, trio_mark, trio_both)
 
 
 def _unknown_mark(task: object) -> object:
@@ -273,7 +313,7 @@ class Supervised(Protocol):
     task: Any  # the calling task, once supervision opened (None: not opened)
     level0: Any  # the task's cancel-scope mark when the call started
     here: Any  # the mark now, while the call knows it (private paths only)
-    sup: Any  # the supervision's own per-call data
+    sup: Any  # the supervision's own per-call data (None: nothing to close)
 
 
 class Supervision:
@@ -302,7 +342,11 @@ class Supervision:
         raise NotImplementedError
 
     def close(self, call: Supervised) -> None:
-        """Undo :meth:`open`, in the calling task, after the call's teardown."""
+        """Undo :meth:`open`, in the calling task, after the call's teardown.
+
+        Called only where the call's ``sup`` is set: a supervision that keeps
+        nothing per call until it interrupts has nothing to undo before that.
+        """
 
 
 class ScopeSupervision(Supervision):
@@ -362,11 +406,11 @@ class TaskCancelSupervision(Supervision):
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.states = _asyncio_states
+        self.states = _asyncio_data
 
     def open(self, call: Supervised) -> None:
         task = call.task = asyncio.current_task(self.loop)
-        state = self.states.get(task)
+        state = self.states.get(weakref.ref(task))
         call.level0 = call.here = None if state is None else state.cancel_scope
 
     def interrupt(self, call: Supervised) -> bool:
@@ -385,7 +429,7 @@ class TaskCancelSupervision(Supervision):
             # It swallowed ours and waits on something else: take that one back.
             issued.seen += 1
             task.uncancel()
-        state = self.states.get(task)
+        state = self.states.get(weakref.ref(task))
         scope = None if state is None else state.cancel_scope
         level = call.level0
         while scope is not None and scope is not level:

@@ -84,7 +84,7 @@ def run(state: CallState) -> Generator[Any, Any, Any]:
         xr = state.xr if state.holder is None else None
         outcome = close_clean(xr) if xr else None
         if outcome is None:
-            if state.task is not None:
+            if state.sup is not None:
                 state.rt.supervision.close(state)
             return result
         final = yield from finish(state, outcome).__await__()
@@ -114,7 +114,8 @@ async def finish(state: CallState, exc: object) -> BaseException | None:
         xr = state.xr
         if xr or started is not None:
             error = await teardown(xr or [], error, started)
-    if state.task is not None:
+    if state.sup is not None:
         state.rt.supervision.close(state)
-        state.task = None
+        state.sup = None
+    state.task = None
     return error

@@ -46,6 +46,7 @@ class Runtime:
         "sequential",
         "supervision",
         "sync_to_thread",
+        "task_and_mark",
         "tg",
     )
 
@@ -62,13 +63,14 @@ class Runtime:
         self.supervision: Supervision = ScopeSupervision()
         self.current_task: Callable[[], object] = current_task
         self.mark_of: Callable[[object], object] = _no_mark
+        self.task_and_mark: Callable[[], tuple[object, object]] = _task_no_mark
 
     def start(self, tg: TaskGroup) -> None:
         """The container was entered (in the running event loop) with *tg*."""
         self.tg = tg
         self.supervision = supervision()
         self.dispatcher.loop = running_asyncio_loop()
-        self.current_task, self.mark_of = task_functions()
+        self.current_task, self.mark_of, self.task_and_mark = task_functions()
         self.open = True
         self.dispatcher.start()
 
@@ -95,3 +97,7 @@ class Runtime:
 
 def _no_mark(task: object) -> object:
     return UNKNOWN
+
+
+def _task_no_mark() -> tuple[object, object]:
+    return current_task(), UNKNOWN

@@ -71,8 +71,7 @@ class Scope:
         rt = container._runtime
         if not rt.open:  # open exactly while the container is
             container._check_open()
-        host = self.host = rt.current_task()
-        self.level = rt.mark_of(host)
+        self.host, self.level = rt.task_and_mark()
         self._state = _OPEN
         return self
 
