@@ -5,8 +5,10 @@
 
 1. a plan whose dependencies may overlap gets its supervisor (:mod:`._backend`);
 2. the generated ``inline`` is stepped once: if nothing waits, that is the whole call;
-   if something does, :func:`._resolution.resolve` finishes it (concurrently where it
-   pays), or, where nothing is left to watch for, a plain driver of ``inline``;
+   if something does, :func:`run` drives it on in the calling task, claiming a held
+   scope's keys where it waits in them and, where other dependencies are ready,
+   handing the call to a :class:`~._resolution.Resolution` that may take it
+   concurrent;
 3. the call's own teardowns run (function scope, then the private request scope of a
    ``container.call``), exactly once, in reverse order, whatever happened;
 4. the caller gets the root's result, or the original exception, or what the
@@ -17,40 +19,50 @@
 from __future__ import annotations
 
 import types
-from collections.abc import Generator
+from collections.abc import Coroutine, Generator
 from typing import Any
 
 from anyio.lowlevel import checkpoint_if_cancelled
 
-from ._resolution import ContainerLost, resolve, watched
+from ._invoke import HANDED
+from ._resolution import ContainerLost, Resolution
 from ._state import CallState
 from ._teardown import _MORE, Started, close_clean, teardown
 
-__all__ = ["finish", "run"]
+__all__ = ["finish", "run", "waits_in"]
 
 
 @types.coroutine
 def run(state: CallState) -> Generator[Any, Any, Any]:
     """Run one call to the end (see the module docstring).
 
-    A generator-based coroutine, so that where nothing is left to watch for it drives
-    the suspended ``inline`` itself: a call waiting there holds no frame or object of
-    ours between the caller and the dependency.
+    A generator-based coroutine, so that it drives a suspended ``inline`` itself:
+    a call waiting in a dependency holds no frame or object of ours between the
+    caller and the dependency but this one (and a :class:`~._resolution.Resolution`
+    once it registered to go concurrent).
     """
-    runner = state.runner
-    if runner.concurrent:
+    # Few locals: every one is a slot in the frame a waiting call keeps.
+    if state.runner.concurrent:
         state.rt.supervision.open(state)
-    inline = runner.inline(state.values, state)
+    inline = state.runner.inline(state.values, state)
+    result: Any = None
     try:
         try:
             pending = inline.send(None)
         except StopIteration as stop:
             result = stop.value
         else:
-            if watched(state):
-                result = yield from resolve(state, inline, pending).__await__()
-            else:
-                while True:  # _backend.Drive's loop
+            # The driver loop: everything the event loop sends or throws goes to
+            # inline, as if it had been awaited in this task from the start. Where
+            # inline waits (state.at, set by the generated code) is looked at
+            # whenever it changed (see waits_in).
+            res: Resolution | None = None
+            seen = -1
+            try:
+                while True:
+                    if state.at != seen:
+                        seen = state.at
+                        res = waits_in(state, inline, seen, res)
                     try:
                         sent = yield pending
                     except BaseException as exc:  # thrown in by the loop: pass it on
@@ -65,8 +77,23 @@ def run(state: CallState) -> Generator[Any, Any, Any]:
                         except StopIteration as stop:
                             result = stop.value
                             break
-    except ContainerLost as lost:
-        final = yield from finish(state, lost.error).__await__()
+            except BaseException as exc:
+                if state.claims:
+                    state.release_claims()
+                if res is None or not res.driven(exc):
+                    raise  # nothing else runs: a plain failure or cancellation
+                result = HANDED
+            else:
+                if res is not None:
+                    res.driven(None)
+            if result is HANDED:
+                # The call went concurrent. Outside the handler: what the rest
+                # raises is not chained to the calling task's own failure (or to
+                # our interruption of it).
+                assert res is not None
+                result = yield from res.rest().__await__()
+    except ContainerLost as exc:
+        final = yield from finish(state, exc.error).__await__()
         # The container's tasks died: if a scope around it was cancelled, that is
         # what this caller gets too; otherwise the container closed under it.
         yield from checkpoint_if_cancelled().__await__()
@@ -81,8 +108,7 @@ def run(state: CallState) -> Generator[Any, Any, Any]:
     if state.owned == 0 and not state.xf:
         # The common end: generators set up here, nothing to throw in, no scope of
         # ours in the lists: step them closed in place, no coroutine at all.
-        xr = state.xr if state.holder is None else None
-        outcome = close_clean(xr) if xr else None
+        outcome = close_clean(state.xr) if state.holder is None and state.xr else None
         if outcome is None:
             if state.sup is not None:
                 state.rt.supervision.close(state)
@@ -93,6 +119,30 @@ def run(state: CallState) -> Generator[Any, Any, Any]:
     if final is not None:
         raise final
     return result
+
+
+def waits_in(
+    state: CallState, inline: Coroutine[Any, Any, Any], at: int, res: Resolution | None
+) -> Resolution | None:
+    """``inline`` suspended in node *at* (``QUIET``: nowhere that matters any more):
+    claim a held scope's key there, and where other dependencies are ready, register
+    the call to go concurrent (its :class:`~._resolution.Resolution`, made then)."""
+    if res is not None:
+        res.at = at
+    if at < 0:
+        return res
+    runner = state.runner
+    claim_keys = runner.claim_keys
+    if claim_keys is not None:
+        key = claim_keys[at]
+        if key is not None:
+            state.claim(key)
+    if runner.concurrent and runner.ready_after[at]:
+        if res is None:
+            res = Resolution(state, inline, at)
+        if not res.concurrent:
+            res.register(at)
+    return res
 
 
 async def finish(state: CallState, exc: object) -> BaseException | None:

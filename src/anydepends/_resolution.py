@@ -1,9 +1,9 @@
 """The concurrent tail of a call: what happens once generated ``inline`` suspends.
 
-:func:`resolve` takes over a suspended ``inline`` (see :mod:`._codegen`). It keeps
-driving it in the calling task (where it must finish: its cancel scopes and context
-are that task's) and watches where it waits. When it waits in a dependency after which
-other dependencies are ready, the call registers with the container's dispatcher
+The calling task drives a suspended ``inline`` itself (:func:`._call.run`: it must
+finish there, its cancel scopes and context are that task's) and watches where it
+waits. When it waits in a dependency after which other dependencies are ready, the
+call gets a :class:`Resolution` and registers with the container's dispatcher
 (:mod:`._dispatch`); if, two loop rounds later, it still waits there, the call goes
 concurrent:
 
@@ -13,7 +13,7 @@ concurrent:
   completes (a per-node count of unfinished inputs, kept up to date incrementally);
   a runner that waits while work is ready starts another runner;
 - the calling task, once its own dependency completes, takes ready work too, then
-  waits for the runners, then calls the root.
+  waits for the runners, then calls the root (:meth:`Resolution.rest`).
 
 Failure: the first exception ends the call. Runner tasks run inside cancel scopes of
 their own, which it cancels; the calling task's dependency is interrupted by the
@@ -27,19 +27,17 @@ cancelled because the container closed report a :class:`~anydepends.UsageError`.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Coroutine, Generator
+from collections.abc import Coroutine
 from types import CoroutineType
 from typing import Any, cast
 
 import anyio
 
 from ._backend import Drive, cancelled_exc_class, new_cancel_scope, only_of
-from ._codegen import QUIET
 from ._errors import container_closed_during_call
-from ._invoke import HANDED
 from ._state import CallState
 
-__all__ = ["ContainerLost", "Resolution", "resolve", "watched"]
+__all__ = ["ContainerLost", "Resolution"]
 
 
 class ContainerLost(Exception):
@@ -52,24 +50,6 @@ class ContainerLost(Exception):
         self.error = error
 
 
-def watched(state: CallState) -> bool:
-    """Whether a call whose ``inline`` just suspended needs :func:`resolve` (something
-    may still go concurrent, or a claim may be needed); else a plain
-    :class:`~._backend.Drive` finishes it, with no frame of ours in between."""
-    if state.at == QUIET:
-        return False
-    runner = state.runner
-    return runner.claim_keys is not None or runner.concurrent
-
-
-def resolve(
-    state: CallState, inline: Coroutine[Any, Any, Any], pending: Any
-) -> Resolution:
-    """Finish a call whose generated ``inline`` suspended where :func:`watched`: the
-    awaitable that returns the root's result."""
-    return Resolution(state, inline, pending, state.runner.concurrent)
-
-
 _UNSET: Any = object()
 # The ready queue of a call that never went concurrent: never appended to.
 _NO_WORK: list[int] = []
@@ -80,9 +60,7 @@ class Resolution:
 
     __slots__ = (
         "at",
-        "claims",
         "concurrent",
-        "defer",
         "done",
         "extra",
         "failure",
@@ -91,7 +69,6 @@ class Resolution:
         "lost",
         "main_busy",
         "outer",
-        "pending",
         "ready",
         "registered",
         "remaining",
@@ -103,23 +80,18 @@ class Resolution:
     )
 
     def __init__(
-        self,
-        state: CallState,
-        inline: Coroutine[Any, Any, Any],
-        pending: Any,
-        defer: bool,
+        self, state: CallState, inline: Coroutine[Any, Any, Any], at: int
     ) -> None:
         self.state = state
         self.inline = inline
-        self.pending = pending  # what inline waits on when the resolution starts
-        self.defer = defer  # whether the call may go concurrent
-        self.at = -1  # the node inline waits in
+        # The node inline waits in, as the calling task's driver loop (_call.run)
+        # last saw it; that loop is running while main_busy.
+        self.at = at
         self.registered = -1  # where it registered with the dispatcher last
-        self.claims: list[Any] | None = None
         self.concurrent = False
         self.done = False
-        self.main_busy = False
-        # The rest is for a call that went concurrent (most never do).
+        self.main_busy = True
+        # The rest is for a call that went concurrent.
         self.ready: list[int] = _NO_WORK
         self.remaining: list[int] = _NO_WORK
         self.working = 0
@@ -132,97 +104,34 @@ class Resolution:
         self.lost = False  # a runner was cancelled by the container's task group
         self.runner_scopes: list[Any] | None = None
 
-    # -- the call, from the calling task -----------------------------------------
-    def __await__(self) -> Generator[Any, Any, Any]:
-        """Drive ``inline`` in the calling task, noting where it waits; then, if it
-        went concurrent, the calling task's part of the rest; then the root.
+    def register(self, at: int) -> None:
+        """The calling task waits in node *at*, after which others are ready: ask
+        the dispatcher to check again in two loop rounds."""
+        self.registered = at
+        self.state.rt.dispatcher.defer(self, at)
 
-        At the first suspension in a node it claims the node's key of a held scope's
-        memo (generated code claims lazily: only a computation that waits can be seen
-        by another call) and, if other dependencies are ready, registers the call with
-        the dispatcher. The stepping itself is :class:`._backend.Drive`'s loop with
-        that check in front of each yield (kept apart: the quiet path, ``E.at`` at
-        ``QUIET``, goes through ``Drive`` and pays nothing for it). One generator
-        frame for the whole call: a call waiting here holds nothing more.
-        """
-        inline = self.inline
-        pending = self.pending
-        self.pending = None
-        state = self.state
-        runner = state.runner
-        ready_after = runner.ready_after
-        claim_keys = runner.claim_keys
-        defer = self.defer
-        value: Any = None
-        try:
-            self.main_busy = True
-            try:
-                while True:
-                    at = state.at
-                    if at != self.at:
-                        self.at = at
-                        if at >= 0:
-                            if claim_keys is not None and claim_keys[at] is not None:
-                                self.claim(claim_keys[at])
-                            if defer and ready_after[at] and not self.concurrent:
-                                self.registered = at
-                                state.rt.dispatcher.defer(self, at)
-                    try:
-                        sent = yield pending
-                    except BaseException as exc:  # thrown in by the loop: pass it on
-                        try:
-                            pending = inline.throw(exc)
-                        except StopIteration as stop:
-                            value = stop.value
-                            break
-                    else:
-                        try:
-                            pending = inline.send(sent)
-                        except StopIteration as stop:
-                            value = stop.value
-                            break
-            finally:
-                self.main_busy = False
-        except BaseException as exc:
-            self.release_claims()
-            if not self.concurrent:
-                self.done = True
-                raise  # nothing else runs: a plain failure or cancellation
-            self.main_failed(exc)
-        else:
-            if value is not HANDED:
-                self.done = True
-                return value  # inline ran everything, the root included
+    def driven(self, exc: BaseException | None) -> bool:
+        """The calling task's driver loop ended: ``inline`` handed over (or
+        returned: *exc* ``None``) or raised *exc*. Whether the call goes on
+        concurrently (then :meth:`rest` finishes it)."""
+        self.main_busy = False
+        if not self.concurrent:
+            self.done = True
+            return False
+        if exc is None:
             self.complete(self.at)
+        else:
+            self.main_failed(exc)
+        return True
+
+    async def rest(self) -> Any:
+        """The calling task's part of a concurrent call's rest, then the root."""
         try:
-            yield from self.finish().__await__()
+            await self.finish()
         finally:
             self.done = True
-        root = runner.root_fn()(state.rs(), state.values, state)
-        return (yield from root.__await__())
-
-    # -- claims on a held scope's memo ------------------------------------------------
-    def claim(self, key: Any) -> None:
-        """The calling task waits while computing *key*: claim it, so other calls
-        in the scope wait for this one instead of computing it too."""
-        memo = self.state.memo
-        if memo is not None and key not in memo:
-            memo[key] = self.state
-            if self.claims is None:
-                self.claims = []
-            self.claims.append(key)
-
-    def release_claims(self) -> None:
-        """The call failed: give up the claims it still holds."""
         state = self.state
-        memo = state.memo
-        if memo is None or not self.claims:
-            return
-        for key in self.claims:
-            if memo.get(key) is state:
-                del memo[key]
-            state.wake(key)
-        self.claims.clear()
+        return await state.runner.root_fn()(state.rs(), state.values, state)
 
     # -- going concurrent (called by the dispatcher) -------------------------------
     def still_waiting(self, position: int) -> bool:

@@ -31,6 +31,7 @@ class CallState:
 
     __slots__ = (
         "at",
+        "claims",
         "context",
         "handed",
         "here",
@@ -78,6 +79,8 @@ class CallState:
         self.at = -1  # the node inline may wait in (see _codegen.QUIET)
         self.need: list[bool] | None = None
         self.waiters: dict[Any, anyio.Event] | None = None
+        # Keys of a held scope's memo this call claimed while it waited in them.
+        self.claims: list[Any] | None = None
         self.level: object = LEVEL_UNSET  # where request generators may be set up
         self.owned = 0  # exit lists that already have a cancel scope of ours
         self.task: Any = None  # the calling task, once supervision opened (_backend)
@@ -95,6 +98,31 @@ class CallState:
         return results
 
     # -- claims ---------------------------------------------------------------------
+    def claim(self, key: Any) -> None:
+        """The calling task waits while computing *key*: claim it, so other calls in
+        the scope wait for this one instead of computing it too (generated code
+        claims lazily: only a computation that waits can be seen by another call)."""
+        memo = self.memo
+        if memo is not None and key not in memo:
+            memo[key] = self
+            claims = self.claims
+            if claims is None:
+                claims = self.claims = []
+            claims.append(key)
+
+    def release_claims(self) -> None:
+        """The call failed: give up the claims it still holds (waiters then try
+        themselves)."""
+        memo = self.memo
+        claims = self.claims
+        if memo is None or not claims:
+            return
+        for key in claims:
+            if memo.get(key) is self:
+                del memo[key]
+            self.wake(key)
+        claims.clear()
+
     async def wait(self, key: Any) -> None:
         """Wait until this call stored (or gave up) *key*."""
         waiters = self.waiters
