@@ -179,3 +179,31 @@ def test_task_states_of_another_type_are_not_read(
 
     assert anyio.run(check, backend="asyncio") is False
     assert _backend._asyncio_data is None
+
+
+@pytest.mark.parametrize("private", [True, False], ids=["private", "public"])
+def test_the_current_task_lookup_is_asyncio_s_own(
+    private: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The one-call lookup of asyncio's current task gives what
+    ``asyncio.current_task()`` gives, in the main task and in tasks it starts; with
+    the private state disabled it is ``asyncio.current_task`` itself."""
+    import asyncio
+
+    monkeypatch.setattr(_backend, "PRIVATE_STATE", private)
+    task_of = _backend._task_of_loop()
+    if not private:
+        assert task_of is asyncio.current_task
+
+    async def check() -> None:
+        loop = asyncio.get_running_loop()
+        seen: list[bool] = [task_of(loop) is asyncio.current_task()]
+
+        async def child() -> None:
+            seen.append(task_of(loop) is asyncio.current_task())
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(child)
+        assert seen == [True, True]
+
+    anyio.run(check, backend="asyncio")

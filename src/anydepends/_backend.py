@@ -35,6 +35,7 @@ import asyncio
 import os
 import weakref
 from collections.abc import Callable, Coroutine, Generator
+from types import BuiltinFunctionType
 from typing import Any, Final, NamedTuple, Protocol, cast
 
 import anyio
@@ -138,6 +139,22 @@ _asyncio_states: Any = None  # anyio's WeakKeyDictionary of asyncio task states
 # the task's state in C calls only (``WeakKeyDictionary.get`` is a Python method, and
 # this lookup runs once or twice per call).
 _asyncio_data: Any = None
+
+
+def _task_of_loop() -> Callable[[asyncio.AbstractEventLoop], Any]:
+    """``asyncio.current_task`` as one C call taking the loop: on Python 3.11 it is
+    a Python function around the dict of current tasks by loop; ``.get`` of that dict
+    is the same lookup without the frame (only with the private state enabled, and
+    only where the dict is what ``current_task`` itself reads)."""
+    found: Any = asyncio.current_task
+    if PRIVATE_STATE and not isinstance(found, BuiltinFunctionType):
+        tasks: Any = getattr(asyncio.tasks, "_current_tasks", None)
+        tasks_type: object = type(cast(object, tasks))
+        if tasks_type is dict:
+            return cast("Callable[[asyncio.AbstractEventLoop], Any]", tasks.get)
+    return cast("Callable[[asyncio.AbstractEventLoop], Any]", found)
+
+
 _checked: dict[str, bool] = {}
 
 
@@ -164,9 +181,11 @@ def _shape_ok(backend: str) -> bool:
             states_type: object = type(cast(object, states))
             data: Any = getattr(states, "data", None)
             probe = anyio_asyncio.CancelScope()
+            loop = asyncio.get_running_loop()
             ok = (
                 states_type is weakref.WeakKeyDictionary
                 and type(data) is dict
+                and _task_of_loop()(loop) is asyncio.current_task()
                 and "cancel_scope" in getattr(anyio_asyncio.TaskState, "__slots__", ())
                 and hasattr(probe, "_parent_scope")
                 and isinstance(getattr(probe, "_shield", None), bool)
@@ -257,11 +276,10 @@ def task_functions() -> TaskFunctions:
     """The :class:`TaskFunctions` of the running event loop (a container keeps them)."""
     loop = asyncio._get_running_loop()
     if loop is not None:
-
-        def asyncio_task() -> object:
-            return asyncio.current_task(loop)
-
         if not private_state_available("asyncio"):
+
+            def asyncio_task() -> object:
+                return asyncio.current_task(loop)
 
             def asyncio_unknown() -> tuple[object, object]:
                 return asyncio.current_task(loop), UNKNOWN
@@ -269,13 +287,17 @@ def task_functions() -> TaskFunctions:
             return TaskFunctions(asyncio_task, _unknown_mark, asyncio_unknown)
         data = _asyncio_data
         ref = weakref.ref
+        task_of = _task_of_loop()
+
+        def asyncio_task() -> object:
+            return task_of(loop)
 
         def asyncio_mark(task: object) -> object:
             state = data.get(ref(task))
             return None if state is None else state.cancel_scope
 
         def asyncio_both() -> tuple[object, object]:
-            task = asyncio.current_task(loop)
+            task = task_of(loop)
             state = data.get(ref(task))
             return task, None if state is None else state.cancel_scope
 
@@ -402,14 +424,15 @@ class TaskCancelSupervision(Supervision):
     else now: interrupt again) from one on its way.
     """
 
-    __slots__ = ("loop", "states")
+    __slots__ = ("loop", "states", "task_of")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.states = _asyncio_data
+        self.task_of = _task_of_loop()
 
     def open(self, call: Supervised) -> None:
-        task = call.task = asyncio.current_task(self.loop)
+        task = call.task = self.task_of(self.loop)
         state = self.states.get(weakref.ref(task))
         call.level0 = call.here = None if state is None else state.cancel_scope
 
