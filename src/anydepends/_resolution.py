@@ -72,7 +72,7 @@ class Resolution:
         "ready",
         "registered",
         "remaining",
-        "runner_scopes",
+        "runners",
         "starting",
         "state",
         "waiting_ready",
@@ -102,7 +102,7 @@ class Resolution:
         self.extra: list[BaseException] | None = None
         self.outer: BaseException | None = None
         self.lost = False  # a runner was cancelled by the container's task group
-        self.runner_scopes: list[Any] | None = None
+        self.runners: list[_Runner] | None = None  # runner tasks still running
 
     def register(self, at: int) -> None:
         """The calling task waits in node *at*, after which others are ready: ask
@@ -173,7 +173,7 @@ class Resolution:
         remaining = [0] * last
         ready: list[int] = []
         self.ready = ready
-        self.runner_scopes = []
+        self.runners = []
         waits = state.runner.waits
         waiting = 0
         for j in range(position + 1, last):
@@ -222,7 +222,13 @@ class Resolution:
             return
         self.working += 1
         self.starting += 1
-        rt.spawn(self._runner)
+        runner = _Runner()
+        runners = self.runners
+        assert runners is not None
+        runners.append(runner)
+        # anyio >= 4.14 gives the task's handle: cancelling it cancels the runner
+        # alone, so the runner needs no cancel scope of its own (see _runner).
+        runner.cancels = rt.spawn(self._runner, runner)
 
     async def work(self, main: bool) -> None:
         """Run ready nodes, smallest index first (plan order when nothing waits)."""
@@ -250,43 +256,49 @@ class Resolution:
                     self.main_busy = False
             self.complete(j)
 
-    async def _runner(self) -> None:
-        """A runner task: work inside a cancel scope of its own."""
+    async def _runner(self, runner: _Runner) -> None:
+        """A runner task: work until nothing is ready, or the call stops; stopping
+        cancels the task's handle, or (anyio < 4.14) a cancel scope of its own."""
         self.starting -= 1
         cancelled = cancelled_exc_class()
-        scope = new_cancel_scope()
-        scopes = self.runner_scopes
-        assert scopes is not None
-        scopes.append(scope)
         try:
-            with scope:
-                if self.failure is not None or self.outer is not None or self.lost:
-                    scope.cancel()
-                try:
-                    await self.work(main=False)
-                except BaseException as exc:
-                    self._runner_failed(exc, scope, cancelled)
-                    if isinstance(exc, cancelled):
-                        raise  # ours ends at our scope; the container's goes on
+            if runner.cancels is None:
+                with new_cancel_scope() as scope:
+                    runner.cancels = scope
+                    await self._run_work(runner, cancelled)
+            else:
+                await self._run_work(runner, cancelled)
         finally:
-            # A finished runner's scope is nothing to cancel any more: let it go now,
-            # not when the call ends (a call may wait long after its runners).
-            scopes.remove(scope)
+            # A finished runner is nothing to cancel any more: let it go now, not
+            # when the call ends (a call may wait long after its runners).
+            runners = self.runners
+            assert runners is not None
+            runners.remove(runner)
             self.working -= 1
             if not self.working and self.idle is not None:
                 self.idle.set()
 
+    async def _run_work(self, runner: _Runner, cancelled: type[BaseException]) -> None:
+        if self.failure is not None or self.outer is not None or self.lost:
+            return  # stopped before it started: nothing to do
+        try:
+            await self.work(main=False)
+        except BaseException as exc:
+            self._runner_failed(exc, runner, cancelled)
+            if isinstance(exc, cancelled):
+                raise  # ours ends at the runner's scope; the container's goes on
+
     def _runner_failed(
-        self, exc: BaseException, scope: Any, cancelled: type[BaseException]
+        self, exc: BaseException, runner: _Runner, cancelled: type[BaseException]
     ) -> None:
         if isinstance(exc, cancelled):
-            if not scope.cancel_called and not self.lost:
+            if not runner.cancelled and not self.lost:
                 # Not ours: the container's task group is closing under the call.
                 # Whatever it was running is lost; stop the rest.
                 self.lost = True
                 self._stop()
             return
-        if scope.cancel_called and only_of(exc, cancelled):
+        if runner.cancelled and only_of(exc, cancelled):
             return  # only our own cancellation, in a group from a task group of theirs
         self.fail(exc)
 
@@ -302,8 +314,8 @@ class Resolution:
             self.extra.append(exc)
 
     def _stop(self) -> None:
-        for scope in self.runner_scopes or ():
-            scope.cancel()
+        for runner in self.runners or ():
+            runner.cancel()
         if self.main_busy:
             self.retry_interrupt()
 
@@ -323,8 +335,8 @@ class Resolution:
         if isinstance(exc, cancelled_exc_class()):
             if self.outer is None:
                 self.outer = exc  # from outside the call: stop, then re-raise it
-                for scope in self.runner_scopes or ():
-                    scope.cancel()
+                for runner in self.runners or ():
+                    runner.cancel()
             return
         self.fail(exc)
 
@@ -358,3 +370,20 @@ class Resolution:
         if self.lost:
             name = self.state.runner.plan.root_node.name
             raise ContainerLost(container_closed_during_call(name))
+
+
+class _Runner:
+    """One runner task of a call, as the call cancels it."""
+
+    __slots__ = ("cancelled", "cancels")
+
+    def __init__(self) -> None:
+        # The task's handle, or the runner's own cancel scope (None until known).
+        self.cancels: Any = None
+        self.cancelled = False  # the call cancelled it
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        cancels = self.cancels
+        if cancels is not None:
+            cancels.cancel()
