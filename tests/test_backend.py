@@ -207,3 +207,67 @@ def test_the_current_task_lookup_is_asyncio_s_own(
         assert seen == [True, True]
 
     anyio.run(check, backend="asyncio")
+
+
+def test_frame_values_read_a_suspended_coroutine_s_locals() -> None:
+    """``frame_values`` gives the locals after an argument of a suspended coroutine,
+    in order (where the private read is available), without materialising its frame
+    object; unavailable, it says so (``None``) and callers read ``cr_frame``."""
+    import types
+
+    @types.coroutine
+    def suspend() -> Any:
+        yield None
+
+    anchor, x, y = object(), object(), object()
+
+    async def coro_fn(first: object, second: object) -> object:
+        a, b = x, y
+        await suspend()
+        return (first, second, a, b)
+
+    coro = coro_fn(object(), anchor)
+    try:
+        coro.send(None)
+        found = _backend.frame_values(coro, anchor, 2)
+        if not _backend.PRIVATE_STATE:
+            assert found is None
+        else:
+            assert found is not None and found[0] is x and found[1] is y
+        assert _backend.frame_values(coro, object(), 2) is None  # no such argument
+    finally:
+        coro.close()
+
+
+@pytest.mark.parametrize("readable", [True, False], ids=["referents", "cr_frame"])
+async def test_going_concurrent_reads_earlier_results_either_way(
+    readable: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When a call goes concurrent, the dependencies that start elsewhere get the
+    results computed before the wait, read from the calling frame by either method."""
+    readable = readable and _backend.PRIVATE_STATE
+    monkeypatch.setitem(_backend._checked, "frames", readable)
+    release = anyio.Event()
+
+    async def base() -> str:
+        return "base"
+
+    async def other() -> str:
+        return "other"
+
+    async def waits(b: str = Depends(base)) -> str:
+        await release.wait()
+        return b + "+waited"
+
+    async def sibling(b: str = Depends(base), o: str = Depends(other)) -> str:
+        release.set()  # runs while `waits` waits: only if the call went concurrent
+        return b + "+" + o
+
+    async def root(w: str = Depends(waits), s: str = Depends(sibling)) -> str:
+        return w + "|" + s
+
+    with prompt():
+        async with Container() as container:
+            assert await container.call(root) == "base+waited|base+other"
+            async with container.scope() as scope:
+                assert await scope.call(root) == "base+waited|base+other"

@@ -126,7 +126,9 @@ class Runner:
         self.concurrent = self.may_overlap and not self.sequential
         paused = len(plan.nodes) >= collector.LARGE and collector.pause()
         try:
-            emitter = _Emitter(plan, variant, runtime, self.ready_after)
+            emitter = _Emitter(
+                plan, variant, runtime, self.ready_after, self.concurrent
+            )
             ns = emitter.build_main()
         finally:
             collector.resume(paused)
@@ -200,12 +202,18 @@ class _Emitter:
     """Writes the source of one plan's runner (see :class:`Runner`)."""
 
     def __init__(
-        self, plan: Plan[Any], variant: int, runtime: Runtime, ready_after: list[bool]
+        self,
+        plan: Plan[Any],
+        variant: int,
+        runtime: Runtime,
+        ready_after: list[bool],
+        concurrent: bool,
     ) -> None:
         self.plan = plan
         self.variant = variant
         self.runtime = runtime
         self.ready_after = ready_after
+        self.concurrent = concurrent
         self.ns: dict[str, Any] = {
             "MISSING": MISSING,
             "MISSING_T": type(MISSING),
@@ -350,6 +358,17 @@ class _Emitter:
     def build_main(self) -> dict[str, Any]:
         nodes = self.plan.nodes
         lines: list[str] = ["async def inline(V, E):"]
+        if self.concurrent:
+            # Where the call may go concurrent, the results so far are read from
+            # this frame (_resolution.go_concurrent): the locals they live in come
+            # first, right after V and E, and are bound from the start, so they can
+            # be read without materialising the frame (_backend.frame_values).
+            last = max(
+                (i for i in range(len(nodes) - 1) if self.ready_after[i]), default=0
+            )
+            if last:
+                names = " = ".join(f"v{j}" for j in range(last))
+                lines.append(f"    {names} = MISSING")
         self._prologue(lines, inline=True)
         # E.at says which node inline runs while it may wait there (the resolution
         # reads it at each suspension: registering with the dispatcher, claiming a

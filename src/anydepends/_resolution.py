@@ -33,8 +33,15 @@ from typing import Any, cast
 
 import anyio
 
-from ._backend import Drive, cancelled_exc_class, new_cancel_scope, only_of
+from ._backend import (
+    Drive,
+    cancelled_exc_class,
+    frame_values,
+    new_cancel_scope,
+    only_of,
+)
 from ._errors import container_closed_during_call
+from ._invoke import MISSING
 from ._state import CallState
 
 __all__ = ["ContainerLost", "Resolution"]
@@ -50,7 +57,6 @@ class ContainerLost(Exception):
         self.error = error
 
 
-_UNSET: Any = object()
 # The ready queue of a call that never went concurrent: never appended to.
 _NO_WORK: list[int] = []
 
@@ -102,7 +108,8 @@ class Resolution:
         self.extra: list[BaseException] | None = None
         self.outer: BaseException | None = None
         self.lost = False  # a runner was cancelled by the container's task group
-        self.runners: list[_Runner] | None = None  # runner tasks still running
+        # Runner tasks still running (None: none, as for most of a call's life).
+        self.runners: list[_Runner] | None = None
 
     def register(self, at: int) -> None:
         """The calling task waits in node *at*, after which others are ready: ask
@@ -155,13 +162,18 @@ class Resolution:
         state.handed = True
         self.concurrent = True
         # inline keeps results in locals: what ran so far moves to R for the others.
-        frame: Any = cast("CoroutineType[Any, Any, Any]", self.inline).cr_frame
-        if frame is not None:
-            local = frame.f_locals
-            results = state.rs()
+        results = state.rs()
+        found = frame_values(self.inline, state, position)
+        if found is not None:
+            for j, value in enumerate(found):
+                if value is not MISSING:  # bound from the start (see _codegen)
+                    results[j] = value
+        else:
+            frame: Any = cast("CoroutineType[Any, Any, Any]", self.inline).cr_frame
+            local: dict[str, Any] = {} if frame is None else frame.f_locals
             for j in range(position):
-                value = local.get(f"v{j}", _UNSET)
-                if value is not _UNSET:
+                value = local.get(f"v{j}", MISSING)
+                if value is not MISSING:
                     results[j] = value
             if type(local) is dict:
                 # CPython < 3.13 keeps this snapshot on the frame while the call
@@ -173,7 +185,6 @@ class Resolution:
         remaining = [0] * last
         ready: list[int] = []
         self.ready = ready
-        self.runners = []
         waits = state.runner.waits
         waiting = 0
         for j in range(position + 1, last):
@@ -224,7 +235,8 @@ class Resolution:
         self.starting += 1
         runner = _Runner()
         runners = self.runners
-        assert runners is not None
+        if runners is None:
+            runners = self.runners = []
         runners.append(runner)
         # anyio >= 4.14 gives the task's handle: cancelling it cancels the runner
         # alone, so the runner needs no cancel scope of its own (see _runner).
@@ -274,6 +286,8 @@ class Resolution:
             runners = self.runners
             assert runners is not None
             runners.remove(runner)
+            if not runners:
+                self.runners = None
             self.working -= 1
             if not self.working and self.idle is not None:
                 self.idle.set()
