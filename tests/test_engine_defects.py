@@ -183,6 +183,84 @@ def test_a_scope_held_across_yield_never_corrupts_the_callers_stack(
     assert rec.count("exited") >= len(ENTRIES) + 2
 
 
+@pytest.mark.parametrize("mode", ["private", "public"])
+def test_the_calling_tasks_share_never_nests_generators_out_of_order(
+    anyio_backend: tuple[str, dict[str, Any]],
+    mode: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A call that went concurrent, whose calling task runs the rest itself once its
+    own dependency is done (here its runner never gets to start), sets up a
+    function-scoped yield dependency and then a request-scoped one: the request
+    one's cancel scope never nests inside the function one's (whose teardown comes
+    first). The call and the container end cleanly, teardowns in order, on the
+    private and the public-only implementation. (Found by the property tests: the
+    calling task's share of the concurrent tail runs dependencies in another order
+    than inline, and the level request generators compare with was recorded only
+    by inline.)"""
+    from anydepends import _backend, _resolution
+
+    if mode == "public":
+        monkeypatch.setattr(_backend, "_checked", {})
+        monkeypatch.setattr(_backend, "_shape_ok", lambda backend: False)
+    went: list[int] = []
+    go_concurrent = _resolution.Resolution.go_concurrent
+
+    def counted(self: Any, position: int) -> None:
+        went.append(position)
+        go_concurrent(self, position)
+
+    monkeypatch.setattr(_resolution.Resolution, "go_concurrent", counted)
+    monkeypatch.setattr(_resolution.Resolution, "start_runners", lambda self: None)
+    rec = Recorder()
+    release = anyio.Event()
+
+    async def waiter() -> None:
+        await release.wait()
+
+    async def base() -> int:
+        return 1
+
+    async def per_call(b: int = Depends(base)) -> AsyncIterator[str]:
+        try:
+            yield "f"
+        finally:
+            await anyio.lowlevel.checkpoint()  # a teardown that waits
+            rec("function torn down")
+
+    async def per_request(b: int = Depends(base)) -> AsyncIterator[str]:
+        try:
+            yield "r"
+        finally:
+            await anyio.lowlevel.checkpoint()
+            rec("request torn down")
+
+    async def root(
+        w: None = Depends(waiter),
+        f: str = Depends(per_call, scope="function"),
+        r: str = Depends(per_request),
+    ) -> str:
+        return f + r
+
+    async def scenario() -> None:
+        async with Container() as container:
+            async with anyio.create_task_group() as tg:
+
+                async def release_when_concurrent() -> None:
+                    while not went:
+                        await anyio.lowlevel.checkpoint()
+                    release.set()
+
+                tg.start_soon(release_when_concurrent)
+                assert await container.call(root) == "fr"
+            with pytest.raises(TimeoutError), anyio.fail_after(0.01):
+                await anyio.sleep_forever()
+
+    isolated(anyio_backend, scenario)
+    assert went == [0]
+    assert rec.log == ["function torn down", "request torn down"]
+
+
 # -- 3. permits are released exactly once on every path -----------------------------
 
 

@@ -211,6 +211,12 @@ async def agen_setup(
         rt = state.rt
         return await hosted_setup(rt.spawn, rt.hosts, node, lambda: gen, exits, permit)
     request = node.lifetime is Lifetime.REQUEST
+    if not request and state.holder is None and state.level is LEVEL_UNSET:
+        # A request-scoped generator set up after this one, in this task, must not
+        # nest inside it (its teardown comes later): place_request compares with
+        # the level before it. Recorded here, where it is set up, whatever order
+        # the call runs its dependencies in (the concurrent tail's differs).
+        capture_level(state)
     if info.teardown_waits:
         own_scope(state, exits, OWN_REQUEST if request else OWN_FUNCTION)
     try:
