@@ -63,7 +63,6 @@ from ._invoke import (
     limited,
     note_level,
     own_scope,
-    place_plain,
     place_request,
     thread_gen_setup,
     unclaim,
@@ -229,7 +228,6 @@ class _Emitter:
             "UNCLAIM": unclaim,
             "OWN": own_scope,
             "PLACE": place_request,
-            "PLACE_PLAIN": place_plain,
             "NOTE_LEVEL": note_level,
             "CAPTURE_LEVEL": capture_level,
             "GEN_INFO": gen_info_of_code,
@@ -726,7 +724,9 @@ class _Emitter:
             lines.append(f"{pad}if PLACE(E):")
             inner = pad + "    "
         elif place == _IN_HOST:
-            lines.append(f"{pad}if PLACE_PLAIN(E):")
+            # _invoke.place_plain, inline: held runners always run in a Scope, and
+            # E.task is the calling task once supervision opened.
+            lines.append(f"{pad}if (E.task or E.rt.current_task()) is E.holder.host:")
             inner = pad + "    "
         bit = OWN_FUNCTION if node.lifetime is FUNCTION else OWN_REQUEST
         if info is UNKNOWN_GEN:
@@ -759,9 +759,9 @@ class _Emitter:
 
     def _placement(self, node: Node, info: GenInfo) -> int:
         """How generated ``inline`` sets this async generator up: in place, in place
-        after a check (:func:`._invoke.place_request`, or :func:`._invoke.place_plain`
-        for one that leaves nothing on the cancel-scope stack), or through the
-        helper."""
+        after a check (:func:`._invoke.place_request`, or the test of
+        :func:`._invoke.place_plain` for one that leaves nothing on the cancel-scope
+        stack), or through the helper."""
         if node.lifetime is FUNCTION:
             return _IN_PLACE
         if node.lifetime is REQUEST:
