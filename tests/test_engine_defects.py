@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import gc
 import tracemalloc
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import anyio
@@ -258,6 +258,48 @@ def test_the_calling_tasks_share_never_nests_generators_out_of_order(
 
     isolated(anyio_backend, scenario)
     assert went == [0]
+    assert rec.log == ["function torn down", "request torn down"]
+
+
+@pytest.mark.parametrize("limited", [False, True], ids=["plain", "max_concurrency"])
+@pytest.mark.parametrize("entry", ENTRIES)
+def test_a_sync_generator_holding_a_scope_never_nests_request_teardowns(
+    anyio_backend: tuple[str, dict[str, Any]], entry: str, limited: bool
+) -> None:
+    """A function-scoped *sync* ``yield`` dependency run in place that holds a cancel
+    scope across its ``yield``, then a request-scoped async one whose teardown
+    waits: the request one is never set up inside the sync one's scope (which is
+    closed first), on every entry point, with or without ``max_concurrency``; the
+    container exits cleanly and the caller's ``fail_after`` still works."""
+    rec = Recorder()
+
+    def holds() -> Iterator[str]:
+        with anyio.CancelScope():
+            yield "f"
+        rec("function torn down")
+
+    async def per_request() -> AsyncIterator[str]:
+        try:
+            yield "r"
+        finally:
+            await anyio.lowlevel.checkpoint()
+            rec("request torn down")
+
+    limit = {"max_concurrency": 4} if limited else {}
+
+    async def root(
+        f: str = Depends(holds, scope="function", sync_to_thread=False, **limit),
+        r: str = Depends(per_request),
+    ) -> str:
+        return f + r
+
+    async def scenario() -> None:
+        async with Container() as container:
+            assert await via(entry, container, root) == "fr"
+            with pytest.raises(TimeoutError), anyio.fail_after(0.01):
+                await anyio.sleep_forever()
+
+    isolated(anyio_backend, scenario)
     assert rec.log == ["function torn down", "request torn down"]
 
 

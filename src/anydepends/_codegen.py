@@ -70,7 +70,7 @@ from ._invoke import (
 )
 from ._lifetime import Lifetime
 from ._plan import Node, Plan
-from ._state import CallState
+from ._state import LEVEL_UNSET, CallState
 
 if TYPE_CHECKING:
     from ._runtime import Runtime
@@ -230,6 +230,7 @@ class _Emitter:
             "PLACE": place_request,
             "NOTE_LEVEL": note_level,
             "CAPTURE_LEVEL": capture_level,
+            "LEVEL_UNSET": LEVEL_UNSET,
             "GEN_INFO": gen_info_of_code,
             "APP": runtime.app_memo,
             "APP_EXITS": runtime.app_exits,
@@ -262,10 +263,10 @@ class _Emitter:
             len(nodes),
         )
         self.first_fn_gen = first_fn_gen
-        self.level_needed = variant == FRESH and any(
-            n.lifetime is REQUEST and n.kind.is_generator and n.index > first_fn_gen
-            for n in nodes[:-1]
-        )
+        # FRESH: before each function-scoped generator set up in place, the level
+        # a request-scoped one set up after it compares with (see
+        # _invoke.before_function_gen).
+        self.level_needed = variant == FRESH and self.has_req_gens
         self.uses_context = any(n.contexts for n in nodes)
         # HELD: while ``S`` is false in inline, the memo holds only what this call
         # wrote (it was empty when the call started, and nothing else wrote since):
@@ -700,6 +701,7 @@ class _Emitter:
             if node.thread:
                 return [f"{pad}{target} = await THREAD_GEN({n}, {fn}({args}), {exits})"]
             sync = [
+                *self._before_function_gen(node, pad),
                 f"{pad}g = {fn}({args})",
                 f"{pad}{target} = FIRST(g, {n})",
                 f"{pad}{exits}.append(({n}, g))",
@@ -715,9 +717,7 @@ class _Emitter:
         if place == _HELPER:
             gen = f"{fn}({args})"
             return [f"{pad}{target} = await AGEN(E, {n}, {gen}, {main}, {known})"]
-        lines: list[str] = []
-        if self.level_needed and node.index == self.first_fn_gen:
-            lines.append(f"{pad}CAPTURE_LEVEL(E)")
+        lines = self._before_function_gen(node, pad)
         lines.append(f"{pad}g = {fn}({args})")
         inner = pad
         if place == _CHECKED:
@@ -756,6 +756,15 @@ class _Emitter:
                 f"{pad}    {target} = await AGEN(E, {n}, g, True, {known})",
             ]
         return lines
+
+    def _before_function_gen(self, node: Node, pad: str) -> list[str]:
+        """:func:`._invoke.before_function_gen`, inline, where it is needed."""
+        if self.level_needed and node.lifetime is FUNCTION:
+            return [
+                f"{pad}if E.level is LEVEL_UNSET:",
+                f"{pad}    CAPTURE_LEVEL(E)",
+            ]
+        return []
 
     def _placement(self, node: Node, info: GenInfo) -> int:
         """How generated ``inline`` sets this async generator up: in place, in place

@@ -51,6 +51,7 @@ __all__ = [
     "MISSING",
     "agen_setup",
     "app_value",
+    "before_function_gen",
     "capture_level",
     "first_value",
     "limited",
@@ -185,6 +186,17 @@ def capture_level(state: CallState) -> None:
     state.level = rt.mark_of(rt.current_task())
 
 
+def before_function_gen(state: CallState) -> None:
+    """A function-scoped generator (sync or async) is about to be set up in the
+    running task. A request-scoped one set up after it in this task must not nest
+    inside what it may leave open (its teardown comes first): the level before it is
+    recorded once, for :func:`place_request`, wherever it is set up and whatever
+    order the call runs its dependencies in (the concurrent tail's is not inline's;
+    generated code inlines this test)."""
+    if state.holder is None and state.level is LEVEL_UNSET:
+        capture_level(state)
+
+
 def note_level(state: CallState) -> None:
     """A request-scoped generator that may hold a cancel scope across its ``yield``
     was set up in place: the next one must nest inside what it left open."""
@@ -211,12 +223,8 @@ async def agen_setup(
         rt = state.rt
         return await hosted_setup(rt.spawn, rt.hosts, node, lambda: gen, exits, permit)
     request = node.lifetime is Lifetime.REQUEST
-    if not request and state.holder is None and state.level is LEVEL_UNSET:
-        # A request-scoped generator set up after this one, in this task, must not
-        # nest inside it (its teardown comes later): place_request compares with
-        # the level before it. Recorded here, where it is set up, whatever order
-        # the call runs its dependencies in (the concurrent tail's differs).
-        capture_level(state)
+    if not request:
+        before_function_gen(state)
     if info.teardown_waits:
         own_scope(state, exits, OWN_REQUEST if request else OWN_FUNCTION)
     try:
@@ -264,7 +272,10 @@ async def limited(
         gen = fn(**kwargs)
         if node.thread:
             return await thread_gen_setup(node, gen, exits, permit)
+        if node.lifetime is Lifetime.FUNCTION:
+            before_function_gen(state)
         value = first_value(gen, node)
+        state.here = None  # it may hold a cancel scope (as generated code says)
         exits.append(GenExit(node, gen, permit))
         return value
     finally:
