@@ -303,6 +303,55 @@ def test_a_sync_generator_holding_a_scope_never_nests_request_teardowns(
     assert rec.log == ["function torn down", "request torn down"]
 
 
+@pytest.mark.parametrize("limited", [False, True], ids=["plain", "max_concurrency"])
+@pytest.mark.parametrize("lifetime", ["request", "app"])
+@pytest.mark.parametrize("entry", ENTRIES)
+def test_a_sync_generator_holding_a_scope_is_torn_down_where_it_was_set_up(
+    anyio_backend: tuple[str, dict[str, Any]],
+    entry: str,
+    lifetime: str,
+    limited: bool,
+) -> None:
+    """A request- or app-scoped *sync* ``yield`` dependency run in place that holds a
+    cancel scope across its ``yield``, called inside a cancel scope of the caller's
+    own (so not at the level its scope, or the container, will be closed at): it is
+    set up where its teardown will find the cancel-scope stack as it left it (a
+    helper task, as for async generators). Every entry point, with or without
+    ``max_concurrency``: the value arrives, the teardown runs once, the container
+    exits cleanly and the caller's ``fail_after`` still works."""
+    rec = Recorder()
+
+    def holds() -> Iterator[str]:
+        with anyio.CancelScope():
+            yield "q"
+        rec("torn down")
+
+    limit = {"max_concurrency": 4} if limited else {}
+
+    async def root(
+        q: str = Depends(
+            holds,
+            scope=lifetime,  # type: ignore[arg-type]
+            sync_to_thread=False,
+            **limit,
+        ),
+    ) -> str:
+        return q
+
+    async def scenario() -> None:
+        async with Container() as container:
+            with anyio.CancelScope():
+                assert await via(entry, container, root) == "q"
+            async with container.scope() as scope:
+                with anyio.CancelScope():
+                    assert await scope.call(root) == "q"
+            with pytest.raises(TimeoutError), anyio.fail_after(0.01):
+                await anyio.sleep_forever()
+
+    isolated(anyio_backend, scenario)
+    assert rec.log == ["torn down"] * (1 if lifetime == "app" else 2)
+
+
 # -- 3. permits are released exactly once on every path -----------------------------
 
 

@@ -48,7 +48,13 @@ from anyio import to_thread
 
 from . import _collector as collector
 from ._codeinfo import UNKNOWN as UNKNOWN_GEN
-from ._codeinfo import GenInfo, gen_info, gen_info_of_code, may_suspend
+from ._codeinfo import (
+    GenInfo,
+    gen_info,
+    gen_info_of_code,
+    may_suspend,
+    sync_gen_may_hold_scope,
+)
 from ._errors import MissingValuesError, missing_context, no_yield
 from ._introspect import EMPTY, CallKind
 from ._invoke import (
@@ -56,6 +62,7 @@ from ._invoke import (
     MISSING,
     OWN_FUNCTION,
     OWN_REQUEST,
+    SYNC_IN_TASK,
     agen_setup,
     app_value,
     capture_level,
@@ -64,6 +71,7 @@ from ._invoke import (
     note_level,
     own_scope,
     place_request,
+    sync_as_async,
     thread_gen_setup,
     unclaim,
     wait_claim,
@@ -220,6 +228,8 @@ class _Emitter:
             "partial": partial,
             "RUN_SYNC": to_thread.run_sync,
             "FIRST": first_value,
+            "SYNC_AS_ASYNC": sync_as_async,
+            "SYNC_INFO": SYNC_IN_TASK,
             "AGEN": agen_setup,
             "THREAD_GEN": thread_gen_setup,
             "LIMITED": limited,
@@ -700,6 +710,11 @@ class _Emitter:
         if kind is CallKind.SYNC_GEN:
             if node.thread:
                 return [f"{pad}{target} = await THREAD_GEN({n}, {fn}({args}), {exits})"]
+            if sync_gen_may_hold_scope(node.call):
+                # It may keep a cancel scope open across its yield: placed and hosted
+                # as an async generator is (_invoke.sync_as_async).
+                gen = f"SYNC_AS_ASYNC({fn}({args}))"
+                return [f"{pad}{target} = await AGEN(E, {n}, {gen}, {main}, SYNC_INFO)"]
             sync = [
                 *self._before_function_gen(node, pad),
                 f"{pad}g = {fn}({args})",

@@ -14,6 +14,10 @@ its code before it runs:
 
 The analysis is conservative: anything it cannot read counts as "waits" and "holds".
 
+For a sync generator run in place (``sync_to_thread=False``) only the second fact is
+read (:func:`sync_gen_may_hold_scope`): one that may hold a cancel scope is stepped as
+an async generator, so it is placed and hosted as async generators are.
+
 One fact about plain ``async def`` dependencies is read the same way:
 :func:`may_suspend` is false for a coroutine function whose own code has no
 suspension point (no ``await``, ``async with`` or ``async for``): its coroutine runs to
@@ -29,7 +33,14 @@ import inspect
 from types import CodeType
 from typing import Final
 
-__all__ = ["GEN_INFO_ATTR", "GenInfo", "gen_info", "gen_info_of_code", "may_suspend"]
+__all__ = [
+    "GEN_INFO_ATTR",
+    "GenInfo",
+    "gen_info",
+    "gen_info_of_code",
+    "may_suspend",
+    "sync_gen_may_hold_scope",
+]
 
 #: A wrapper that delegates to another generator (a trace's, say) can carry that
 #: generator's :class:`GenInfo` under this attribute.
@@ -103,10 +114,7 @@ def gen_info_of_code(code: CodeType) -> GenInfo:
     waits = any(
         ins.opname in _AWAITS and ins.offset >= after_start for ins in instructions
     )
-    holds = any(ins.opname in _WITHS for ins in instructions) or bool(
-        _ENTER_NAMES.intersection(code.co_names)
-    )
-    return GenInfo(teardown_waits=waits, may_hold_scope=holds)
+    return GenInfo(teardown_waits=waits, may_hold_scope=_holds(code))
 
 
 def gen_info(call: object) -> GenInfo:
@@ -124,6 +132,26 @@ def gen_info(call: object) -> GenInfo:
     if code is None or not inspect.isasyncgenfunction(func):
         return UNKNOWN
     return gen_info_of_code(code)
+
+
+def sync_gen_may_hold_scope(call: object) -> bool:
+    """Whether the sync generator function behind *call* may keep a cancel scope
+    open across its ``yield`` (a ``with`` block, or an ``__enter__``-like call of
+    its own); ``True`` for anything it cannot read (conservative)."""
+    func, code = _function_of(call)
+    if code is None or not inspect.isgeneratorfunction(func):
+        return True
+    return _holds(code)
+
+
+def _holds(code: CodeType) -> bool:
+    try:
+        instructions = dis.get_instructions(code)
+        return any(ins.opname in _WITHS for ins in instructions) or bool(
+            _ENTER_NAMES.intersection(code.co_names)
+        )
+    except Exception:  # pragma: no cover - a code object dis cannot read
+        return True
 
 
 def _function_of(call: object) -> tuple[object, CodeType | None]:

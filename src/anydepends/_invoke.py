@@ -37,7 +37,7 @@ from anyio.lowlevel import checkpoint_if_cancelled
 
 from ._backend import UNKNOWN, new_cancel_scope
 from ._codeinfo import UNKNOWN as UNKNOWN_GEN
-from ._codeinfo import GenInfo, gen_info, gen_info_of_code
+from ._codeinfo import GenInfo, gen_info, gen_info_of_code, sync_gen_may_hold_scope
 from ._errors import container_closed_during_call, no_yield
 from ._hosting import hosted_setup
 from ._introspect import CallKind
@@ -59,6 +59,7 @@ __all__ = [
     "own_scope",
     "place_plain",
     "place_request",
+    "sync_as_async",
     "thread_gen_setup",
     "unclaim",
     "wait_claim",
@@ -82,6 +83,45 @@ class _Sentinel:
 MISSING: Final = _Sentinel("MISSING")
 #: What generated ``inline`` returns when the call went concurrent while it waited.
 HANDED: Final = _Sentinel("HANDED")
+
+
+#: What the engine knows of a sync generator stepped by :func:`sync_as_async`.
+SYNC_IN_TASK: Final = GenInfo(teardown_waits=False, may_hold_scope=True)
+
+
+async def sync_as_async(gen: Generator[Any, None, None]) -> AsyncGenerator[Any, None]:
+    """A sync generator run in place that may keep a cancel scope open across its
+    ``yield``, stepped as an async generator in the same task (never a thread).
+
+    So it is placed and hosted as async generators are (set up and torn down in one
+    task, at one cancel-scope level), by the same code. Every step is the sync
+    generator's own: what the teardown throws in is thrown into it, swallowing it or
+    yielding twice reads as it would for an async generator.
+    """
+    try:
+        value = next(gen)
+    except StopIteration:
+        return  # it never yielded: agen_setup reports that
+    try:
+        yield value
+    except GeneratorExit:
+        gen.close()
+        raise
+    except BaseException as exc:  # thrown in by the teardown: pass it on
+        try:
+            gen.throw(exc)
+        except StopIteration:
+            return  # it swallowed it
+    else:
+        try:
+            next(gen)
+        except StopIteration:
+            return
+    # It yielded a second time: so does this one, and the teardown reports it.
+    try:
+        yield None
+    finally:
+        gen.close()
 
 
 def first_value(gen: Generator[Any, None, None], node: Node) -> Any:
@@ -235,8 +275,11 @@ async def agen_setup(
         exits.append((node, gen))
     else:
         exits.append(GenExit(node, gen, permit))
-    if request and info.may_hold_scope:
-        note_level(state)
+    if info.may_hold_scope:
+        if request:
+            note_level(state)
+        else:
+            state.here = None  # the task's cancel-scope stack may have changed
     return value
 
 
@@ -272,6 +315,9 @@ async def limited(
         gen = fn(**kwargs)
         if node.thread:
             return await thread_gen_setup(node, gen, exits, permit)
+        if sync_gen_may_hold_scope(node.call):
+            adapted = sync_as_async(gen)
+            return await agen_setup(state, node, adapted, main, SYNC_IN_TASK, permit)
         if node.lifetime is Lifetime.FUNCTION:
             before_function_gen(state)
         value = first_value(gen, node)
