@@ -352,6 +352,43 @@ def test_a_sync_generator_holding_a_scope_is_torn_down_where_it_was_set_up(
     assert rec.log == ["torn down"] * (1 if lifetime == "app" else 2)
 
 
+@pytest.mark.parametrize("entry", ENTRIES)
+def test_a_sync_generator_holding_a_scope_in_a_runner_task(
+    anyio_backend: tuple[str, dict[str, Any]], entry: str
+) -> None:
+    """A request-scoped *sync* ``yield`` dependency run in place that holds a cancel
+    scope across its ``yield``, set up by a runner task (the call went concurrent
+    while the calling task waits): runner tasks end before the teardown, so it is set
+    up in a helper task that tears it down; no error, torn down once per call."""
+    rec = Recorder()
+    releases: list[anyio.Event] = []
+
+    async def waiter() -> None:
+        await releases[-1].wait()
+
+    def holds() -> Iterator[str]:
+        with anyio.CancelScope():
+            yield "q"
+        rec("torn down")
+
+    async def sibling(q: str = Depends(holds, sync_to_thread=False)) -> str:
+        releases[-1].set()  # runs while `waiter` waits: only if concurrent
+        return q
+
+    async def root(w: None = Depends(waiter), s: str = Depends(sibling)) -> str:
+        return s
+
+    async def scenario() -> None:
+        async with Container() as container:
+            releases.append(anyio.Event())
+            assert await via(entry, container, root) == "q"
+            with pytest.raises(TimeoutError), anyio.fail_after(0.01):
+                await anyio.sleep_forever()
+
+    isolated(anyio_backend, scenario)
+    assert rec.log == ["torn down"]
+
+
 # -- 3. permits are released exactly once on every path -----------------------------
 
 
