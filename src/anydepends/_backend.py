@@ -37,7 +37,6 @@ import os
 import types
 import weakref
 from collections.abc import Callable, Coroutine, Generator
-from types import BuiltinFunctionType
 from typing import Any, Final, NamedTuple, Protocol, cast
 
 import anyio
@@ -208,7 +207,7 @@ def _task_of_loop() -> Callable[[asyncio.AbstractEventLoop], Any]:
     is the same lookup without the frame (only with the private state enabled, and
     only where the dict is what ``current_task`` itself reads)."""
     found: Any = asyncio.current_task
-    if PRIVATE_STATE and not isinstance(found, BuiltinFunctionType):
+    if PRIVATE_STATE and not isinstance(found, types.BuiltinFunctionType):
         tasks: Any = getattr(asyncio.tasks, "_current_tasks", None)
         tasks_type: object = type(cast(object, tasks))
         if tasks_type is dict:

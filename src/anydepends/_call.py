@@ -55,7 +55,9 @@ def run(state: CallState) -> Generator[Any, Any, Any]:
             # The driver loop: everything the event loop sends or throws goes to
             # inline, as if it had been awaited in this task from the start. Where
             # inline waits (state.at, set by the generated code) is looked at
-            # whenever it changed (see waits_in).
+            # whenever it changed (see waits_in). It is _backend.Drive's loop with
+            # that look in front, written out here rather than delegated: a waiting
+            # call then keeps this one frame, not two.
             res: Resolution | None = None
             seen = -1
             try:

@@ -114,7 +114,7 @@ def gen_info_of_code(code: CodeType) -> GenInfo:
     waits = any(
         ins.opname in _AWAITS and ins.offset >= after_start for ins in instructions
     )
-    return GenInfo(teardown_waits=waits, may_hold_scope=_holds(code))
+    return GenInfo(teardown_waits=waits, may_hold_scope=_holds(code, instructions))
 
 
 def gen_info(call: object) -> GenInfo:
@@ -141,17 +141,23 @@ def sync_gen_may_hold_scope(call: object) -> bool:
     func, code = _function_of(call)
     if code is None or not inspect.isgeneratorfunction(func):
         return True
-    return _holds(code)
+    return _sync_holds(code)
 
 
-def _holds(code: CodeType) -> bool:
+@functools.lru_cache(maxsize=4096)
+def _sync_holds(code: CodeType) -> bool:
+    """:func:`sync_gen_may_hold_scope` of one code object (read once: a
+    ``max_concurrency`` sync generator asks on every call)."""
     try:
-        instructions = dis.get_instructions(code)
-        return any(ins.opname in _WITHS for ins in instructions) or bool(
-            _ENTER_NAMES.intersection(code.co_names)
-        )
+        return _holds(code, list(dis.get_instructions(code)))
     except Exception:  # pragma: no cover - a code object dis cannot read
         return True
+
+
+def _holds(code: CodeType, instructions: list[dis.Instruction]) -> bool:
+    return any(ins.opname in _WITHS for ins in instructions) or bool(
+        _ENTER_NAMES.intersection(code.co_names)
+    )
 
 
 def _function_of(call: object) -> tuple[object, CodeType | None]:
