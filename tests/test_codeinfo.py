@@ -150,11 +150,62 @@ def test_gen_info(call: Any, waits: bool, holds: bool) -> None:
     assert (info.teardown_waits, info.may_hold_scope) == (waits, holds)
 
 
+async def gen_waits_in_a_handler_before_yield() -> AsyncIterator[int]:
+    try:
+        value = int("x")
+    except ValueError:
+        await anyio.lowlevel.checkpoint()  # before the yield, whatever the layout
+        value = 0
+    yield value
+
+
+async def gen_waits_in_async_with() -> AsyncIterator[int]:
+    async with anyio.Lock():
+        yield 1
+
+
+async def gen_waits_in_async_for() -> AsyncIterator[int]:
+    async for i in _numbers():
+        yield i
+
+
+async def _numbers() -> AsyncIterator[int]:
+    yield 1
+
+
+async def gen_loop_waits_after_yield_only() -> AsyncIterator[int]:
+    for i in range(2):
+        yield i
+        await anyio.lowlevel.checkpoint()
+
+
+@pytest.mark.parametrize(
+    ("call", "setup_waits"),
+    [
+        (gen_plain, False),
+        (gen_waits_after_yield, True),  # a failure before the yield runs the finally
+        (gen_waits_before_yield_only, True),
+        (gen_holds_a_scope, False),
+        (gen_in_a_loop, True),
+        (gen_waits_in_a_handler_before_yield, True),
+        (gen_waits_in_async_with, True),
+        (gen_waits_in_async_for, True),
+        (gen_loop_waits_after_yield_only, False),
+    ],
+)
+def test_gen_info_setup_waits(call: Any, setup_waits: bool) -> None:
+    """An async generator's setup "waits" iff a suspension point can be reached
+    from its start without passing its first yield, following jumps and exception
+    handlers (never "no" for a setup that can suspend)."""
+    assert gen_info(call).setup_waits is setup_waits
+
+
 def test_gen_info_of_what_it_cannot_read_is_the_worst_case() -> None:
     """A callable that is not an async generator function reads as UNKNOWN: waits
     and holds."""
     assert gen_info(returns) is UNKNOWN
     assert gen_info(lambda: gen_plain()) is UNKNOWN
+    assert UNKNOWN.setup_waits
 
 
 # -- the engine where checks are skipped -------------------------------------------

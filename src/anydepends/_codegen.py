@@ -67,6 +67,7 @@ from ._invoke import (
     app_value,
     capture_level,
     first_value,
+    flush_deferred,
     limited,
     note_level,
     own_scope,
@@ -278,11 +279,21 @@ class _Emitter:
         # _invoke.before_function_gen).
         self.level_needed = variant == FRESH and self.has_req_gens
         self.uses_context = any(n.contexts for n in nodes)
-        # HELD: while ``S`` is false in inline, the memo holds only what this call
-        # wrote (it was empty when the call started, and nothing else wrote since):
-        # claimed nodes then skip their lookups. ``written`` counts our writes.
+        # HELD: ``S`` in inline is false while the call has been alone in its scope
+        # (Scope.lone) and the memo was empty when it started: nobody else can have
+        # written to the memo, so claimed nodes skip their lookups. A claimed node
+        # that cannot suspend is then not written at once either (nobody looks at
+        # the memo before this call suspends): its value is written before the next
+        # node that may suspend, or on a failure; at the end, what is left goes to
+        # the scope as one stash, written only if another call in the scope comes.
+        # Deferred only where the fast way computes every node (no app memo hits).
         self.fast_first = variant == HELD and any(self._claims(n) for n in nodes[:-1])
-        self.written: list[int] = self._written() if self.fast_first else []
+        self.deferred: set[int] = (
+            {n.index for n in nodes[:-1] if self._claims(n) and self._deferrable(n)}
+            if self.fast_first and not self.app_hits
+            else set()
+        )
+        self.pending: list[Node] = []  # deferred, not written yet (while emitting)
 
     # -- names -----------------------------------------------------------------------
     def const(self, prefix: str, obj: Any, node: Node | None = None) -> str:
@@ -345,28 +356,26 @@ class _Emitter:
                 terms[x] = parts
         return terms
 
-    def _written(self) -> list[int]:
-        """Per node: how many distinct keys inline has written to the held scope's
-        memo once it is done, on the path where the memo held nothing else (every
-        node needed; a seed writes only a key nobody wrote before it)."""
-        keys: set[Any] = set()
-        counts: list[int] = []
-        for node in self.plan.nodes[:-1]:
-            if self._claims(node) or (
-                node.lifetime is REQUEST
-                and node.seeds
-                and not node.use_cache
-                and not node.alias
-                and node.key is not None
-            ):
-                keys.add(node.key)
-            counts.append(len(keys))
-        return counts
+    def _deferrable(self, node: Node) -> bool:
+        """Whether *node*'s computation cannot suspend on the fast way, or only in
+        its helper branch (an async generator set up in place whose code before its
+        ``yield`` has no suspension point)."""
+        if not computation_may_wait(node):
+            return True
+        if node.kind is not CallKind.ASYNC_GEN or node.limit is not None:
+            return False
+        info = gen_info(node.call)
+        return (
+            info is not UNKNOWN_GEN
+            and not info.setup_waits
+            and self._placement(node, info) in (_IN_HOST, _CHECKED)
+        )
 
     # -- whole functions ------------------------------------------------------------
     def build_main(self) -> dict[str, Any]:
         nodes = self.plan.nodes
         lines: list[str] = ["async def inline(V, E):"]
+        bound: list[int] = []
         if self.concurrent:
             # Where the call may go concurrent, the results so far are read from
             # this frame (_resolution.go_concurrent): the locals they live in come
@@ -375,9 +384,12 @@ class _Emitter:
             last = max(
                 (i for i in range(len(nodes) - 1) if self.ready_after[i]), default=0
             )
-            if last:
-                names = " = ".join(f"v{j}" for j in range(last))
-                lines.append(f"    {names} = MISSING")
+            bound = list(range(last))
+        # Deferred values are written on a failure: bound from the start too.
+        bound += sorted(self.deferred.difference(bound))
+        if bound:
+            names = " = ".join(f"v{j}" for j in bound)
+            lines.append(f"    {names} = MISSING")
         self._prologue(lines, inline=True)
         # E.at says which node inline runs while it may wait there (the resolution
         # reads it at each suspension: registering with the dispatcher, claiming a
@@ -393,19 +405,56 @@ class _Emitter:
         first = interesting[0] if interesting else len(nodes)
         last = interesting[-1] if interesting else -1
         quiet = not interesting
+        deferred = self.deferred
+        depth = 2 if deferred else 1
+        pad = "    " * depth
+        if deferred:
+            lines.append("    try:")
         for node in nodes[:-1]:
             i = node.index
             if not quiet and i >= first and self.can_wait(node):
                 if i <= last:
-                    lines.append(f"    E.at = {i}")
+                    lines.append(f"{pad}E.at = {i}")
                 else:
-                    lines.append(f"    E.at = {QUIET}")
+                    lines.append(f"{pad}E.at = {QUIET}")
                     quiet = True
-            self._node(lines, node, inline=True, depth=1)
+            if self.pending and self.can_wait(node) and i not in deferred:
+                # It may suspend (and another call look at the memo): write first.
+                lines.append(f"{pad}if not S:")
+                lines.extend(self._writes(self.pending, pad + "    "))
+                self.pending = []
+            self._node(lines, node, inline=True, depth=depth)
+            if i in deferred:
+                self.pending.append(node)
+        pending, self.pending = self.pending, []
+        if deferred:
+            every = [nodes[i] for i in sorted(deferred)]
+            flush = self.const("FLUSH", flush_deferred)
+            lines += [
+                "    except BaseException:",
+                "        if not S:",
+                f"            {flush}(M, {self._keys(every)}, {_values(every)})",
+                "        raise",
+            ]
+        if pending:
+            # The end, on the fast way (still alone: nothing suspended since S was
+            # last checked): the rest is stashed for a later call in the scope.
+            lines += [
+                "    if not S:",
+                f"        E.holder.stash = ({self._keys(pending)}, {_values(pending)})",
+            ]
         if not quiet:
             lines.append(f"    E.at = {QUIET}")
         lines.extend(self._root_call(nodes[-1], depth=1, inline=True))
         return self._compile(lines, "plan")
+
+    def _writes(self, nodes: list[Node], pad: str) -> list[str]:
+        return [f"{pad}M[{self.const('K', n.key, n)}] = v{n.index}" for n in nodes]
+
+    def _keys(self, nodes: list[Node]) -> str:
+        """A constant tuple of the memo keys of *nodes*."""
+        keys = tuple(n.key for n in nodes)
+        return self.const(f"KS{nodes[0].index}_{len(keys)}", keys)
 
     def _claims(self, node: Node) -> bool:
         """Whether inline claims *node*'s key lazily (at its first suspension)."""
@@ -484,7 +533,7 @@ class _Emitter:
     def _need_prologue(self, lines: list[str]) -> None:
         if not self.need:
             if self.fast_first:
-                lines.append("    S = bool(M)")
+                lines.append("    S = bool(M) or E.holder.lone is not E")
             return
         size = len(self.plan.nodes)
         all_true = self.const("ALL_NEEDED", [True] * size)
@@ -496,7 +545,7 @@ class _Emitter:
         lines.append(f"    if {' or '.join(memos)}:")
         lines.append(f"        N = E.need = [True] * {size}")
         if self.fast_first:
-            known = "True" if memos == ["M"] else "bool(M)"
+            known = "True" if memos == ["M"] else "bool(M) or E.holder.lone is not E"
             lines.append(f"        S = {known}")
         for d in sorted(self.hittable, reverse=True):
             node = self.plan.nodes[d]
@@ -511,7 +560,7 @@ class _Emitter:
         lines.append("    else:")
         lines.append(f"        N = {all_true}")
         if self.fast_first:
-            lines.append("        S = False")
+            lines.append("        S = E.holder.lone is not E")
 
     # -- one node ---------------------------------------------------------------------
     def _node(self, lines: list[str], node: Node, inline: bool, depth: int) -> None:
@@ -529,9 +578,9 @@ class _Emitter:
         else:
             self._node_body(lines, node, depth, fast=False, inline=inline)
         if inline and self.fast_first and self.can_wait(node):
-            # It may have suspended: did anything else write to the memo meanwhile?
+            # It may have suspended: has another call started in the scope since?
             lines.append(f"{pad}if not S:")
-            lines.append(f"{pad}    S = len(M) != {self.written[i]}")
+            lines.append(f"{pad}    S = E.holder.lone is not E")
 
     def _node_body(
         self, lines: list[str], node: Node, depth: int, fast: bool, inline: bool = True
@@ -544,7 +593,19 @@ class _Emitter:
             lines.append(f"{pad}if N[{i}]:")
             depth += 1
             pad += "    "
-        if fast:
+        if fast and i in self.deferred:
+            helper: tuple[list[str], list[str]] | None = None
+            if computation_may_wait(node):
+                # Only its helper branch can suspend: write what is pending first,
+                # and its own value (claimed while it waited) after.
+                key = self.const("K", node.key, node)
+                pending = self.pending
+                helper = (
+                    self._writes(pending, ""),
+                    [f"M[{key}] = v{i}", "if E.waiters:", f"    E.wake({key})"],
+                )
+            lines.extend(self._compute(node, f"v{i}", inline, depth, helper))
+        elif fast:
             key = self.const("K", node.key, node)
             lines.extend(self._compute(node, f"v{i}", inline, depth))
             lines.append(f"{pad}M[{key}] = v{i}")
@@ -681,8 +742,20 @@ class _Emitter:
             return lines
         return self._compute(node, target, inline, depth)
 
-    def _compute(self, node: Node, target: str, inline: bool, depth: int) -> list[str]:
-        """Lines that compute *node*'s value into *target* (no memo logic)."""
+    def _compute(
+        self,
+        node: Node,
+        target: str,
+        inline: bool,
+        depth: int,
+        helper: tuple[list[str], list[str]] | None = None,
+    ) -> list[str]:
+        """Lines that compute *node*'s value into *target* (no memo logic).
+
+        *helper*: for an async generator that may be set up in place, the lines
+        (unindented) before and after the await of its helper branch, the only one
+        that can suspend.
+        """
         pad = "    " * depth
         fn = self.const("F", node.call, node)
         main = "True" if inline else "main"
@@ -729,6 +802,7 @@ class _Emitter:
         info = gen_info(node.call)
         known = "None" if info is UNKNOWN_GEN else self.const("INFO", info, node)
         place = self._placement(node, info) if inline else _HELPER
+        assert helper is None or place in (_IN_HOST, _CHECKED)
         if place == _HELPER:
             gen = f"{fn}({args})"
             return [f"{pad}{target} = await AGEN(E, {n}, {gen}, {main}, {known})"]
@@ -766,10 +840,11 @@ class _Emitter:
         if place != _IN_PLACE:
             if self.variant == HELD and (info is UNKNOWN_GEN or info.may_hold_scope):
                 lines.append(f"{inner}NOTE_LEVEL(E)")
-            lines += [
-                f"{pad}else:",
-                f"{pad}    {target} = await AGEN(E, {n}, g, True, {known})",
-            ]
+            before, after = helper or ([], [])
+            lines.append(f"{pad}else:")
+            lines.extend(f"{pad}    {h}" for h in before)
+            lines.append(f"{pad}    {target} = await AGEN(E, {n}, g, True, {known})")
+            lines.extend(f"{pad}    {h}" for h in after)
         return lines
 
     def _before_function_gen(self, node: Node, pad: str) -> list[str]:
@@ -908,6 +983,11 @@ def _plain(info: GenInfo) -> bool:
 def _forget(filenames: list[str]) -> None:
     for filename in filenames:
         linecache.cache.pop(filename, None)
+
+
+def _values(nodes: list[Node]) -> str:
+    """A tuple display of the inline locals of *nodes*."""
+    return "(" + "".join(f"v{n.index}, " for n in nodes) + ")"
 
 
 def _ref(index: int, inline: bool) -> str:

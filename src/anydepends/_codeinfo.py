@@ -11,6 +11,9 @@ its code before it runs:
   ``__enter__``-like method itself, so it may keep a cancel scope open across its
   ``yield``. This one is only an optimisation hint (the engine checks the cancel-scope
   stack where it matters); it may be wrong only towards "yes".
+- :attr:`GenInfo.setup_waits`: the code before its first ``yield`` can suspend. One
+  that cannot, set up in place, runs to its ``yield`` on its first step, so nothing
+  else can happen meanwhile (a held scope's memo writes can wait, see ``_codegen``).
 
 The analysis is conservative: anything it cannot read counts as "waits" and "holds".
 
@@ -31,7 +34,7 @@ import dis
 import functools
 import inspect
 from types import CodeType
-from typing import Final
+from typing import Any, Final
 
 __all__ = [
     "GEN_INFO_ATTR",
@@ -47,6 +50,8 @@ __all__ = [
 GEN_INFO_ATTR: Final = "__anydepends_gen_info__"
 
 _AWAITS: Final = frozenset({"GET_AWAITABLE", "GET_ANEXT", "BEFORE_ASYNC_WITH", "SEND"})
+_JUMPS: Final = frozenset({*dis.hasjrel, *dis.hasjabs, *getattr(dis, "hasjump", ())})
+_ENDS: Final = frozenset({"RETURN_VALUE", "RETURN_CONST", "RAISE_VARARGS", "RERAISE"})
 _WITHS: Final = frozenset({"BEFORE_WITH", "BEFORE_ASYNC_WITH", "SETUP_WITH"})
 _ENTER_NAMES: Final = frozenset(
     {
@@ -65,20 +70,24 @@ _ENTER_NAMES: Final = frozenset(
 class GenInfo:
     """What the engine needs to know about one generator function's code."""
 
-    __slots__ = ("may_hold_scope", "teardown_waits")
+    __slots__ = ("may_hold_scope", "setup_waits", "teardown_waits")
 
-    def __init__(self, teardown_waits: bool, may_hold_scope: bool) -> None:
+    def __init__(
+        self, teardown_waits: bool, may_hold_scope: bool, setup_waits: bool = True
+    ) -> None:
         self.teardown_waits = teardown_waits
         self.may_hold_scope = may_hold_scope
+        self.setup_waits = setup_waits
 
     def __repr__(self) -> str:
         return (
             f"GenInfo(teardown_waits={self.teardown_waits},"
-            f" may_hold_scope={self.may_hold_scope})"
+            f" may_hold_scope={self.may_hold_scope},"
+            f" setup_waits={self.setup_waits})"
         )
 
 
-UNKNOWN: Final = GenInfo(teardown_waits=True, may_hold_scope=True)
+UNKNOWN: Final = GenInfo(teardown_waits=True, may_hold_scope=True, setup_waits=True)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -114,7 +123,47 @@ def gen_info_of_code(code: CodeType) -> GenInfo:
     waits = any(
         ins.opname in _AWAITS and ins.offset >= after_start for ins in instructions
     )
-    return GenInfo(teardown_waits=waits, may_hold_scope=_holds(code, instructions))
+    return GenInfo(
+        teardown_waits=waits,
+        may_hold_scope=_holds(code, instructions),
+        setup_waits=_setup_waits(code, instructions),
+    )
+
+
+def _setup_waits(code: CodeType, instructions: list[dis.Instruction]) -> bool:
+    """Whether a suspension point is reachable from the start of *code* without
+    passing a ``yield``: control flow, exception handlers included (an ``await`` in
+    an ``except`` block before the ``yield`` may sit after it in the bytecode)."""
+    at = {ins.offset: k for k, ins in enumerate(instructions)}
+    entries: Any = getattr(dis.Bytecode(code), "exception_entries", None)
+    if entries is None:  # pragma: no cover - no exception table to read
+        return True
+    handlers: list[tuple[int, int, int]] = [(e.start, e.end, e.target) for e in entries]
+    seen: set[int] = set()
+    todo = [0]
+    while todo:
+        k = todo.pop()
+        while k < len(instructions) and k not in seen:
+            seen.add(k)
+            ins = instructions[k]
+            if ins.opname in _AWAITS:
+                return True
+            if ins.opname == "YIELD_VALUE":
+                break  # not an await's (one was seen first): the generator's yield
+            targets = [t for start, end, t in handlers if start <= ins.offset < end]
+            if ins.opcode in _JUMPS:
+                targets.append(int(ins.argval))
+            for target in targets:
+                found = at.get(target)
+                if found is None:
+                    return True  # a jump this reading does not follow: assume it waits
+                todo.append(found)
+            if ins.opname in _ENDS or (
+                ins.opname.startswith("JUMP") and "IF" not in ins.opname
+            ):
+                break
+            k += 1
+    return False
 
 
 def gen_info(call: object) -> GenInfo:

@@ -403,3 +403,15 @@ def unclaim(state: CallState, memo: dict[Any, Any], key: Any) -> None:
     if memo.get(key) is state:
         del memo[key]
     state.wake(key)
+
+
+def flush_deferred(
+    memo: dict[Any, Any], keys: tuple[Any, ...], values: tuple[Any, ...]
+) -> None:
+    """A held call failed on the fast way: write the values it computed but had
+    not written yet (see ``_codegen``), as an eager write would have, so a later
+    call in the scope finds them. A value never computed stays ``MISSING``; a key
+    already in the memo (written, or claimed by the node that failed) is left."""
+    for key, value in zip(keys, values, strict=True):
+        if value is not MISSING and key not in memo:
+            memo[key] = value

@@ -45,7 +45,9 @@ class Scope:
         "container",
         "host",
         "level",
+        "lone",
         "owned",
+        "stash",
     )
 
     def __init__(
@@ -61,6 +63,12 @@ class Scope:
         self.host: object = None
         self.level: object = UNKNOWN
         self.owned = 0
+        # The memo, lazily (see _codegen): the state of the one call in progress
+        # while it has been alone in the scope since it started (None: no call;
+        # _SHARED: calls overlapped), and what such a call left unwritten (keys,
+        # values), written into the memo when another call starts.
+        self.lone: object = None
+        self.stash: tuple[tuple[Any, ...], tuple[Any, ...]] | None = None
         self._state = _NEW
 
     async def __aenter__(self) -> Scope:
@@ -92,6 +100,7 @@ class Scope:
         else:
             final = None
         self._memo.clear()
+        self.stash = None
         if final is not None and final is not exc:
             raise final
 
@@ -130,6 +139,8 @@ class Scope:
         if entry is None:
             entry = container._entry_for(fn)
         runner = entry.held or entry.held_runner()
+        if self.stash is not None:
+            self._unstash()
         state = CallState(
             runner,
             values,
@@ -139,7 +150,12 @@ class Scope:
             self._exits,
             self,
         )
-        result = await run(state)
+        self.lone = state if self.lone is None else _SHARED
+        try:
+            result = await run(state)
+        finally:
+            if self.lone is state:
+                self.lone = None
         if self._state == _CLOSED:
             await self._closed_during(fn)
         return result
@@ -175,6 +191,8 @@ class Scope:
     ) -> Any:
         container = self.container
         runner = entry.held_runner()
+        if self.stash is not None:
+            self._unstash()
         state = CallState(
             runner,
             values,
@@ -184,12 +202,22 @@ class Scope:
             self._exits,
             self,
         )
+        self.lone = state if self.lone is None else _SHARED
         try:
             result = await run(state)
         finally:
+            if self.lone is state:
+                self.lone = None
             if self._state == _CLOSED:
                 await self._closed_during(fn)
         return result
+
+    def _unstash(self) -> None:
+        """Another call starts: write what a call alone in the scope left stashed."""
+        stash = self.stash
+        assert stash is not None
+        self.stash = None
+        self._memo.update(zip(*stash, strict=True))
 
     async def _closed_during(self, fn: object) -> None:
         """Closed by another task while a call ran: what the call set up since is
@@ -214,6 +242,7 @@ class Scope:
 
 
 _NO_CONTEXT: Final[dict[type, Any]] = {}  # for plans that inject nothing by type
+_SHARED: Final = object()  # Scope.lone once calls overlapped
 
 
 def _name(fn: object) -> str:

@@ -1,0 +1,347 @@
+"""A held scope's memo written lazily: one value per key per scope, whatever happens.
+
+A call that has been alone in its scope since it started does not write the values of
+dependencies that cannot suspend at once: they are written before it next suspends, on
+a failure, or (at its end) left to the scope as a stash that the next call in the scope
+writes into the memo first (docs/concepts.md, "A request scope's memo"). These tests
+attack that: every way another call can come to look at the memo (after the call, from
+inside one of its dependencies, while it waits, from another task, after a failure or a
+cancellation) must find the values the first call computed, never compute them again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+import pytest
+
+from anydepends import Container, Depends, Scope
+
+from .helpers import Recorder, prompt
+
+
+class Graph:
+    """Request-scoped dependencies that count how often they run.
+
+    ``settings`` and ``repo`` cannot suspend (their values are deferred on the fast
+    way); ``conn`` is a yield dependency set up in place; ``waiting`` awaits ``gate``.
+    """
+
+    def __init__(self) -> None:
+        self.rec = Recorder()
+        self.gate = anyio.Event()
+        self.entered = anyio.Event()
+        rec = self.rec
+        gate = self.gate
+        entered = self.entered
+
+        async def settings() -> object:
+            rec("settings")
+            return object()
+
+        async def conn(s: object = Depends(settings)) -> AsyncIterator[object]:
+            rec("conn")
+            try:
+                yield (s, object())
+            finally:
+                rec("conn closed")
+
+        async def repo(c: object = Depends(conn), s: object = Depends(settings)) -> Any:
+            rec("repo")
+            return (c, s)
+
+        async def waiting(r: object = Depends(repo)) -> object:
+            rec("waiting")
+            entered.set()
+            await gate.wait()
+            return r
+
+        async def handler(
+            r: object = Depends(repo), s: object = Depends(settings)
+        ) -> Any:
+            return (r, s)
+
+        async def slow_handler(
+            w: object = Depends(waiting), r: object = Depends(repo)
+        ) -> Any:
+            return (w, r)
+
+        async def slow_handler_ready(
+            c: object = Depends(conn), r: object = Depends(repo)
+        ) -> Any:
+            return (c, r)
+
+        self.slow_handler_ready = slow_handler_ready
+        self.settings = settings
+        self.conn = conn
+        self.repo = repo
+        self.handler = handler
+        self.slow_handler = slow_handler
+
+    def once_each(self) -> None:
+        """Every dependency ran once, and the yield dependency was not torn down."""
+        assert self.rec.count("settings") == 1
+        assert self.rec.count("conn") == 1
+        assert self.rec.count("repo") == 1
+
+
+async def test_a_later_call_in_the_scope_gets_the_first_calls_values() -> None:
+    """Two calls one after the other in one scope share every value (the second
+    writes the first one's stash into the memo before it runs)."""
+    g = Graph()
+    async with Container() as container:
+        async with container.scope() as scope:
+            first = await scope.call(g.handler)
+            second = await scope.call(g.handler)
+            third = await scope.call(g.slow_handler_ready)
+            g.once_each()
+            assert first == second
+            assert third[1] is first[0]
+        assert g.rec.count("conn closed") == 1
+
+
+async def test_a_call_from_a_dependency_gets_the_values_computed_before_it() -> None:
+    """A dependency that calls into its own scope (it may suspend, so what came
+    before it was written) sees the outer call's values; the outer call then sees
+    the inner call's values."""
+    g = Graph()
+    inner_result: list[Any] = []
+
+    async def calls_in(scope: Scope, s: object = Depends(g.settings)) -> object:
+        inner_result.append(await scope.call(g.handler))
+        return s
+
+    async def outer(x: object = Depends(calls_in), r: object = Depends(g.repo)) -> Any:
+        return (x, r)
+
+    async with Container() as container, container.scope() as scope:
+        x, r = await scope.call(outer)
+        g.once_each()
+        assert inner_result[0][0] is r
+        assert x is inner_result[0][1]
+
+
+async def test_the_root_calling_into_its_scope_sees_the_values() -> None:
+    """The root runs after the call stashed its values: a call the root makes in
+    the same scope finds them."""
+    g = Graph()
+
+    async def root(scope: Scope, r: object = Depends(g.repo)) -> Any:
+        return r, await scope.call(g.handler)
+
+    async with Container() as container, container.scope() as scope:
+        r, inner = await scope.call(root)
+        g.once_each()
+        assert inner[0] is r
+
+
+async def test_a_call_that_starts_while_another_waits_sees_its_values() -> None:
+    """A call waiting in a dependency wrote what it computed before it waited: a
+    second call started then (another task) computes nothing again, and when the
+    first resumes it sees what the second computed."""
+    g = Graph()
+    results: dict[str, Any] = {}
+
+    async def slow(scope: Scope) -> None:
+        results["slow"] = await scope.call(g.slow_handler)
+
+    with prompt():
+        async with Container() as container, container.scope() as scope:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(slow, scope)
+                await g.entered.wait()
+                results["fast"] = await scope.call(g.handler)
+                g.gate.set()
+            g.once_each()
+            assert results["slow"][1] is results["fast"][0]
+
+
+async def test_values_computed_before_a_failure_are_kept() -> None:
+    """A call that fails after computing (and setting up) dependencies leaves them
+    in the scope, as an eager write would: a later call does not set them up again."""
+    g = Graph()
+
+    async def fails(r: object = Depends(g.repo)) -> object:
+        raise LookupError("boom")
+
+    async def after(r: object = Depends(fails)) -> object:
+        return r
+
+    async with Container() as container:
+        async with container.scope() as scope:
+            with pytest.raises(LookupError):
+                await scope.call(after)
+            await scope.call(g.handler)
+            g.once_each()
+        assert g.rec.count("conn closed") == 1
+
+
+async def test_values_computed_before_a_cancellation_are_kept() -> None:
+    """A call cancelled while it waits keeps what it computed before in the scope."""
+    g = Graph()
+    with prompt():
+        async with Container() as container, container.scope() as scope:
+            with anyio.CancelScope() as cs:
+
+                async def cancel_when_entered() -> None:
+                    await g.entered.wait()
+                    cs.cancel()
+
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(cancel_when_entered)
+                    await scope.call(g.slow_handler)
+            assert cs.cancel_called
+            await scope.call(g.handler)
+            g.once_each()
+
+
+async def test_a_call_from_another_task_hosts_the_generator_and_shares_values() -> None:
+    """A call made from a task other than the scope's (the yield dependency is set
+    up by a helper task, a branch that may suspend) writes what it computed first:
+    a call started meanwhile and every later call see one value per key."""
+    g = Graph()
+    results: list[Any] = []
+
+    async def in_other_task(scope: Scope) -> None:
+        results.append(await scope.call(g.handler))
+
+    async with Container() as container, container.scope() as scope:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(in_other_task, scope)
+            tg.start_soon(in_other_task, scope)
+        results.append(await scope.call(g.handler))
+        g.once_each()
+        assert results[0] == results[1] == results[2]
+
+
+async def test_overlapping_calls_then_a_lone_call() -> None:
+    """After calls overlapped, later calls still share the scope's values (the scope
+    stays in the mode where every call writes at once)."""
+    g = Graph()
+    with prompt():
+        async with Container() as container, container.scope() as scope:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(scope.call, g.slow_handler)
+                await g.entered.wait()
+                await scope.call(g.handler)
+                g.gate.set()
+            await scope.call(g.handler)
+            await scope.call(g.slow_handler_ready)
+            g.once_each()
+
+
+async def test_a_fresh_scope_computes_again_and_tears_down() -> None:
+    """The stash belongs to its scope: a new scope computes its own values, and
+    each scope tears down its own yield dependency once."""
+    g = Graph()
+    async with Container() as container:
+        for _ in range(3):
+            async with container.scope() as scope:
+                await scope.call(g.handler)
+        assert g.rec.count("settings") == 3
+        assert g.rec.count("conn") == 3
+        assert g.rec.count("conn closed") == 3
+
+
+@pytest.mark.parametrize("history", ["call-first", "scope-first", "none"])
+async def test_same_values_and_teardown_whatever_ran_first(history: str) -> None:
+    """Whatever entry point ran the plan first, a scope's calls share one value per
+    key and tear the yield dependency down once, after the scope's last call."""
+    g = Graph()
+    async with Container() as container:
+        if history == "call-first":
+            await container.call(g.handler)
+        elif history == "scope-first":
+            async with container.scope() as warm:
+                await warm.call(g.handler)
+        before = g.rec.count("conn")
+        async with container.scope() as scope:
+            a = await scope.call(g.handler)
+            b = await scope.call(g.handler)
+            assert a == b
+            assert g.rec.count("conn") == before + 1
+            assert g.rec.count("conn closed") == before
+        assert g.rec.count("conn closed") == before + 1
+
+
+async def test_checkpoint_in_a_dependency_with_many_calls() -> None:
+    """Many calls in one scope from many tasks, each dependency awaiting a
+    checkpoint somewhere: still one value per key."""
+    rec = Recorder()
+
+    async def a() -> object:
+        rec("a")
+        return object()
+
+    async def b(x: object = Depends(a)) -> object:
+        rec("b")
+        await anyio.lowlevel.checkpoint()
+        return x
+
+    async def c(x: object = Depends(a), y: object = Depends(b)) -> object:
+        rec("c")
+        return (x, y)
+
+    async def root(z: object = Depends(c)) -> object:
+        return z
+
+    results: list[Any] = []
+
+    async def one(scope: Scope) -> None:
+        results.append(await scope.call(root))
+
+    with prompt():
+        async with Container() as container, container.scope() as scope:
+            async with anyio.create_task_group() as tg:
+                for _ in range(10):
+                    tg.start_soon(one, scope)
+            results.append(await scope.call(root))
+    assert rec.count("a") == rec.count("b") == rec.count("c") == 1
+    assert all(r is results[0] for r in results)
+
+
+async def test_a_call_that_starts_while_another_has_written_nothing() -> None:
+    """A call in progress may have written nothing yet (it waits in a dependency
+    that is not cached): a call started then is not alone in the scope, so it
+    writes what it computes at once, and the first call, resumed, finds it."""
+    rec = Recorder()
+    gate = anyio.Event()
+    entered = anyio.Event()
+
+    async def shared() -> object:
+        rec("shared")
+        return object()
+
+    async def wait_uncached() -> None:
+        entered.set()
+        await gate.wait()
+
+    async def first(
+        _: None = Depends(wait_uncached, use_cache=False),
+        s: object = Depends(shared),
+    ) -> object:
+        return s
+
+    async def second(s: object = Depends(shared)) -> object:
+        return s
+
+    results: list[object] = []
+
+    async def run_first(scope: Scope) -> None:
+        results.append(await scope.call(first))
+
+    with prompt():
+        async with (
+            Container() as container,
+            container.scope() as scope,
+            anyio.create_task_group() as tg,
+        ):
+            tg.start_soon(run_first, scope)
+            await entered.wait()
+            results.append(await scope.call(second))
+            gate.set()
+    assert rec.count("shared") == 1
+    assert results[0] is results[1]
