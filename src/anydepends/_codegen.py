@@ -294,6 +294,7 @@ class _Emitter:
             else set()
         )
         self.pending: list[Node] = []  # deferred, not written yet (while emitting)
+        self.key_tuples: dict[tuple[int, ...], str] = {}  # see _keys
 
     # -- names -----------------------------------------------------------------------
     def const(self, prefix: str, obj: Any, node: Node | None = None) -> str:
@@ -405,27 +406,49 @@ class _Emitter:
         first = interesting[0] if interesting else len(nodes)
         last = interesting[-1] if interesting else -1
         quiet = not interesting
+        at: dict[int, str] = {}
+        for node in nodes[:-1]:
+            i = node.index
+            if not quiet and i >= first and self.can_wait(node):
+                at[i] = f"E.at = {i if i <= last else QUIET}"
+                quiet = i > last
         deferred = self.deferred
         depth = 2 if deferred else 1
         pad = "    " * depth
         if deferred:
             lines.append("    try:")
-        for node in nodes[:-1]:
-            i = node.index
-            if not quiet and i >= first and self.can_wait(node):
-                if i <= last:
-                    lines.append(f"{pad}E.at = {i}")
-                else:
-                    lines.append(f"{pad}E.at = {QUIET}")
-                    quiet = True
-            if self.pending and self.can_wait(node) and i not in deferred:
-                # It may suspend (and another call look at the memo): write first.
+        body = nodes[:-1]
+        k = 0
+        while k < len(body):
+            node = body[k]
+            if not (self.fast_first and self._claims(node)):
+                self._before(lines, node, at, pad, guard=True)
+                self._node(lines, node, inline=True, depth=depth)
+                k += 1
+                continue
+            # Claimed nodes up to the next one that may suspend (S cannot change
+            # before it ends): two ways through, with lookups (S) or not.
+            run = [node]
+            while not self.can_wait(run[-1]) and k + len(run) < len(body):
+                after = body[k + len(run)]
+                if not self._claims(after):
+                    break
+                run.append(after)
+            k += len(run)
+            lines.append(f"{pad}if S:")
+            for n in run:
+                self._before(lines, n, at, pad + "    ", guard=None)
+                self._node_body(lines, n, depth + 1, fast=False)
+            lines.append(f"{pad}else:")
+            for n in run:
+                self._before(lines, n, at, pad + "    ", guard=False)
+                self._node_body(lines, n, depth + 1, fast=True)
+                if n.index in deferred:
+                    self.pending.append(n)
+            if self.can_wait(run[-1]):
+                # It may have suspended: has another call started in the scope since?
                 lines.append(f"{pad}if not S:")
-                lines.extend(self._writes(self.pending, pad + "    "))
-                self.pending = []
-            self._node(lines, node, inline=True, depth=depth)
-            if i in deferred:
-                self.pending.append(node)
+                lines.append(f"{pad}    S = E.holder.lone is not E")
         pending, self.pending = self.pending, []
         if deferred:
             every = [nodes[i] for i in sorted(deferred)]
@@ -448,13 +471,46 @@ class _Emitter:
         lines.extend(self._root_call(nodes[-1], depth=1, inline=True))
         return self._compile(lines, "plan")
 
+    def _before(
+        self,
+        lines: list[str],
+        node: Node,
+        at: dict[int, str],
+        pad: str,
+        guard: bool | None,
+    ) -> None:
+        """What comes before *node* in inline: its comment, where the call may wait,
+        and (on the fast way, *guard* ``None`` on the other) the deferred values
+        written first if it may suspend (``if not S`` in front where *guard*)."""
+        i = node.index
+        lines.append(
+            f"{pad}# {i}: {node.name} ({node.kind.name.lower()}, {node.lifetime})"
+        )
+        if i in at:
+            lines.append(f"{pad}{at[i]}")
+        if guard is None or not self.pending:
+            return
+        if self.can_wait(node) and i not in self.deferred:
+            # It may suspend (and another call look at the memo): write first.
+            if guard:
+                lines.append(f"{pad}if not S:")
+                pad += "    "
+            lines.extend(self._writes(self.pending, pad))
+            self.pending = []
+
     def _writes(self, nodes: list[Node], pad: str) -> list[str]:
         return [f"{pad}M[{self.const('K', n.key, n)}] = v{n.index}" for n in nodes]
 
     def _keys(self, nodes: list[Node]) -> str:
         """A constant tuple of the memo keys of *nodes*."""
-        keys = tuple(n.key for n in nodes)
-        return self.const(f"KS{nodes[0].index}_{len(keys)}", keys)
+        which = tuple(n.index for n in nodes)
+        found = self.key_tuples.get(which)
+        if found is None:
+            keys = tuple(n.key for n in nodes)
+            found = self.key_tuples[which] = self.const(
+                f"KS{which[0]}_{len(keys)}", keys
+            )
+        return found
 
     def _claims(self, node: Node) -> bool:
         """Whether inline claims *node*'s key lazily (at its first suspension)."""
@@ -564,19 +620,14 @@ class _Emitter:
 
     # -- one node ---------------------------------------------------------------------
     def _node(self, lines: list[str], node: Node, inline: bool, depth: int) -> None:
+        """*node* with its memo logic: a per-node function, or inline where it is
+        not claimed (claimed ones come in runs, see build_main)."""
         pad = "    " * depth
-        i = node.index
-        lines.append(
-            f"{pad}# {i}: {node.name} ({node.kind.name.lower()}, {node.lifetime})"
-        )
-        if inline and self.fast_first and self._claims(node):
-            # Two ways through: with lookups (S), or not (see fast_first).
-            lines.append(f"{pad}if S:")
-            self._node_body(lines, node, depth + 1, fast=False)
-            lines.append(f"{pad}else:")
-            self._node_body(lines, node, depth + 1, fast=True)
-        else:
-            self._node_body(lines, node, depth, fast=False, inline=inline)
+        if not inline:
+            i = node.index
+            kind = node.kind.name.lower()
+            lines.append(f"{pad}# {i}: {node.name} ({kind}, {node.lifetime})")
+        self._node_body(lines, node, depth, fast=False, inline=inline)
         if inline and self.fast_first and self.can_wait(node):
             # It may have suspended: has another call started in the scope since?
             lines.append(f"{pad}if not S:")
