@@ -403,7 +403,9 @@ class Supervision:
 
     One object per container (chosen once per event loop); per-call data lives on
     the call's state, so a call that never goes concurrent allocates nothing for it.
-    :meth:`open` runs before the first dependency of a plan that may run concurrently;
+    :meth:`open` runs, in a call of a plan whose dependencies may overlap, where the
+    call may first suspend (generated code: before that no sibling runs, and the
+    calling task's cancel-scope stack is as the call found it);
     :meth:`interrupt` asks for the interruption (from any task); :meth:`owns` tells
     whether an exception that reached the calling task is that interruption;
     :meth:`close` runs after the call's own teardown.
@@ -412,7 +414,7 @@ class Supervision:
     __slots__ = ()
 
     def open(self, call: Supervised) -> None:
-        """Prepare, in the calling task, before the first dependency runs."""
+        """Prepare, in the calling task, before the call may first suspend."""
         raise NotImplementedError
 
     def interrupt(self, call: Supervised) -> bool:
@@ -434,9 +436,10 @@ class Supervision:
 class ScopeSupervision(Supervision):
     """Public API only: a cancel scope of ours around the whole call.
 
-    Opened before the first dependency, so everything the calling task runs (and
-    every cancel scope a dependency opens) nests inside it; cancelling it interrupts
-    the calling task's dependency wherever it waits, exactly as a task group would.
+    Opened before the call may first suspend (nothing before changed the cancel-
+    scope stack), so everything the calling task runs after (and every cancel scope
+    a dependency opens) nests inside it; cancelling it interrupts the calling task's
+    dependency wherever it waits, exactly as a task group would.
     """
 
     __slots__ = ()

@@ -3,15 +3,15 @@
 ``container.call``, ``scope.call``, ``call_in``, ``Plan`` calls, ``inject`` and
 ``trace`` all build a :class:`~._state.CallState` and await :func:`run`:
 
-1. a plan whose dependencies may overlap gets its supervisor (:mod:`._backend`);
-2. the generated ``inline`` is stepped once: if nothing waits, that is the whole call;
-   if something does, :func:`run` drives it on in the calling task, claiming a held
-   scope's keys where it waits in them and, where other dependencies are ready,
-   handing the call to a :class:`~._resolution.Resolution` that may take it
-   concurrent;
-3. the call's own teardowns run (function scope, then the private request scope of a
+1. the generated ``inline`` is stepped once: if nothing waits, that is the whole
+   call; if something does, :func:`run` drives it on in the calling task, claiming a
+   held scope's keys where it waits in them and, where other dependencies are
+   ready, handing the call to a :class:`~._resolution.Resolution` that may take it
+   concurrent (a plan whose dependencies may overlap opens its supervision,
+   :mod:`._backend`, in ``inline`` where the call may first suspend);
+2. the call's own teardowns run (function scope, then the private request scope of a
    ``container.call``), exactly once, in reverse order, whatever happened;
-4. the caller gets the root's result, or the original exception, or what the
+3. the caller gets the root's result, or the original exception, or what the
    teardowns turned it into (FastAPI's exit-stack semantics; a teardown's own
    ``__cause__`` is kept, the exception it replaced is its ``__context__``).
 """
@@ -42,8 +42,7 @@ def run(state: CallState) -> Generator[Any, Any, Any]:
     once it registered to go concurrent).
     """
     # Few locals: every one is a slot in the frame a waiting call keeps.
-    if state.runner.concurrent:
-        state.rt.supervision.open(state)
+    # (Supervision opens in inline, where the call may first suspend: _codegen.)
     inline = state.runner.inline(state.values, state)
     result: Any = None
     try:
@@ -139,7 +138,9 @@ def waits_in(
         key = claim_keys[at]
         if key is not None:
             state.claim(key)
-    if runner.concurrent and runner.ready_after[at]:
+    # Only a supervised call goes concurrent (inline opens its supervision before
+    # anything that may suspend; a suspension it did not foresee runs on in order).
+    if runner.concurrent and runner.ready_after[at] and state.task is not None:
         if res is None:
             res = Resolution(state, inline, at)
         if not res.concurrent:

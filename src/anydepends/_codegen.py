@@ -357,6 +357,24 @@ class _Emitter:
                 terms[x] = parts
         return terms
 
+    def _stirs(self, node: Node) -> bool:
+        """Whether computing *node* inline, where it is computed in place, may
+        suspend or change the calling task's cancel-scope stack (a yield dependency
+        set up in place that may hold a scope); its helper branch is apart."""
+        if not computation_may_wait(node):
+            return False
+        if node.kind is not CallKind.ASYNC_GEN or node.limit is not None:
+            return True
+        if node.lifetime is APP or node.alias:
+            return True
+        info = gen_info(node.call)
+        return (
+            info is UNKNOWN_GEN
+            or info.setup_waits
+            or not _plain(info)
+            or self._placement(node, info) not in (_IN_PLACE, _IN_HOST)
+        )
+
     def _deferrable(self, node: Node) -> bool:
         """Whether *node*'s computation cannot suspend on the fast way, or only in
         its helper branch (an async generator set up in place whose code before its
@@ -418,9 +436,22 @@ class _Emitter:
         if deferred:
             lines.append("    try:")
         body = nodes[:-1]
+        # Supervision (_backend) opens where the call may first suspend: no sibling
+        # can run before, and nothing before changed the cancel-scope stack, so the
+        # level it records is the call's start. Helper branches before that point,
+        # and waiting for another call's claim, open it themselves (_compute,
+        # _invoke.wait_claim).
+        open_at = (
+            next((n.index for n in body if self._stirs(n)), None)
+            if self.concurrent
+            else None
+        )
         k = 0
         while k < len(body):
             node = body[k]
+            if node.index == open_at:
+                lines.append(f"{pad}if E.task is None:")
+                lines.append(f"{pad}    {_OPEN}")
             if not (self.fast_first and self._claims(node)):
                 self._before(lines, node, at, pad, guard=True)
                 self._node(lines, node, inline=True, depth=depth)
@@ -431,7 +462,7 @@ class _Emitter:
             run = [node]
             while not self.can_wait(run[-1]) and k + len(run) < len(body):
                 after = body[k + len(run)]
-                if not self._claims(after):
+                if not self._claims(after) or after.index == open_at:
                     break
                 run.append(after)
             k += len(run)
@@ -893,6 +924,9 @@ class _Emitter:
                 lines.append(f"{inner}NOTE_LEVEL(E)")
             before, after = helper or ([], [])
             lines.append(f"{pad}else:")
+            if self.concurrent:
+                lines.append(f"{pad}    if E.task is None:")
+                lines.append(f"{pad}        {_OPEN}")
             lines.extend(f"{pad}    {h}" for h in before)
             lines.append(f"{pad}    {target} = await AGEN(E, {n}, g, True, {known})")
             lines.extend(f"{pad}    {h}" for h in after)
@@ -977,6 +1011,7 @@ class _Emitter:
 
 
 _MANY_ARGS: Final = 32  # more keyword arguments than this go through a dict
+_OPEN: Final = "E.rt.supervision.open(E)"  # see build_main
 
 _IN_PLACE: Final = 0
 _CHECKED: Final = 1

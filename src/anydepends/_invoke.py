@@ -385,7 +385,13 @@ async def wait_claim(
     state: CallState, memo: dict[Any, Any], key: Any, node: Node, main: bool
 ) -> Any:
     """Wait for another call computing *key* of a shared memo; if it gives up,
-    compute it here (an alias takes its twin's value instead)."""
+    compute it here (an alias takes its twin's value instead).
+
+    Inline (*main*) may come here before its supervision opened (see ``_codegen``):
+    it opens now, as the call may suspend (and go concurrent) from here.
+    """
+    if main and state.task is None and state.runner.concurrent:
+        state.rt.supervision.open(state)
     while True:
         found = memo.get(key, MISSING)
         if type(found) is CallState:
