@@ -295,6 +295,7 @@ class _Emitter:
         )
         self.pending: list[Node] = []  # deferred, not written yet (while emitting)
         self.key_tuples: dict[tuple[int, ...], str] = {}  # see _keys
+        self.need_fn: list[str] = []  # the source of inline's ``need`` (if any)
 
     # -- names -----------------------------------------------------------------------
     def const(self, prefix: str, obj: Any, node: Node | None = None) -> str:
@@ -484,10 +485,13 @@ class _Emitter:
         if deferred:
             every = [nodes[i] for i in sorted(deferred)]
             flush = self.const("FLUSH", flush_deferred)
+            names = self.const("NAMES", tuple(f"v{n.index}" for n in every))
+            # locals(): a tuple display of every value would need as many slots
+            # on inline's stack, in the frame a waiting call keeps.
             lines += [
                 "    except BaseException:",
                 "        if not S:",
-                f"            {flush}(M, {self._keys(every)}, {_values(every)})",
+                f"            {flush}(M, {self._keys(every)}, {names}, locals())",
                 "        raise",
             ]
         if pending:
@@ -500,6 +504,8 @@ class _Emitter:
         if not quiet:
             lines.append(f"    E.at = {QUIET}")
         lines.extend(self._root_call(nodes[-1], depth=1, inline=True))
+        if self.need_fn:
+            lines += ["", *self.need_fn]
         return self._compile(lines, "plan")
 
     def _before(
@@ -630,20 +636,28 @@ class _Emitter:
         if any(self.plan.nodes[d].lifetime is REQUEST for d in self.hittable):
             memos.append("M")
         lines.append(f"    if {' or '.join(memos)}:")
-        lines.append(f"        N = E.need = [True] * {size}")
+        # Which nodes a memo hit makes unnecessary: worked out in a function of its
+        # own (``need``), so its locals are not slots of inline's frame, which a
+        # waiting call keeps.
+        args = "M" if self.variant == HELD else "None"
+        lines.append(f"        N = E.need = need({args})")
         if self.fast_first:
             known = "True" if memos == ["M"] else "bool(M) or E.holder.lone is not E"
             lines.append(f"        S = {known}")
+        fn = self.need_fn
+        fn.append("def need(M):")
+        fn.append(f"    N = [True] * {size}")
         for d in sorted(self.hittable, reverse=True):
             node = self.plan.nodes[d]
             memo = "APP" if node.lifetime is APP else "M"
             key = self.const("K", node.key, node)
             cls = f"{memo}.get({key}, MISSING).__class__"
-            lines.append(f"        c = {cls}")
-            lines.append(f"        h{d} = c is not MISSING_T and c is not CLAIM")
+            fn.append(f"    c = {cls}")
+            fn.append(f"    h{d} = c is not MISSING_T and c is not CLAIM")
         for x in sorted(self.need, reverse=True):
             cond = " or ".join(f"({t})" for t in self.need[x])
-            lines.append(f"        N[{x}] = {cond}")
+            fn.append(f"    N[{x}] = {cond}")
+        fn.append("    return N")
         lines.append("    else:")
         lines.append(f"        N = {all_true}")
         if self.fast_first:
