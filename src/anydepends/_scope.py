@@ -6,7 +6,6 @@ from collections.abc import Callable, Coroutine, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, TypeVar, overload
 
-from ._backend import UNKNOWN
 from ._call import run
 from ._errors import UsageError, scope_closed_during_call
 from ._plan import Plan
@@ -58,10 +57,9 @@ class Scope:
         self._exits: list[Any] = []
         self._extra = context
         self._context: dict[type, Any] | None = None  # built on first use
-        # Where request-scoped generators may be set up in place (see _invoke): the
+        # host, level (set by __aenter__, read only by calls in the open scope):
+        # where request-scoped generators may be set up in place (see _invoke), the
         # task that entered the scope, at the cancel-scope level it was entered at.
-        self.host: object = None
-        self.level: object = UNKNOWN
         self.owned = 0
         # The memo, lazily (see _codegen): the state of the one call in progress
         # while it has been alone in the scope since it started (None: no call;
@@ -70,6 +68,9 @@ class Scope:
         self.lone: object = None
         self.stash: tuple[tuple[Any, ...], tuple[Any, ...]] | None = None
         self._state = _NEW
+
+    host: object
+    level: object
 
     async def __aenter__(self) -> Scope:
         if self._state != _NEW:

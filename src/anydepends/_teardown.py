@@ -182,9 +182,10 @@ def close_clean(exits: list[Any]) -> object:
         item = exits[-1]
         if type(item) is not tuple:
             return _MORE
-        node, gen = cast("tuple[Node, Any]", exits.pop())
+        entry: tuple[Node, Any] = exits.pop()
+        node, gen = entry
         if type(gen) is _AGEN:
-            step: Coroutine[Any, Any, Any] = gen.__anext__()
+            step: Coroutine[Any, Any, Any] = gen.asend(None)  # __anext__, cheaper
             try:
                 pending = step.send(None)
             except StopAsyncIteration:
