@@ -49,10 +49,8 @@ from anyio import to_thread
 from . import _collector as collector
 from ._codeinfo import UNKNOWN as UNKNOWN_GEN
 from ._codeinfo import (
-    GenInfo,
     gen_info,
     gen_info_of_code,
-    may_suspend,
     sync_gen_may_hold_scope,
 )
 from ._errors import MissingValuesError, missing_context, no_yield
@@ -78,6 +76,21 @@ from ._invoke import (
     wait_claim,
 )
 from ._lifetime import Lifetime
+from ._nodefacts import (
+    CHECKED,
+    FRESH,
+    HELD,
+    HELPER,
+    IN_HOST,
+    IN_PLACE,
+    claims,
+    computation_may_wait,
+    deferrable,
+    placement,
+    plain,
+    ready_after,
+    stirs,
+)
 from ._plan import Node, Plan
 from ._state import LEVEL_UNSET, CallState
 
@@ -90,8 +103,6 @@ APP: Final = Lifetime.APP
 
 __all__ = ["FRESH", "HELD", "QUIET", "Runner", "build_runner"]
 
-FRESH: Final = 0  #: a private scope (container.call): no memo to consult
-HELD: Final = 1  #: a Scope shared by calls: memo, claims
 
 #: ``CallState.at`` once nothing the resolution watches for can happen any more.
 QUIET: Final = -2
@@ -128,7 +139,7 @@ class Runner:
         self.sequential = (
             runtime.sequential if plan.sequential is None else plan.sequential
         )
-        self.ready_after = _ready_after(plan)
+        self.ready_after = ready_after(plan)
         self.may_overlap = any(self.ready_after)
         # Whether a call may run dependencies concurrently (and so is supervised).
         self.concurrent = self.may_overlap and not self.sequential
@@ -186,24 +197,6 @@ class Runner:
 def build_runner(plan: Plan[Any], variant: int, runtime: Runtime) -> Runner:
     """Generate the code of *plan* for *variant* in a container with *runtime*."""
     return Runner(plan, variant, runtime)
-
-
-def _ready_after(plan: Plan[Any]) -> list[bool]:
-    """Per node position *i*: could another dependency be ready while *i* runs?
-
-    Running in plan order, when node *i* starts every earlier node is done; a later
-    node (not the root) is ready then if all its dependencies come before *i*. A
-    suffix minimum of each node's last dependency answers it for every *i* at once.
-    """
-    nodes = plan.nodes
-    last = len(nodes) - 1
-    result = [False] * len(nodes)
-    lowest = last  # min over later non-root nodes of their highest dependency
-    for i in range(last - 1, -1, -1):
-        result[i] = lowest < i
-        deps = nodes[i].deps
-        lowest = min(lowest, max(deps) if deps else -1)
-    return result
 
 
 class _Emitter:
@@ -287,9 +280,16 @@ class _Emitter:
         # node that may suspend, or on a failure; at the end, what is left goes to
         # the scope as one stash, written only if another call in the scope comes.
         # Deferred only where the fast way computes every node (no app memo hits).
-        self.fast_first = variant == HELD and any(self._claims(n) for n in nodes[:-1])
+        self.fast_first = variant == HELD and any(
+            claims(n, self.variant) for n in nodes[:-1]
+        )
         self.deferred: set[int] = (
-            {n.index for n in nodes[:-1] if self._claims(n) and self._deferrable(n)}
+            {
+                n.index
+                for n in nodes[:-1]
+                if claims(n, self.variant)
+                and deferrable(n, self.variant, self.first_fn_gen)
+            }
             if self.fast_first and not self.app_hits
             else set()
         )
@@ -358,39 +358,6 @@ class _Emitter:
                 terms[x] = parts
         return terms
 
-    def _stirs(self, node: Node) -> bool:
-        """Whether computing *node* inline, where it is computed in place, may
-        suspend or change the calling task's cancel-scope stack (a yield dependency
-        set up in place that may hold a scope); its helper branch is apart."""
-        if not computation_may_wait(node):
-            return False
-        if node.kind is not CallKind.ASYNC_GEN or node.limit is not None:
-            return True
-        if node.lifetime is APP or node.alias:
-            return True
-        info = gen_info(node.call)
-        return (
-            info is UNKNOWN_GEN
-            or info.setup_waits
-            or not _plain(info)
-            or self._placement(node, info) not in (_IN_PLACE, _IN_HOST)
-        )
-
-    def _deferrable(self, node: Node) -> bool:
-        """Whether *node*'s computation cannot suspend on the fast way, or only in
-        its helper branch (an async generator set up in place whose code before its
-        ``yield`` has no suspension point)."""
-        if not computation_may_wait(node):
-            return True
-        if node.kind is not CallKind.ASYNC_GEN or node.limit is not None:
-            return False
-        info = gen_info(node.call)
-        return (
-            info is not UNKNOWN_GEN
-            and not info.setup_waits
-            and self._placement(node, info) in (_IN_HOST, _CHECKED)
-        )
-
     # -- whole functions ------------------------------------------------------------
     def build_main(self) -> dict[str, Any]:
         nodes = self.plan.nodes
@@ -420,7 +387,8 @@ class _Emitter:
         interesting = [
             i
             for i, node in enumerate(nodes[:-1])
-            if (self.can_wait(node) and self.ready_after[i]) or self._claims(node)
+            if (self.can_wait(node) and self.ready_after[i])
+            or claims(node, self.variant)
         ]
         first = interesting[0] if interesting else len(nodes)
         last = interesting[-1] if interesting else -1
@@ -443,7 +411,10 @@ class _Emitter:
         # and waiting for another call's claim, open it themselves (_compute,
         # _invoke.wait_claim).
         open_at = (
-            next((n.index for n in body if self._stirs(n)), None)
+            next(
+                (n.index for n in body if stirs(n, self.variant, self.first_fn_gen)),
+                None,
+            )
             if self.concurrent
             else None
         )
@@ -453,7 +424,7 @@ class _Emitter:
             if node.index == open_at:
                 lines.append(f"{pad}if E.task is None:")
                 lines.append(f"{pad}    {_OPEN}")
-            if not (self.fast_first and self._claims(node)):
+            if not (self.fast_first and claims(node, self.variant)):
                 self._before(lines, node, at, pad, guard=True)
                 self._node(lines, node, inline=True, depth=depth)
                 k += 1
@@ -463,7 +434,7 @@ class _Emitter:
             run = [node]
             while not self.can_wait(run[-1]) and k + len(run) < len(body):
                 after = body[k + len(run)]
-                if not self._claims(after) or after.index == open_at:
+                if not claims(after, self.variant) or after.index == open_at:
                     break
                 run.append(after)
             k += len(run)
@@ -548,15 +519,6 @@ class _Emitter:
                 f"KS{which[0]}_{len(keys)}", keys
             )
         return found
-
-    def _claims(self, node: Node) -> bool:
-        """Whether inline claims *node*'s key lazily (at its first suspension)."""
-        return (
-            self.variant == HELD
-            and node.lifetime is REQUEST
-            and node.use_cache
-            and not node.alias
-        )
 
     def build_per_node(self) -> dict[str, Any]:
         """The functions a call needs once it went concurrent (built then)."""
@@ -897,18 +859,20 @@ class _Emitter:
         # left it, else through AGEN (which decides, and may host it).
         info = gen_info(node.call)
         known = "None" if info is UNKNOWN_GEN else self.const("INFO", info, node)
-        place = self._placement(node, info) if inline else _HELPER
-        assert helper is None or place in (_IN_HOST, _CHECKED)
-        if place == _HELPER:
+        place = (
+            placement(node, info, self.variant, self.first_fn_gen) if inline else HELPER
+        )
+        assert helper is None or place in (IN_HOST, CHECKED)
+        if place == HELPER:
             gen = f"{fn}({args})"
             return [f"{pad}{target} = await AGEN(E, {n}, {gen}, {main}, {known})"]
         lines = self._before_function_gen(node, pad)
         lines.append(f"{pad}g = {fn}({args})")
         inner = pad
-        if place == _CHECKED:
+        if place == CHECKED:
             lines.append(f"{pad}if PLACE(E):")
             inner = pad + "    "
-        elif place == _IN_HOST:
+        elif place == IN_HOST:
             # _invoke.place_plain, inline: held runners always run in a Scope, and
             # E.task is the calling task once supervision opened.
             lines.append(f"{pad}if (E.task or E.rt.current_task()) is E.holder.host:")
@@ -931,9 +895,9 @@ class _Emitter:
             f"{inner}    {no_yield}()",
             f"{inner}{exits}.append(({n}, g))",
         ]
-        if place == _IN_PLACE and self.variant == HELD and not _plain(info):
+        if place == IN_PLACE and self.variant == HELD and not plain(info):
             lines.append(f"{inner}E.here = None  # it may hold a cancel scope")
-        if place != _IN_PLACE:
+        if place != IN_PLACE:
             if self.variant == HELD and (info is UNKNOWN_GEN or info.may_hold_scope):
                 lines.append(f"{inner}NOTE_LEVEL(E)")
             before, after = helper or ([], [])
@@ -954,21 +918,6 @@ class _Emitter:
                 f"{pad}    CAPTURE_LEVEL(E)",
             ]
         return []
-
-    def _placement(self, node: Node, info: GenInfo) -> int:
-        """How generated ``inline`` sets this async generator up: in place, in place
-        after a check (:func:`._invoke.place_request`, or the test of
-        :func:`._invoke.place_plain` for one that leaves nothing on the cancel-scope
-        stack), or through the helper."""
-        if node.lifetime is FUNCTION:
-            return _IN_PLACE
-        if node.lifetime is REQUEST:
-            if self.variant == FRESH and (
-                node.index < self.first_fn_gen or _plain(info)
-            ):
-                return _IN_PLACE
-            return _IN_HOST if _plain(info) else _CHECKED
-        return _HELPER
 
     def _exits(self, node: Node) -> str:
         if node.lifetime is FUNCTION:
@@ -1027,11 +976,6 @@ class _Emitter:
 _MANY_ARGS: Final = 32  # more keyword arguments than this go through a dict
 _OPEN: Final = "E.rt.supervision.open(E)"  # see build_main
 
-_IN_PLACE: Final = 0
-_CHECKED: Final = 1
-_HELPER: Final = 2
-_IN_HOST: Final = 3
-
 
 def _positional_order(
     call: Callable[..., Any], exprs: list[tuple[str, str]]
@@ -1057,27 +1001,6 @@ def _positional_order(
         return [by_name[name] for name in names[: len(exprs)]]
     except KeyError:
         return None
-
-
-def computation_may_wait(node: Node) -> bool:
-    """Whether computing *node* may suspend, leaving memo claims aside: a permit,
-    the app memo, a worker thread, a generator, or a coroutine that awaits."""
-    if node.limit is not None or node.lifetime is APP or node.alias:
-        return True
-    if node.kind is CallKind.SYNC:
-        return node.thread
-    if node.kind is CallKind.ASYNC:
-        return may_suspend(node.call)
-    return True
-
-
-def _plain(info: GenInfo) -> bool:
-    """Whether an async generator leaves nothing on the task's cancel-scope stack
-    across its ``yield``: no ``with`` block, and a teardown that cannot wait (so no
-    cancel scope of ours around it either)."""
-    return (
-        info is not UNKNOWN_GEN and not info.may_hold_scope and not info.teardown_waits
-    )
 
 
 def _forget(filenames: list[str]) -> None:
