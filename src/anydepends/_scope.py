@@ -130,6 +130,8 @@ class Scope:
             MissingValuesError: before anything runs, if required values are missing.
             UsageError: if the scope is not open.
         """
+        # _run written out (the common path): a waiting call keeps one coroutine
+        # frame fewer.
         if self._state != _OPEN or not self.container._runtime.open:
             self._not_open(fn)
         container = self.container
