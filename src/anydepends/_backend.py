@@ -32,6 +32,7 @@ the public paths for good if anything is not where they expect: they never guess
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import os
 import types
@@ -348,9 +349,8 @@ def task_functions() -> TaskFunctions:
         data = _asyncio_data
         ref = weakref.ref
         task_of = _task_of_loop()
-
-        def asyncio_task() -> object:
-            return task_of(loop)
+        # One C call chain, no frame of ours (the calling task is asked for often).
+        task_now: Callable[[], object] = functools.partial(task_of, loop)
 
         def asyncio_mark(task: object) -> object:
             state = data.get(ref(task))
@@ -361,7 +361,7 @@ def task_functions() -> TaskFunctions:
             state = data.get(ref(task))
             return task, None if state is None else state.cancel_scope
 
-        return TaskFunctions(asyncio_task, asyncio_mark, asyncio_both)
+        return TaskFunctions(task_now, asyncio_mark, asyncio_both)
     import trio
 
     trio_task = trio.lowlevel.current_task

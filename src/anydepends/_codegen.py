@@ -372,8 +372,6 @@ class _Emitter:
                 (i for i in range(len(nodes) - 1) if self.ready_after[i]), default=0
             )
             bound = list(range(last))
-        # Deferred values are written on a failure: bound from the start too.
-        bound += sorted(self.deferred.difference(bound))
         if bound:
             names = " = ".join(f"v{j}" for j in bound)
             lines.append(f"    {names} = MISSING")
@@ -448,9 +446,10 @@ class _Emitter:
                 self._node_body(lines, n, depth + 1, fast=True)
                 if n.index in deferred:
                     self.pending.append(n)
-            if self.can_wait(run[-1]):
+            last_node = run[-1]
+            if self.can_wait(last_node) and last_node.index not in deferred:
                 # It may have suspended: has another call started in the scope since?
-                lines.append(f"{pad}if not S:")
+                # (A deferred one can only in its helper branch, which asks itself.)
                 lines.append(f"{pad}    S = E.holder.lone is not E")
         pending, self.pending = self.pending, []
         if deferred:
@@ -651,17 +650,35 @@ class _Emitter:
             lines.append(f"{pad}if N[{i}]:")
             depth += 1
             pad += "    "
+        handover = (
+            [
+                "if E.handed:",
+                "    R = E.rs()",
+                f"    R[{i}] = v{i}",
+                "    return HANDED",
+            ]
+            if inline and self.ready_after[i] and self.can_wait(node)
+            else []
+        )
         if fast and i in self.deferred:
             helper: tuple[list[str], list[str]] | None = None
             if computation_may_wait(node):
-                # Only its helper branch can suspend: write what is pending first,
-                # and its own value (claimed while it waited) after.
+                # Only its helper branch can suspend: write what is pending first;
+                # after, its own value (claimed while it waited), the hand-over and
+                # whether another call started meanwhile (nothing else can change
+                # on the in-place branch).
                 key = self.const("K", node.key, node)
-                pending = self.pending
                 helper = (
-                    self._writes(pending, ""),
-                    [f"M[{key}] = v{i}", "if E.waiters:", f"    E.wake({key})"],
+                    self._writes(self.pending, ""),
+                    [
+                        f"M[{key}] = v{i}",
+                        "if E.waiters:",
+                        f"    E.wake({key})",
+                        *handover,
+                        "S = E.holder.lone is not E",
+                    ],
                 )
+                handover = []
             lines.extend(self._compute(node, f"v{i}", inline, depth, helper))
         elif fast:
             key = self.const("K", node.key, node)
@@ -672,11 +689,7 @@ class _Emitter:
                 lines.append(f"{pad}    E.wake({key})")
         else:
             lines.extend(self._memo_logic(node, inline, depth))
-        if inline and self.ready_after[i] and self.can_wait(node):
-            lines.append(f"{pad}if E.handed:")
-            lines.append(f"{pad}    R = E.rs()")
-            lines.append(f"{pad}    R[{i}] = v{i}")
-            lines.append(f"{pad}    return HANDED")
+        lines.extend(f"{pad}{h}" for h in handover)
 
     def can_wait(self, node: Node) -> bool:
         """Whether computing *node* inline may suspend the call (a sync call in
