@@ -48,6 +48,8 @@ class Scope:
         "owned",
         "stash",
     )
+    host: object  # set by __aenter__
+    level: object  # set by __aenter__
 
     def __init__(
         self, container: Container, context: Mapping[type, Any] | None = None
@@ -68,9 +70,6 @@ class Scope:
         self.lone: object = None
         self.stash: tuple[tuple[Any, ...], tuple[Any, ...]] | None = None
         self._state = _NEW
-
-    host: object
-    level: object
 
     async def __aenter__(self) -> Scope:
         if self._state != _NEW:
