@@ -15,8 +15,8 @@ concurrent:
 - the calling task, once its own dependency completes, takes ready work too, then
   waits for the runners, then calls the root (:meth:`Resolution.rest`).
 
-Failure: the first exception ends the call. Runner tasks run inside cancel scopes of
-their own, which it cancels; the calling task's dependency is interrupted by the
+Failure: the first exception ends the call. Runner tasks are cancelled through their
+task handles; the calling task's dependency is interrupted by the
 call's supervisor (:mod:`._backend`); nothing new starts. The caller gets the original
 exception object, or an ``ExceptionGroup`` of the failures when several dependencies
 really failed at once. A cancellation from outside the call is never a dependency
@@ -238,8 +238,8 @@ class Resolution:
         if runners is None:
             runners = self.runners = []
         runners.append(runner)
-        # anyio >= 4.14 gives the task's handle: cancelling it cancels the runner
-        # alone, so the runner needs no cancel scope of its own (see _runner).
+        # The task's handle (anyio >= 4.14): cancelling it cancels the runner alone,
+        # so the runner needs no cancel scope of its own.
         runner.cancels = rt.spawn(self._runner, runner)
 
     async def work(self, main: bool) -> None:
@@ -270,16 +270,11 @@ class Resolution:
 
     async def _runner(self, runner: _Runner) -> None:
         """A runner task: work until nothing is ready, or the call stops; stopping
-        cancels the task's handle, or (anyio < 4.14) a cancel scope of its own."""
+        cancels the task's handle."""
         self.starting -= 1
         cancelled = cancelled_exc_class()
         try:
-            if runner.cancels is None:
-                with new_cancel_scope() as scope:
-                    runner.cancels = scope
-                    await self._run_work(runner, cancelled)
-            else:
-                await self._run_work(runner, cancelled)
+            await self._run_work(runner, cancelled)
         finally:
             # A finished runner is nothing to cancel any more: let it go now, not
             # when the call ends (a call may wait long after its runners).
@@ -392,7 +387,7 @@ class _Runner:
     __slots__ = ("cancelled", "cancels")
 
     def __init__(self) -> None:
-        # The task's handle, or the runner's own cancel scope (None until known).
+        # The task's handle (None until the task group returned it).
         self.cancels: Any = None
         self.cancelled = False  # the call cancelled it
 

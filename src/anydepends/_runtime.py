@@ -75,9 +75,8 @@ class Runtime:
         self.dispatcher.start()
 
     def spawn(self, fn: Callable[..., Coroutine[Any, Any, None]], *args: Any) -> Any:
-        """Start ``fn(*args)`` in the container's task group; return what the task
-        group returns (anyio >= 4.14: the task's handle, whose ``cancel()`` cancels
-        that task alone; before: ``None``)."""
+        """Start ``fn(*args)`` in the container's task group; return the task's
+        handle (anyio >= 4.14), whose ``cancel()`` cancels that task alone."""
         tg = self.tg
         if not self.open or tg is None:
             msg = "the container was closed while a call still needed it"
