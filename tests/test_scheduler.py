@@ -189,6 +189,43 @@ async def test_overlap_uses_one_extra_task() -> None:
     assert len(set(ids.values())) == 2
 
 
+async def test_a_call_that_went_concurrent_is_not_kept_alive() -> None:
+    """Once a call that went concurrent returned, nothing of the engine keeps its
+    values alive (the dispatcher lets go of the calls it decided on), while the
+    container stays open and idle."""
+    import gc
+    import weakref
+
+    class Value:
+        pass
+
+    probes: list[weakref.ref[Value]] = []
+    a_started, b_started = anyio.Event(), anyio.Event()
+
+    async def a() -> Value:
+        a_started.set()
+        await b_started.wait()
+        return Value()
+
+    async def b() -> Value:
+        b_started.set()
+        await a_started.wait()
+        value = Value()
+        probes.append(weakref.ref(value))
+        return value
+
+    async def root(x: Value = Depends(a), y: Value = Depends(b)) -> None:
+        pass
+
+    with prompt():
+        async with Container() as container:
+            await container.call(root)
+            await anyio.wait_all_tasks_blocked()
+            gc.collect()
+            assert len(probes) == 1
+            assert probes[0]() is None
+
+
 async def test_sequential_mode_is_fastapis_depth_first_order() -> None:
     """``Container(sequential=True)`` resolves one dependency at a time, depth first in
     declaration order, each subtree finished before the next sibling starts; the

@@ -156,10 +156,17 @@ class Dispatcher:
                     # waited one.
                     await checkpoint()
                     await checkpoint()
-                for call, position in batch:
-                    call.deferred(position)
-                for call in retries:
-                    call.retry_interrupt()
+                _answer(batch, retries)
+                # Done with them: not kept (with all a call holds) while waiting.
+                del batch, retries
         finally:
             self.running = False
             self.wake = None
+
+
+def _answer(batch: list[tuple[Deferred, int]], retries: list[Deferred]) -> None:
+    """Ask back what waited its rounds (a function: no loop variable outlives it)."""
+    for call, position in batch:
+        call.deferred(position)
+    for call in retries:
+        call.retry_interrupt()

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Coroutine
+from contextvars import Context, copy_context
 from types import CoroutineType
 from typing import Any, cast
 
@@ -67,6 +68,7 @@ class Resolution:
     __slots__ = (
         "at",
         "concurrent",
+        "ctx",
         "done",
         "extra",
         "failure",
@@ -97,6 +99,10 @@ class Resolution:
         self.concurrent = False
         self.done = False
         self.main_busy = True
+        # The calling task's context variables, taken here, in that task: runner
+        # tasks start with a copy of them, wherever they are spawned from (the
+        # dispatcher's task has the container's own context, not the caller's).
+        self.ctx: Context = copy_context()
         # The rest is for a call that went concurrent.
         self.ready: list[int] = _NO_WORK
         self.remaining: list[int] = _NO_WORK
@@ -240,7 +246,7 @@ class Resolution:
         runners.append(runner)
         # The task's handle (anyio >= 4.14): cancelling it cancels the runner alone,
         # so the runner needs no cancel scope of its own.
-        runner.cancels = rt.spawn(self._runner, runner)
+        runner.cancels = self.ctx.run(rt.spawn, self._runner, runner)
 
     async def work(self, main: bool) -> None:
         """Run ready nodes, smallest index first (plan order when nothing waits)."""
