@@ -271,3 +271,74 @@ async def test_going_concurrent_reads_earlier_results_either_way(
             assert await container.call(root) == "base+waited|base+other"
             async with container.scope() as scope:
                 assert await scope.call(root) == "base+waited|base+other"
+
+
+async def test_the_context_reader_copies_a_waiting_tasks_context() -> None:
+    """The container's way to read a task's context from another task (None only
+    with the public paths on Python 3.11's asyncio) gives a copy of the context the
+    task runs in, taken while it waits: what the task set before is in it, and
+    setting a variable in the copy leaves the task's own context alone."""
+    import contextvars
+
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
+    reader = _backend.context_reader()
+    if reader is None:
+        assert not _backend.PRIVATE_STATE and not _backend.is_trio()
+        return
+    waiting, release = anyio.Event(), anyio.Event()
+    tasks: list[object] = []
+    seen: list[str] = []
+
+    async def task() -> None:
+        var.set("the task's")
+        tasks.append(_backend.current_task())
+        waiting.set()
+        await release.wait()
+        seen.append(var.get())
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(task)
+        await waiting.wait()
+        copy = reader(tasks[0])
+        assert copy.get(var) == "the task's"
+        copy.run(var.set, "the copy's")
+        release.set()
+    assert seen == ["the task's"]
+    assert var.get() == "unset"
+
+
+@pytest.mark.parametrize("mode", ["default", "changed shape"])
+async def test_runner_tasks_get_the_callers_context_either_way(
+    mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whether the context of a waiting task can be read from another task or the
+    call copies its own (the held context not where expected: the public path),
+    a dependency that runs in a runner task sees what the caller set."""
+    import contextvars
+
+    if mode == "changed shape":
+        monkeypatch.setattr(_backend, "_checked", {})
+        monkeypatch.setattr(_backend, "_held_context_found", lambda task: False)
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
+    release = anyio.Event()
+    seen: list[tuple[str, int]] = []
+
+    async def waits() -> None:
+        await release.wait()
+
+    async def sibling() -> None:
+        await anyio.lowlevel.checkpoint()
+        seen.append((var.get(), task_id()))
+        release.set()  # runs while `waits` waits: only if the call went concurrent
+
+    async def root(w: None = Depends(waits), s: None = Depends(sibling)) -> None:
+        pass
+
+    with prompt():
+        async with Container() as container:
+            if mode == "changed shape" and not _backend.is_trio():
+                assert container._runtime.context_of is None
+            var.set("the caller's")
+            await container.call(root)
+    assert seen[0][0] == "the caller's"
+    assert seen[0][1] != task_id()

@@ -40,7 +40,8 @@ def overlapping_graph(seen: Seen) -> Any:
     """A root over ``slow``, which waits until ``other`` ran, and ``other``: so
     ``other`` runs while ``slow`` waits, in a runner task; ``after`` depends on
     ``other`` and runs where it becomes ready; ``gen`` is a ``yield`` dependency
-    set up beside ``slow`` too."""
+    set up beside ``slow`` too; ``quick`` cannot suspend, and runs in the task that
+    decides the call goes concurrent."""
 
     async def slow() -> int:
         seen.note("slow")
@@ -57,6 +58,10 @@ def overlapping_graph(seen: Seen) -> Any:
         seen.note("after")
         return o + 1
 
+    async def quick() -> int:  # cannot suspend: run by the dispatcher itself
+        seen.note("quick")
+        return 0
+
     async def gen() -> AsyncIterator[int]:
         await anyio.lowlevel.checkpoint()
         seen.note("gen setup")
@@ -64,10 +69,13 @@ def overlapping_graph(seen: Seen) -> Any:
         seen.note("gen teardown")
 
     async def root(
-        s: int = Depends(slow), a: int = Depends(after), g: int = Depends(gen)
+        s: int = Depends(slow),
+        a: int = Depends(after),
+        g: int = Depends(gen),
+        q: int = Depends(quick),
     ) -> int:
         seen.note("root")
-        return s + a + g
+        return s + a + g + q
 
     return root
 
@@ -100,8 +108,10 @@ async def test_runner_tasks_see_the_callers_context(entry: str) -> None:
     assert result == [7]
     # The test is about runner tasks: other really ran in a task of its own.
     assert seen.tasks["other"] != seen.tasks["slow"]
+    assert seen.tasks["quick"] != seen.tasks["slow"]
     assert seen.values == dict.fromkeys(
-        ["slow", "other", "after", "gen setup", "gen teardown", "root"], "request-1"
+        ["slow", "other", "after", "gen setup", "gen teardown", "quick", "root"],
+        "request-1",
     )
 
 
@@ -120,5 +130,5 @@ async def test_overlapping_calls_each_see_their_own_caller() -> None:
             for name in roots:
                 tg.start_soon(request, name)
     for name, s in seen.items():
-        assert s.tasks["other"] != s.tasks["slow"]
+        assert s.tasks["other"] != s.tasks["slow"] != s.tasks["quick"]
         assert set(s.values.values()) == {f"request-{name}"}

@@ -189,6 +189,154 @@ async def test_overlap_uses_one_extra_task() -> None:
     assert len(set(ids.values())) == 2
 
 
+def count_spawns(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Record every task a container's runtime starts from now on."""
+    from anydepends._runtime import Runtime
+
+    spawned: list[object] = []
+    spawn = Runtime.spawn
+
+    def counting(rt: Runtime, fn: Any, *args: Any) -> Any:
+        spawned.append(fn)
+        return spawn(rt, fn, *args)
+
+    monkeypatch.setattr(Runtime, "spawn", counting)
+    return spawned
+
+
+@pytest.mark.parametrize("entry", ["call", "scope"])
+async def test_dependencies_that_cannot_suspend_start_no_task(
+    entry: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When a call goes concurrent, ready dependencies that cannot suspend (no
+    ``await`` of their own, a sync one run inline) run at once in the task that
+    decided it, and so do those they make ready: no runner task, yet they overlap
+    with the dependency that waits (it waits for them). A ready one that may
+    suspend still gets a runner."""
+    release = anyio.Event()
+    ids: dict[str, int] = {}
+
+    async def waits() -> str:
+        ids["waits"] = task_id()
+        await release.wait()
+        return "w"
+
+    async def cheap() -> str:
+        ids["cheap"] = task_id()
+        return "c"
+
+    def cheap_sync(c: str = Depends(cheap)) -> str:
+        ids["cheap_sync"] = task_id()
+        release.set()
+        return c + "s"
+
+    async def may_wait() -> str:
+        await anyio.lowlevel.checkpoint()
+        return "m"
+
+    async def root(
+        w: str = Depends(waits), s: str = Depends(cheap_sync, sync_to_thread=False)
+    ) -> str:
+        return w + s
+
+    async def root_with_more(r: str = Depends(root), m: str = Depends(may_wait)) -> str:
+        return r + m
+
+    with prompt():
+        async with Container() as container:
+            spawned = count_spawns(monkeypatch)
+            if entry == "call":
+                assert await container.call(root) == "wcs"
+            else:
+                async with container.scope() as scope:
+                    assert await scope.call(root) == "wcs"
+            assert ids["cheap"] == ids["cheap_sync"] != ids["waits"] == task_id()
+            assert spawned == []
+            release = anyio.Event()
+            assert await container.call(root_with_more) == "wcsm"
+            assert len(spawned) == 1
+
+
+async def test_a_dependency_that_cannot_suspend_failing_when_going_concurrent() -> None:
+    """A dependency run at once when the call goes concurrent fails: the caller gets
+    that exception object, and the dependency waiting in the calling task is
+    interrupted; nothing after the failure starts."""
+    error = LookupError("boom")
+    interrupted: list[str] = []
+    started: list[str] = []
+
+    async def waits() -> None:
+        try:
+            await anyio.sleep_forever()
+        except anyio.get_cancelled_exc_class():
+            interrupted.append("waits")
+            raise
+
+    async def fails() -> None:
+        raise error
+
+    async def after(f: None = Depends(fails)) -> None:
+        started.append("after")
+
+    async def root(w: None = Depends(waits), a: None = Depends(after)) -> None:
+        pass
+
+    with prompt():
+        async with Container() as container:
+            with pytest.raises(LookupError) as info:
+                await container.call(root)
+    assert info.value is error
+    assert interrupted == ["waits"]
+    assert started == []
+
+
+async def test_a_claimed_key_is_left_to_a_runner_task(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A held scope's cached dependency that cannot suspend is run at once when the
+    call goes concurrent only while no other call claims its key: claimed, it is
+    left to a runner task, which waits for that call (the task deciding never
+    waits). The claim here is planted, as no real call holds one on such a key at
+    that moment."""
+    from anydepends._state import CallState
+
+    release = anyio.Event()
+    runs: list[str] = []
+
+    async def waits() -> str:
+        await release.wait()
+        return "w"
+
+    async def cheap() -> str:
+        runs.append("cheap")
+        release.set()
+        return "c"
+
+    async def root(w: str = Depends(waits), c: str = Depends(cheap)) -> str:
+        return w + c
+
+    with prompt():
+        async with Container() as container, container.scope() as scope:
+            plan = container.compile(root)
+            key = next(n.key for n in plan.nodes if n.name.endswith("cheap"))
+            other = CallState(
+                container._entry_for(root).held_runner(), {}, {}, container._runtime
+            )
+            scope._memo[key] = other  # another call computing cheap
+            spawned = count_spawns(monkeypatch)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(scope.call, root)
+                while not other.waiters:  # the call goes concurrent in two rounds
+                    await anyio.lowlevel.checkpoint()
+                await anyio.wait_all_tasks_blocked()
+                assert runs == [] and len(spawned) == 1  # a runner waits for it
+                scope._memo[key] = "c"  # that call stored it
+                other.wake(key)
+                await anyio.wait_all_tasks_blocked()
+                release.set()
+            assert runs == []
+
+
 async def test_a_call_that_went_concurrent_is_not_kept_alive() -> None:
     """Once a call that went concurrent returned, nothing of the engine keeps its
     values alive (the dispatcher lets go of the calls it decided on), while the
@@ -532,10 +680,12 @@ async def test_the_caller_gets_the_original_exception_when_concurrent(
     never a one-member ExceptionGroup; the blocked sibling is cancelled."""
     error = LookupError("boom")
     both_started = anyio.Event()
+    sibling_started = anyio.Event()
     forever = anyio.Event()
     cancelled: list[str] = []
 
     async def waits_forever() -> None:
+        sibling_started.set()
         try:
             await forever.wait()
         except anyio.get_cancelled_exc_class():
@@ -544,6 +694,7 @@ async def test_the_caller_gets_the_original_exception_when_concurrent(
 
     async def fails() -> None:
         await both_started.wait()
+        await sibling_started.wait()  # it fails while the sibling waits
         raise error
 
     async def starter() -> None:

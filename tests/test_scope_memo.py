@@ -1,12 +1,15 @@
 """A held scope's memo written lazily: one value per key per scope, whatever happens.
 
-A call that has been alone in its scope since it started does not write the values of
-dependencies that cannot suspend at once: they are written before it next suspends, on
-a failure, or (at its end) left to the scope as a stash that the next call in the scope
-writes into the memo first (docs/concepts.md, "A request scope's memo"). These tests
-attack that: every way another call can come to look at the memo (after the call, from
-inside one of its dependencies, while it waits, from another task, after a failure or a
-cancellation) must find the values the first call computed, never compute them again.
+A call that has been alone in its scope since it started writes none of the values it
+computes while it stays alone, even across suspensions: a call that starts in the
+scope meanwhile first writes them from the waiting call's frame and claims the key it
+waits in; a call that goes concurrent writes them then; a failure writes them; at its
+end they are left to the scope as a stash that the next call in the scope writes into
+the memo first (docs/concepts.md, "A request scope's memo"). These tests attack that:
+every way another call can come to look at the memo (after the call, from inside one
+of its dependencies, while it waits, while it runs concurrently, from another task,
+after a failure or a cancellation) must find the values the first call computed, and
+wait for the one it is computing, never compute them again.
 """
 
 from __future__ import annotations
@@ -75,6 +78,7 @@ class Graph:
             return (c, r)
 
         self.slow_handler_ready = slow_handler_ready
+        self.waiting = waiting
         self.settings = settings
         self.conn = conn
         self.repo = repo
@@ -208,13 +212,14 @@ async def test_a_call_from_another_task_hosts_the_generator_and_shares_values() 
     async def in_other_task(scope: Scope) -> None:
         results.append(await scope.call(g.handler))
 
-    async with Container() as container, container.scope() as scope:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(in_other_task, scope)
-            tg.start_soon(in_other_task, scope)
-        results.append(await scope.call(g.handler))
-        g.once_each()
-        assert results[0] == results[1] == results[2]
+    with prompt():
+        async with Container() as container, container.scope() as scope:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(in_other_task, scope)
+                tg.start_soon(in_other_task, scope)
+            results.append(await scope.call(g.handler))
+            g.once_each()
+            assert results[0] == results[1] == results[2]
 
 
 async def test_overlapping_calls_then_a_lone_call() -> None:
@@ -345,3 +350,153 @@ async def test_a_call_that_starts_while_another_has_written_nothing() -> None:
             gate.set()
     assert rec.count("shared") == 1
     assert results[0] is results[1]
+
+
+async def test_a_lone_call_writes_nothing_while_it_waits() -> None:
+    """While the only call of a scope waits in a dependency, the memo holds nothing:
+    its values stay in the call; a call that starts then still finds them all."""
+    g = Graph()
+    results: dict[str, Any] = {}
+
+    async def slow(scope: Scope) -> None:
+        results["slow"] = await scope.call(g.slow_handler)
+
+    with prompt():
+        async with Container() as container, container.scope() as scope:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(slow, scope)
+                await g.entered.wait()
+                assert scope._memo == {}
+                results["fast"] = await scope.call(g.handler)
+                g.gate.set()
+            g.once_each()
+            assert g.rec.count("waiting") == 1
+            assert results["slow"][1] is results["fast"][0]
+
+
+@pytest.mark.parametrize("warm", [False, True], ids=["empty-memo", "after-a-call"])
+async def test_a_call_needing_what_a_lone_call_waits_in_waits_for_it(
+    warm: bool,
+) -> None:
+    """A call that starts while the scope's only call waits in a dependency, and
+    needs that dependency too, waits for the first call's value instead of running
+    it again (the newcomer claims the key for the waiting call); also when the first
+    call started on a memo an earlier call had filled."""
+    g = Graph()
+    results: dict[str, Any] = {}
+
+    async def needs_waiting(w: object = Depends(g.waiting)) -> object:
+        return w
+
+    async def slow(scope: Scope) -> None:
+        results["slow"] = await scope.call(g.slow_handler)
+
+    async def second(scope: Scope) -> None:
+        results["second"] = await scope.call(needs_waiting)
+
+    with prompt():
+        async with Container() as container, container.scope() as scope:
+            if warm:
+                await scope.call(g.handler)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(slow, scope)
+                await g.entered.wait()
+                tg.start_soon(second, scope)
+                await anyio.wait_all_tasks_blocked()
+                assert "second" not in results
+                g.gate.set()
+            g.once_each()
+            assert g.rec.count("waiting") == 1
+            assert results["second"] is results["slow"][0]
+
+
+async def test_a_lone_call_that_fails_gives_up_the_key_it_was_claimed() -> None:
+    """The dependency a lone call waits in fails after a second call started and
+    waits for it: the second call is released and computes it itself (the claim
+    made for the first call is given up with the first call's other claims)."""
+    rec = Recorder()
+    gate = anyio.Event()
+    entered = anyio.Event()
+
+    async def flaky() -> object:
+        rec("flaky")
+        if rec.count("flaky") == 1:
+            entered.set()
+            await gate.wait()
+            raise LookupError("first attempt")
+        return object()
+
+    async def first(f: object = Depends(flaky)) -> object:
+        return f
+
+    async def second(f: object = Depends(flaky)) -> object:
+        return f
+
+    results: list[object] = []
+
+    async def run_first(scope: Scope) -> None:
+        with pytest.raises(LookupError):
+            await scope.call(first)
+
+    async def run_second(scope: Scope) -> None:
+        results.append(await scope.call(second))
+
+    with prompt():
+        async with Container() as container, container.scope() as scope:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(run_first, scope)
+                await entered.wait()
+                tg.start_soon(run_second, scope)
+                await anyio.wait_all_tasks_blocked()
+                assert rec.count("flaky") == 1
+                gate.set()
+            assert rec.count("flaky") == 2
+            assert len(results) == 1
+
+
+async def test_a_call_that_starts_after_a_lone_call_went_concurrent() -> None:
+    """A lone call goes concurrent while it waits in a dependency (a sibling runs
+    in a runner task), and that dependency returns; a call that starts while the
+    sibling still runs finds every value the first call computed before it went
+    concurrent (they were written when it went concurrent: its frame is gone)."""
+    g = Graph()
+    gate = anyio.Event()
+    sibling_ran = anyio.Event()
+    sibling_gate = anyio.Event()
+
+    async def waiting_leaf() -> object:
+        g.rec("waiting_leaf")
+        await gate.wait()
+        return object()
+
+    async def sibling() -> object:
+        g.rec("sibling")
+        await anyio.lowlevel.checkpoint()
+        sibling_ran.set()
+        await sibling_gate.wait()
+        return object()
+
+    async def root(
+        r: object = Depends(g.repo),
+        w: object = Depends(waiting_leaf),
+        s: object = Depends(sibling),
+    ) -> Any:
+        return (r, w, s)
+
+    results: dict[str, Any] = {}
+
+    async def run_first(scope: Scope) -> None:
+        results["first"] = await scope.call(root)
+
+    with prompt():
+        async with Container() as container, container.scope() as scope:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(run_first, scope)
+                await sibling_ran.wait()  # the call is concurrent
+                gate.set()
+                await anyio.wait_all_tasks_blocked()  # waiting_leaf returned
+                results["second"] = await scope.call(g.handler)
+                sibling_gate.set()
+            g.once_each()
+            assert g.rec.count("waiting_leaf") == g.rec.count("sibling") == 1
+            assert results["second"][0] is results["first"][0]

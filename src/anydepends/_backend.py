@@ -12,6 +12,8 @@ does not offer publicly:
 - A :func:`mark`: the identity of the calling task's innermost cancel scope, so a
   ``yield`` dependency is set up in place only where its teardown will find the
   cancel-scope stack exactly as it left it.
+- A :func:`context_reader`: a copy of a waiting task's context variables, taken from
+  another task (runner tasks start with the calling task's context).
 
 Each has a private fast path and a public-API-only implementation:
 
@@ -21,7 +23,10 @@ Each has a private fast path and a public-API-only implementation:
   scope of ours entered before the first dependency of every plan that may overlap;
 - supervisor on trio: that cancel scope of ours, in both modes;
 - mark: anyio's task state (asyncio) or trio's cancel status; the public path knows
-  no mark, and such generators are set up in a helper task instead.
+  no mark, and such generators are set up in a helper task instead;
+- a task's context: public on trio and on asyncio from Python 3.12; on 3.11's
+  asyncio the private path finds it among the task's references, the public path
+  has the calling task copy its context whenever it may go concurrent.
 
 ``ANYDEPENDS_PRIVATE_STATE=0`` in the environment selects the public-only paths; every
 guarantee holds there too, only speed differs (CI runs the suite both ways). The
@@ -38,6 +43,7 @@ import os
 import types
 import weakref
 from collections.abc import Callable, Coroutine, Generator
+from contextvars import Context, ContextVar
 from typing import Any, Final, NamedTuple, Protocol, cast
 
 import anyio
@@ -49,6 +55,7 @@ __all__ = [
     "Supervision",
     "TaskFunctions",
     "cancelled_exc_class",
+    "context_reader",
     "current_task",
     "frame_values",
     "is_trio",
@@ -380,6 +387,58 @@ def task_functions() -> TaskFunctions:
         return task, task._cancel_status
 
     return TaskFunctions(trio_task, trio_mark, trio_both)
+
+
+def context_reader() -> Callable[[Any], Context] | None:
+    """How to copy a task's context variables from another task while it waits:
+    trio's ``Task.context``, asyncio's ``Task.get_context()`` (Python >= 3.12), or on
+    Python 3.11's asyncio (private) the context a task holds, the first of the
+    objects it refers to. ``None``: there is no way, and a call copies its context in
+    its own task whenever it may go concurrent. Called in a task, once per container.
+    """
+    if asyncio._get_running_loop() is None:
+        return _trio_context
+    task = asyncio.current_task()
+    if hasattr(task, "get_context"):  # pragma: no cover - Python >= 3.12
+        return _asyncio_context
+    found = _checked.get("context")
+    if found is None:
+        found = _checked["context"] = PRIVATE_STATE and _held_context_found(task)
+    return _held_context if found else None
+
+
+def _trio_context(task: Any) -> Context:
+    context: Context = task.context
+    return context.copy()
+
+
+def _asyncio_context(task: Any) -> Context:  # pragma: no cover - Python >= 3.12
+    context: Context = task.get_context()
+    return context.copy()
+
+
+def _held_context(task: object) -> Context:
+    context = gc.get_referents(task)[0]
+    assert type(context) is Context
+    return context.copy()
+
+
+_PROBE: Final[ContextVar[object]] = ContextVar("anydepends_probe")
+
+
+def _held_context_found(task: object) -> bool:
+    """The running *task*'s first reference is the context it runs in: a variable
+    set now reads back from it."""
+    probe = object()
+    token = _PROBE.set(probe)
+    try:
+        first = gc.get_referents(task)[:1]
+        held = first[0] if first else None
+        return type(held) is Context and held.get(_PROBE) is probe
+    except Exception:  # anything unexpected: copy in the calling task
+        return False
+    finally:
+        _PROBE.reset(token)
 
 
 def _unknown_mark(task: object) -> object:

@@ -43,7 +43,7 @@ def run(state: CallState) -> Generator[Any, Any, Any]:
     """
     # Few locals: every one is a slot in the frame a waiting call keeps.
     # (Supervision opens in inline, where the call may first suspend: _codegen.)
-    inline = state.runner.inline(state.values, state)
+    inline = state.inline = state.runner.inline(state.values, state)
     result: Any = None
     try:
         try:
@@ -136,7 +136,9 @@ def waits_in(
     claim_keys = runner.claim_keys
     if claim_keys is not None:
         key = claim_keys[at]
-        if key is not None:
+        # A call alone in its scope claims nothing: a call that starts in the
+        # scope meanwhile claims for it (_lazymemo.share_lone).
+        if key is not None and state.holder.lone is not state:
             state.claim(key)
     # Only a supervised call goes concurrent (inline opens its supervision before
     # anything that may suspend; a suspension it did not foresee runs on in order).

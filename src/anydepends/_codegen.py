@@ -65,7 +65,6 @@ from ._invoke import (
     app_value,
     capture_level,
     first_value,
-    flush_deferred,
     limited,
     note_level,
     own_scope,
@@ -75,6 +74,7 @@ from ._invoke import (
     unclaim,
     wait_claim,
 )
+from ._lazymemo import flush_deferred
 from ._lifetime import Lifetime
 from ._nodefacts import (
     CHECKED,
@@ -85,11 +85,11 @@ from ._nodefacts import (
     IN_PLACE,
     claims,
     computation_may_wait,
-    deferrable,
     placement,
     plain,
     ready_after,
     stirs,
+    waits_only_in_helper,
 )
 from ._plan import Node, Plan
 from ._state import LEVEL_UNSET, CallState
@@ -101,7 +101,16 @@ FUNCTION: Final = Lifetime.FUNCTION
 REQUEST: Final = Lifetime.REQUEST
 APP: Final = Lifetime.APP
 
-__all__ = ["FRESH", "HELD", "QUIET", "Runner", "build_runner"]
+__all__ = [
+    "FRESH",
+    "HELD",
+    "QUICK",
+    "QUICK_UNCLAIMED",
+    "QUIET",
+    "SLOW",
+    "Runner",
+    "build_runner",
+]
 
 
 #: ``CallState.at`` once nothing the resolution watches for can happen any more.
@@ -123,8 +132,10 @@ class Runner:
         "claim_keys",
         "concurrent",
         "inline",
+        "lone_values",
         "may_overlap",
         "plan",
+        "quick",
         "ready_after",
         "sequential",
         "uses_context",
@@ -158,12 +169,28 @@ class Runner:
             if any(k is not None for k in emitter.claim_keys)
             else None
         )
+        # HELD: the memo keys a call alone in its scope leaves unwritten, the
+        # variables of inline they live in, their nodes (see _lazymemo).
+        every = [plan.nodes[i] for i in sorted(emitter.deferred)]
+        self.lone_values: tuple[tuple[Any, ...], tuple[str, ...], tuple[int, ...]] = (
+            tuple(n.key for n in every),
+            tuple(f"v{n.index}" for n in every),
+            tuple(n.index for n in every),
+        )
         self._node_fns: dict[str, Any] | None = None
         self.uses_context = emitter.uses_context
         # Per node: whether computing it may suspend (1) or never does (0); the
         # concurrent tail starts a runner task per ready node that may.
         self.waits: list[int] = [
             1 if computation_may_wait(node) else 0 for node in plan.nodes[:-1]
+        ]
+        # Per node: whether its n<i> cannot suspend (QUICK), or only to wait for
+        # another call's claim on its key of a held scope's memo (QUICK_UNCLAIMED):
+        # when the call goes concurrent, the dispatcher runs such a node itself
+        # (unless its key is claimed) rather than start a runner task for it.
+        self.quick: list[int] = [
+            _quickness(node, variant, self.waits[node.index], self.claim_keys)
+            for node in plan.nodes[:-1]
         ]
         # Tracebacks show the generated source while the runner lives; not after.
         weakref.finalize(self, _forget, emitter.filenames)
@@ -192,6 +219,26 @@ class Runner:
         """``c<index>``: node *index*'s computation only, returning its value."""
         fn: InlineFn = self._per_node()[f"c{index}"]
         return fn
+
+
+#: Runner.quick: a node's n<i> can suspend; cannot; can only for another call's claim.
+SLOW: Final = 0
+QUICK: Final = 1
+QUICK_UNCLAIMED: Final = 2
+
+
+def _quickness(
+    node: Node, variant: int, waits: int, claim_keys: list[Any] | None
+) -> int:
+    if waits:
+        return SLOW
+    if variant == FRESH or (
+        not node.alias and (node.lifetime is FUNCTION or not node.use_cache)
+    ):
+        return QUICK  # no memo lookup (a held scope's uncached one writes only)
+    if claim_keys is not None and claim_keys[node.index] is not None:
+        return QUICK_UNCLAIMED  # a lookup, which waits only for a claim
+    return SLOW
 
 
 def build_runner(plan: Plan[Any], variant: int, runtime: Runtime) -> Runner:
@@ -274,22 +321,20 @@ class _Emitter:
         self.uses_context = any(n.contexts for n in nodes)
         # HELD: ``S`` in inline is false while the call has been alone in its scope
         # (Scope.lone) and the memo was empty when it started: nobody else can have
-        # written to the memo, so claimed nodes skip their lookups. A claimed node
-        # that cannot suspend is then not written at once either (nobody looks at
-        # the memo before this call suspends): its value is written before the next
-        # node that may suspend, or on a failure; at the end, what is left goes to
-        # the scope as one stash, written only if another call in the scope comes.
+        # written to the memo, so claimed nodes skip their lookups. Nor are their
+        # values written while the call stays alone, even across suspensions: a
+        # call that starts in the scope meanwhile first writes them from this
+        # call's frame, and claims the key this call waits in (_state.share_lone).
+        # After a dependency that may have suspended, inline asks whether that
+        # happened; if so, it writes that dependency's value, and looks up from
+        # then on. On a failure the values go to the memo; at the end, to the
+        # scope as one stash, written only if another call in the scope comes.
         # Deferred only where the fast way computes every node (no app memo hits).
         self.fast_first = variant == HELD and any(
             claims(n, self.variant) for n in nodes[:-1]
         )
         self.deferred: set[int] = (
-            {
-                n.index
-                for n in nodes[:-1]
-                if claims(n, self.variant)
-                and deferrable(n, self.variant, self.first_fn_gen)
-            }
+            {n.index for n in nodes[:-1] if claims(n, self.variant)}
             if self.fast_first and not self.app_hits
             else set()
         )
@@ -423,7 +468,7 @@ class _Emitter:
                 lines.append(f"{pad}if E.task is None:")
                 lines.append(f"{pad}    {_OPEN}")
             if not (self.fast_first and claims(node, self.variant)):
-                self._before(lines, node, at, pad, guard=True)
+                self._before(lines, node, at, pad)
                 self._node(lines, node, inline=True, depth=depth)
                 k += 1
                 continue
@@ -438,11 +483,11 @@ class _Emitter:
             k += len(run)
             lines.append(f"{pad}if S:")
             for n in run:
-                self._before(lines, n, at, pad + "    ", guard=None)
+                self._before(lines, n, at, pad + "    ")
                 self._node_body(lines, n, depth + 1, fast=False)
             lines.append(f"{pad}else:")
             for n in run:
-                self._before(lines, n, at, pad + "    ", guard=False)
+                self._before(lines, n, at, pad + "    ")
                 self._node_body(lines, n, depth + 1, fast=True)
                 if n.index in deferred:
                     self.pending.append(n)
@@ -479,34 +524,16 @@ class _Emitter:
         return self._compile(lines, "plan")
 
     def _before(
-        self,
-        lines: list[str],
-        node: Node,
-        at: dict[int, str],
-        pad: str,
-        guard: bool | None,
+        self, lines: list[str], node: Node, at: dict[int, str], pad: str
     ) -> None:
-        """What comes before *node* in inline: its comment, where the call may wait,
-        and (on the fast way, *guard* ``None`` on the other) the deferred values
-        written first if it may suspend (``if not S`` in front where *guard*)."""
+        """What comes before *node* in inline: its comment, and where the call may
+        wait."""
         i = node.index
         lines.append(
             f"{pad}# {i}: {node.name} ({node.kind.name.lower()}, {node.lifetime})"
         )
         if i in at:
             lines.append(f"{pad}{at[i]}")
-        if guard is None or not self.pending:
-            return
-        if self.can_wait(node) and i not in self.deferred:
-            # It may suspend (and another call look at the memo): write first.
-            if guard:
-                lines.append(f"{pad}if not S:")
-                pad += "    "
-            lines.extend(self._writes(self.pending, pad))
-            self.pending = []
-
-    def _writes(self, nodes: list[Node], pad: str) -> list[str]:
-        return [f"{pad}M[{self.const('K', n.key, n)}] = v{n.index}" for n in nodes]
 
     def _keys(self, nodes: list[Node]) -> str:
         """A constant tuple of the memo keys of *nodes*."""
@@ -661,25 +688,28 @@ class _Emitter:
             else []
         )
         if fast and i in self.deferred:
-            helper: tuple[list[str], list[str]] | None = None
-            if computation_may_wait(node):
-                # Only its helper branch can suspend: write what is pending first;
-                # after, its own value (claimed while it waited), the hand-over and
-                # whether another call started meanwhile (nothing else can change
-                # on the in-place branch).
+            after: list[str] = []
+            if self.can_wait(node):
+                # It may have suspended: if another call started in the scope
+                # meanwhile, that call wrote what this one had computed and claimed
+                # this key (it may wait for it): write it, wake, look up from now
+                # on. (A call that went concurrent, handed, is no longer alone.)
                 key = self.const("K", node.key, node)
-                helper = (
-                    self._writes(self.pending, ""),
-                    [
-                        f"M[{key}] = v{i}",
-                        "if E.waiters:",
-                        f"    E.wake({key})",
-                        *handover,
-                        "S = E.holder.lone is not E",
-                    ],
-                )
+                after = [
+                    "if E.holder.lone is not E:",
+                    "    S = True",
+                    f"    M[{key}] = v{i}",
+                    "    if E.waiters:",
+                    f"        E.wake({key})",
+                    *(f"    {h}" for h in handover),
+                ]
                 handover = []
-            lines.extend(self._compute(node, f"v{i}", inline, depth, helper))
+            if waits_only_in_helper(node, self.variant, self.first_fn_gen):
+                # The in-place branch cannot suspend: ask in the helper branch only.
+                lines.extend(self._compute(node, f"v{i}", inline, depth, ([], after)))
+            else:
+                lines.extend(self._compute(node, f"v{i}", inline, depth))
+                lines.extend(f"{pad}{h}" for h in after)
         elif fast:
             key = self.const("K", node.key, node)
             lines.extend(self._compute(node, f"v{i}", inline, depth))

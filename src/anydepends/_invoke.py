@@ -409,20 +409,3 @@ def unclaim(state: CallState, memo: dict[Any, Any], key: Any) -> None:
     if memo.get(key) is state:
         del memo[key]
     state.wake(key)
-
-
-def flush_deferred(
-    memo: dict[Any, Any],
-    keys: tuple[Any, ...],
-    names: tuple[str, ...],
-    local: dict[str, Any],
-) -> None:
-    """A held call failed on the fast way: write the values it computed but had
-    not written yet (see ``_codegen``; *local*: inline's ``locals()``, where they
-    are the variables *names*), as an eager write would have, so a later call in the
-    scope finds them. A value never computed stays ``MISSING``; a key already in
-    the memo (written, or claimed by the node that failed) is left."""
-    for key, name in zip(keys, names, strict=True):
-        value = local.get(name, MISSING)
-        if value is not MISSING and key not in memo:
-            memo[key] = value

@@ -14,8 +14,8 @@ dependables' bytecode (:mod:`._codeinfo`), never from earlier calls:
 - :func:`claims`: whether a held scope's memo key is claimed lazily;
 - :func:`stirs`: whether computing a node in place may suspend or change the calling
   task's cancel-scope stack (the call's supervision opens before the first that does);
-- :func:`deferrable`: whether a held call alone in its scope may leave a node's value
-  unwritten until it may next suspend.
+- :func:`waits_only_in_helper`: whether computing a node may suspend only in its
+  helper branch (where a held call looks, after it, for a call that came meanwhile).
 """
 
 from __future__ import annotations
@@ -37,11 +37,11 @@ __all__ = [
     "IN_PLACE",
     "claims",
     "computation_may_wait",
-    "deferrable",
     "placement",
     "plain",
     "ready_after",
     "stirs",
+    "waits_only_in_helper",
 ]
 
 FRESH: Final = 0  #: a private scope (container.call): no memo to consult
@@ -139,13 +139,13 @@ def stirs(node: Node, variant: int, first_fn_gen: int) -> bool:
     )
 
 
-def deferrable(node: Node, variant: int, first_fn_gen: int) -> bool:
-    """Whether *node*'s computation cannot suspend on a held call's fast way, or only
-    in its helper branch (an async generator set up in place whose code before its
-    ``yield`` has no suspension point)."""
-    if not computation_may_wait(node):
-        return True
+def waits_only_in_helper(node: Node, variant: int, first_fn_gen: int) -> bool:
+    """Whether computing *node* may suspend, but only in its helper branch: an async
+    generator set up in place whose code before its ``yield`` has no suspension
+    point (the in-place branch runs straight to the ``yield``)."""
     if node.kind is not CallKind.ASYNC_GEN or node.limit is not None:
+        return False
+    if node.lifetime is Lifetime.APP or node.alias:
         return False
     info = gen_info(node.call)
     return (

@@ -8,10 +8,12 @@ call gets a :class:`Resolution` and registers with the container's dispatcher
 concurrent:
 
 - ``inline`` returns :data:`~._invoke.HANDED` as soon as that dependency completes;
-- the dependencies that are ready run in a runner task, each through its generated
-  ``n<i>`` function; every further dependency starts the moment its last input
-  completes (a per-node count of unfinished inputs, kept up to date incrementally);
-  a runner that waits while work is ready starts another runner;
+- the dependencies that are ready and cannot suspend run at once, in the
+  dispatcher's task (:meth:`Resolution.run_quick`), the others in a runner task,
+  each through its generated ``n<i>`` function, in the caller's context; every
+  further dependency starts the moment its last input completes (a per-node count
+  of unfinished inputs, kept up to date incrementally); a runner that waits while
+  work is ready starts another runner;
 - the calling task, once its own dependency completes, takes ready work too, then
   waits for the runners, then calls the root (:meth:`Resolution.rest`).
 
@@ -41,8 +43,10 @@ from ._backend import (
     new_cancel_scope,
     only_of,
 )
+from ._codegen import QUICK_UNCLAIMED, SLOW
 from ._errors import container_closed_during_call
 from ._invoke import MISSING
+from ._lazymemo import share_handed
 from ._state import CallState
 
 __all__ = ["ContainerLost", "Resolution"]
@@ -99,10 +103,13 @@ class Resolution:
         self.concurrent = False
         self.done = False
         self.main_busy = True
-        # The calling task's context variables, taken here, in that task: runner
-        # tasks start with a copy of them, wherever they are spawned from (the
-        # dispatcher's task has the container's own context, not the caller's).
-        self.ctx: Context = copy_context()
+        # The calling task's context variables: runner tasks start with a copy of
+        # them, wherever they are spawned from (the dispatcher's task has the
+        # container's own context, not the caller's). Taken when the call goes
+        # concurrent, from the waiting task; here, in it, where that cannot be done.
+        self.ctx: Context | None = (
+            copy_context() if state.rt.context_of is None else None
+        )
         # The rest is for a call that went concurrent.
         self.ready: list[int] = _NO_WORK
         self.remaining: list[int] = _NO_WORK
@@ -167,6 +174,9 @@ class Resolution:
         state = self.state
         state.handed = True
         self.concurrent = True
+        context_of = state.rt.context_of
+        if context_of is not None:
+            self.ctx = context_of(state.task)
         # inline keeps results in locals: what ran so far moves to R for the others.
         results = state.rs()
         found = frame_values(self.inline, state, position)
@@ -185,6 +195,9 @@ class Resolution:
                 # CPython < 3.13 keeps this snapshot on the frame while the call
                 # waits; it is only a copy (the frame's own locals are untouched).
                 local.clear()
+        holder = state.holder
+        if holder is not None and holder.lone is state:
+            share_handed(state, results, position)
         nodes = state.runner.plan.nodes
         last = len(nodes) - 1
         need = state.need
@@ -206,6 +219,7 @@ class Resolution:
                 waiting += waits[j]
         self.remaining = remaining
         self.waiting_ready = waiting
+        self.run_quick()
         self.start_runners()
 
     def complete(self, index: int) -> None:
@@ -223,6 +237,46 @@ class Resolution:
                 self.waiting_ready += state.runner.waits[d]
 
     # -- the work ---------------------------------------------------------------------
+    def run_quick(self) -> None:
+        """Going concurrent (in the dispatcher's task): the ready dependencies that
+        cannot suspend (``Runner.quick``) run here and now, in the caller's context,
+        and so do those they make ready; a runner task would cost more than they do.
+        The others are left ready for runner tasks."""
+        ready = self.ready
+        state = self.state
+        runner = state.runner
+        quick = runner.quick
+        ctx = self.ctx
+        assert ctx is not None  # taken when the call went concurrent
+        later: list[int] = []
+        memo = state.memo
+        claim_keys = runner.claim_keys
+        while ready and self.failure is None and self.outer is None:
+            j = heapq.heappop(ready)
+            how = quick[j]
+            if how == QUICK_UNCLAIMED:
+                assert memo is not None and claim_keys is not None
+                if type(memo.get(claim_keys[j])) is CallState:
+                    how = SLOW  # it would wait for that call: in a runner
+            if how == SLOW:
+                later.append(j)
+                continue
+            coro = runner.node_fn(j)(state.rs(), state.values, state, False)
+            try:
+                ctx.run(coro.send, None)
+            except StopIteration:
+                self.complete(j)
+                continue
+            except BaseException as exc:  # as in a runner task: the call's failure
+                self.fail(exc)
+                break
+            # Unreachable: a quick node's code has no suspension point (_codeinfo).
+            coro.close()  # pragma: no cover
+            self.fail(AssertionError(f"{runner.plan.nodes[j].name} suspended"))
+            break  # pragma: no cover
+        for j in later:
+            heapq.heappush(ready, j)
+
     def start_runners(self) -> None:
         """Enough runner tasks for what is ready: one per ready dependency that may
         wait (they start in the same loop round, as a task group's would), or one
@@ -246,7 +300,9 @@ class Resolution:
         runners.append(runner)
         # The task's handle (anyio >= 4.14): cancelling it cancels the runner alone,
         # so the runner needs no cancel scope of its own.
-        runner.cancels = self.ctx.run(rt.spawn, self._runner, runner)
+        ctx = self.ctx
+        assert ctx is not None  # taken when the call went concurrent
+        runner.cancels = ctx.run(rt.spawn, self._runner, runner)
 
     async def work(self, main: bool) -> None:
         """Run ready nodes, smallest index first (plan order when nothing waits)."""

@@ -10,6 +10,7 @@ the memo and exit list of the app lifetime.
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
+from contextvars import Context
 from typing import Any
 
 from anyio import CapacityLimiter
@@ -19,6 +20,7 @@ from ._backend import (
     UNKNOWN,
     ScopeSupervision,
     Supervision,
+    context_reader,
     current_task,
     running_asyncio_loop,
     supervision,
@@ -37,6 +39,7 @@ class Runtime:
     __slots__ = (
         "app_exits",
         "app_memo",
+        "context_of",
         "current_task",
         "dispatcher",
         "hosts",
@@ -64,6 +67,9 @@ class Runtime:
         self.current_task: Callable[[], object] = current_task
         self.mark_of: Callable[[object], object] = _no_mark
         self.task_and_mark: Callable[[], tuple[object, object]] = _task_no_mark
+        # A copy of a waiting task's context, taken from another task (None: only
+        # the task itself can take one, see _resolution).
+        self.context_of: Callable[[Any], Context] | None = None
 
     def start(self, tg: TaskGroup) -> None:
         """The container was entered (in the running event loop) with *tg*."""
@@ -71,6 +77,7 @@ class Runtime:
         self.supervision = supervision()
         self.dispatcher.loop = running_asyncio_loop()
         self.current_task, self.mark_of, self.task_and_mark = task_functions()
+        self.context_of = context_reader()
         self.open = True
         self.dispatcher.start()
 

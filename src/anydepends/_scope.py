@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar, overload
 
 from ._call import run
 from ._errors import UsageError, scope_closed_during_call
+from ._lazymemo import Shared, share_lone
 from ._plan import Plan
 from ._state import CallState
 from ._teardown import close_clean, finish_list, teardown
@@ -63,11 +64,11 @@ class Scope:
         # where request-scoped generators may be set up in place (see _invoke), the
         # task that entered the scope, at the cancel-scope level it was entered at.
         self.owned = 0
-        # The memo, lazily (see _codegen): the state of the one call in progress
+        # The memo, lazily (_lazymemo): the state of the one call in progress
         # while it has been alone in the scope since it started (None: no call;
-        # _SHARED: calls overlapped), and what such a call left unwritten (keys,
+        # SHARED: calls overlapped), and what such a call left unwritten (keys,
         # values), written into the memo when another call starts.
-        self.lone: object = None
+        self.lone: CallState | Shared | None = None
         self.stash: tuple[tuple[Any, ...], tuple[Any, ...]] | None = None
         self._state = _NEW
 
@@ -152,7 +153,10 @@ class Scope:
             self._exits,
             self,
         )
-        self.lone = state if self.lone is None else _SHARED
+        if self.lone is None:
+            self.lone = state
+        else:
+            self._overlap()
         try:
             result = await run(state)
         finally:
@@ -204,7 +208,10 @@ class Scope:
             self._exits,
             self,
         )
-        self.lone = state if self.lone is None else _SHARED
+        if self.lone is None:
+            self.lone = state
+        else:
+            self._overlap()
         try:
             result = await run(state)
         finally:
@@ -213,6 +220,13 @@ class Scope:
             if self._state == _CLOSED:
                 await self._closed_during(fn)
         return result
+
+    def _overlap(self) -> None:
+        """Another call is in progress: if it was alone in the scope until now, it
+        writes what it computed and claims what it waits in (_lazymemo)."""
+        lone = self.lone
+        if type(lone) is CallState:
+            share_lone(lone)
 
     def _unstash(self) -> None:
         """Another call starts: write what a call alone in the scope left stashed."""
@@ -244,7 +258,6 @@ class Scope:
 
 
 _NO_CONTEXT: Final[dict[type, Any]] = {}  # for plans that inject nothing by type
-_SHARED: Final = object()  # Scope.lone once calls overlapped
 
 
 def _name(fn: object) -> str:

@@ -36,6 +36,7 @@ class CallState:
         "handed",
         "here",
         "holder",
+        "inline",
         "level",
         "level0",
         "memo",
@@ -75,6 +76,9 @@ class CallState:
         # The Scope whose request lifetime this call resolves in (None: a private
         # one, torn down by the call itself).
         self.holder = holder
+        # The call's generated inline, once run() made it (a newcomer in a scope
+        # this call is alone in reads what it computed from its frame: _lazymemo).
+        self.inline: Any = None
         self.handed = False
         self.at = -1  # the node inline may wait in (see _codegen.QUIET)
         self.need: list[bool] | None = None
