@@ -19,7 +19,7 @@
 from __future__ import annotations
 
 import types
-from collections.abc import Coroutine, Generator
+from collections.abc import Generator
 from typing import Any
 
 from anyio.lowlevel import checkpoint_if_cancelled
@@ -63,7 +63,7 @@ def run(state: CallState) -> Generator[Any, Any, Any]:
                 while True:
                     if state.at != seen:
                         seen = state.at
-                        res = waits_in(state, inline, seen, res)
+                        res = waits_in(state, seen, res)
                     try:
                         sent = yield pending
                     except BaseException as exc:  # thrown in by the loop: pass it on
@@ -122,9 +122,7 @@ def run(state: CallState) -> Generator[Any, Any, Any]:
     return result
 
 
-def waits_in(
-    state: CallState, inline: Coroutine[Any, Any, Any], at: int, res: Resolution | None
-) -> Resolution | None:
+def waits_in(state: CallState, at: int, res: Resolution | None) -> Resolution | None:
     """``inline`` suspended in node *at* (``QUIET``: nowhere that matters any more):
     claim a held scope's key there, and where other dependencies are ready, register
     the call to go concurrent (its :class:`~._resolution.Resolution`, made then)."""
@@ -144,7 +142,7 @@ def waits_in(
     # anything that may suspend; a suspension it did not foresee runs on in order).
     if runner.concurrent and runner.ready_after[at] and state.task is not None:
         if res is None:
-            res = Resolution(state, inline, at)
+            res = Resolution(state, at)
         if not res.concurrent:
             res.register(at)
     return res

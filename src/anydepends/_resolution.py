@@ -29,7 +29,6 @@ cancelled because the container closed report a :class:`~anydepends.UsageError`.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Coroutine
 from contextvars import Context, copy_context
 from types import CoroutineType
 from typing import Any, cast
@@ -77,7 +76,6 @@ class Resolution:
         "extra",
         "failure",
         "idle",
-        "inline",
         "lost",
         "main_busy",
         "outer",
@@ -91,11 +89,8 @@ class Resolution:
         "working",
     )
 
-    def __init__(
-        self, state: CallState, inline: Coroutine[Any, Any, Any], at: int
-    ) -> None:
+    def __init__(self, state: CallState, at: int) -> None:
         self.state = state
-        self.inline = inline
         # The node inline waits in, as the calling task's driver loop (_call.run)
         # last saw it; that loop is running while main_busy.
         self.at = at
@@ -103,10 +98,8 @@ class Resolution:
         self.concurrent = False
         self.done = False
         self.main_busy = True
-        # The calling task's context variables: runner tasks start with a copy of
-        # them, wherever they are spawned from (the dispatcher's task has the
-        # container's own context, not the caller's). Taken when the call goes
-        # concurrent, from the waiting task; here, in it, where that cannot be done.
+        # The calling task's context variables, where they can only be copied in
+        # that task (else read from it when needed: see context).
         self.ctx: Context | None = (
             copy_context() if state.rt.context_of is None else None
         )
@@ -174,18 +167,15 @@ class Resolution:
         state = self.state
         state.handed = True
         self.concurrent = True
-        context_of = state.rt.context_of
-        if context_of is not None:
-            self.ctx = context_of(state.task)
         # inline keeps results in locals: what ran so far moves to R for the others.
         results = state.rs()
-        found = frame_values(self.inline, state, position)
+        found = frame_values(state.inline, state, position)
         if found is not None:
             for j, value in enumerate(found):
                 if value is not MISSING:  # bound from the start (see _codegen)
                     results[j] = value
         else:
-            frame: Any = cast("CoroutineType[Any, Any, Any]", self.inline).cr_frame
+            frame: Any = cast("CoroutineType[Any, Any, Any]", state.inline).cr_frame
             local: dict[str, Any] = {} if frame is None else frame.f_locals
             for j in range(position):
                 value = local.get(f"v{j}", MISSING)
@@ -237,6 +227,19 @@ class Resolution:
                 self.waiting_ready += state.runner.waits[d]
 
     # -- the work ---------------------------------------------------------------------
+    def context(self) -> Context:
+        """A copy of the calling task's context variables, which dependencies that
+        run elsewhere run in (the dispatcher's task has the container's own
+        context): read from the calling task, waiting or running, or the copy it
+        took itself where it cannot be read from outside."""
+        ctx = self.ctx
+        if ctx is not None:
+            return ctx
+        state = self.state
+        context_of = state.rt.context_of
+        assert context_of is not None and state.task is not None
+        return context_of(state.task)
+
     def run_quick(self) -> None:
         """Going concurrent (in the dispatcher's task): the ready dependencies that
         cannot suspend (``Runner.quick``) run here and now, in the caller's context,
@@ -246,8 +249,7 @@ class Resolution:
         state = self.state
         runner = state.runner
         quick = runner.quick
-        ctx = self.ctx
-        assert ctx is not None  # taken when the call went concurrent
+        ctx = self.context()
         later: list[int] = []
         memo = state.memo
         claim_keys = runner.claim_keys
@@ -300,9 +302,7 @@ class Resolution:
         runners.append(runner)
         # The task's handle (anyio >= 4.14): cancelling it cancels the runner alone,
         # so the runner needs no cancel scope of its own.
-        ctx = self.ctx
-        assert ctx is not None  # taken when the call went concurrent
-        runner.cancels = ctx.run(rt.spawn, self._runner, runner)
+        runner.cancels = self.context().run(rt.spawn, self._runner, runner)
 
     async def work(self, main: bool) -> None:
         """Run ready nodes, smallest index first (plan order when nothing waits)."""
