@@ -500,3 +500,158 @@ async def test_a_call_that_starts_after_a_lone_call_went_concurrent() -> None:
             g.once_each()
             assert g.rec.count("waiting_leaf") == g.rec.count("sibling") == 1
             assert results["second"][0] is results["first"][0]
+
+
+class Concurrent:
+    """A lone call that goes concurrent: ``waiting_leaf`` waits in the calling task
+    (until ``gate``) while ``sibling`` runs in a runner task (until ``sibling_gate``);
+    ``later`` depends on both, so it is still to compute meanwhile (``later`` or
+    ``sibling`` fails on its first run if asked to)."""
+
+    def __init__(self, g: Graph, fails: str | None = None) -> None:
+        self.g = g
+        self.gate = anyio.Event()
+        self.sibling_ran = anyio.Event()
+        self.sibling_gate = anyio.Event()
+        rec = g.rec
+
+        async def waiting_leaf() -> object:
+            rec("waiting_leaf")
+            await self.gate.wait()
+            return object()
+
+        async def sibling() -> object:
+            rec("sibling")
+            await anyio.lowlevel.checkpoint()
+            self.sibling_ran.set()
+            await self.sibling_gate.wait()
+            if fails == "sibling" and rec.count("sibling") == 1:
+                raise LookupError("sibling failed")
+            return object()
+
+        async def later(
+            w: object = Depends(waiting_leaf), s: object = Depends(sibling)
+        ) -> object:
+            rec("later")
+            if fails == "later" and rec.count("later") == 1:
+                raise LookupError("later failed")
+            return (w, object())
+
+        async def root(
+            r: object = Depends(g.repo),
+            w: object = Depends(waiting_leaf),
+            s: object = Depends(sibling),
+            lt: object = Depends(later),
+        ) -> Any:
+            return (r, w, s, lt)
+
+        self.waiting_leaf, self.sibling, self.later, self.root = (
+            waiting_leaf,
+            sibling,
+            later,
+            root,
+        )
+
+    def open(self) -> None:
+        self.gate.set()
+        self.sibling_gate.set()
+
+
+async def test_a_lone_call_writes_nothing_while_concurrent() -> None:
+    """A call alone in its scope that went concurrent writes and claims nothing
+    while its dependencies run; its values go to the scope at its end, and a later
+    call finds them all."""
+    g = Graph()
+    c = Concurrent(g)
+    results: dict[str, Any] = {}
+
+    async def first(scope: Scope) -> None:
+        results["first"] = await scope.call(c.root)
+
+    with prompt():
+        async with Container() as container, container.scope() as scope:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(first, scope)
+                await c.sibling_ran.wait()  # concurrent
+                assert scope._memo == {}
+                c.open()
+            assert scope._memo == {} and scope.stash is not None
+            results["second"] = await scope.call(g.handler)
+            g.once_each()
+            assert results["second"][0] is results["first"][0]
+
+
+@pytest.mark.parametrize("needs", ["sibling", "later"])
+async def test_a_call_needing_what_a_lone_concurrent_call_computes_waits(
+    needs: str,
+) -> None:
+    """A call that starts while a lone call runs concurrently, and needs what that
+    call is computing (in a runner task) or has still to compute, waits for its
+    values: each dependency runs once, and both calls get the same values."""
+    g = Graph()
+    c = Concurrent(g)
+    results: dict[str, Any] = {}
+    dep = c.sibling if needs == "sibling" else c.later
+
+    async def second_root(x: object = Depends(dep)) -> object:
+        return x
+
+    async def first(scope: Scope) -> None:
+        results["first"] = await scope.call(c.root)
+
+    async def second(scope: Scope) -> None:
+        results["second"] = await scope.call(second_root)
+
+    with prompt():
+        async with Container() as container, container.scope() as scope:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(first, scope)
+                await c.sibling_ran.wait()  # concurrent
+                tg.start_soon(second, scope)
+                await anyio.wait_all_tasks_blocked()
+                assert "second" not in results
+                c.open()
+            for name in ("waiting_leaf", "sibling", "later"):
+                assert g.rec.count(name) == 1
+            position = 2 if needs == "sibling" else 3
+            assert results["second"] is results["first"][position]
+
+
+@pytest.mark.parametrize("fails", ["later", "sibling"])
+async def test_a_lone_concurrent_call_failing_releases_its_claims(fails: str) -> None:
+    """A lone concurrent call fails while a newcomer waits for ``later``, claimed
+    for the first call when the newcomer came: in ``later`` itself, or in
+    ``sibling`` (after the calling task handed over), so that ``later`` never
+    starts. Either way the newcomer is released, computes what is missing itself,
+    and finds what the first call had computed."""
+    g = Graph()
+    c = Concurrent(g, fails=fails)
+    results: dict[str, Any] = {}
+
+    async def second_root(x: object = Depends(c.later)) -> object:
+        return x
+
+    async def first(scope: Scope) -> None:
+        with pytest.raises(LookupError):
+            await scope.call(c.root)
+
+    async def second(scope: Scope) -> None:
+        results["second"] = await scope.call(second_root)
+
+    with prompt():
+        async with Container() as container, container.scope() as scope:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(first, scope)
+                await c.sibling_ran.wait()  # concurrent
+                tg.start_soon(second, scope)
+                await anyio.wait_all_tasks_blocked()
+                if fails == "later":
+                    c.open()
+                else:
+                    c.gate.set()  # waiting_leaf returns: the calling task hands over
+                    await anyio.wait_all_tasks_blocked()
+                    c.sibling_gate.set()  # sibling fails, later never starts
+            assert "second" in results
+            assert g.rec.count("waiting_leaf") == 1
+            assert g.rec.count(fails) == 2
+            assert g.rec.count("later") == (2 if fails == "later" else 1)

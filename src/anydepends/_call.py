@@ -160,6 +160,8 @@ async def finish(state: CallState, exc: object) -> BaseException | None:
     elif exc is _MORE:
         exc = None
     error: BaseException | None = exc if isinstance(exc, BaseException) else None
+    if error is not None and state.claims:
+        state.release_claims()  # what it had still to compute (_lazymemo)
     xf = state.xf
     if xf:
         error = await teardown(xf, error)

@@ -169,13 +169,12 @@ class Runner:
             if any(k is not None for k in emitter.claim_keys)
             else None
         )
-        # HELD: the memo keys a call alone in its scope leaves unwritten, the
-        # variables of inline they live in, their nodes (see _lazymemo).
+        # HELD: the memo keys a call alone in its scope leaves unwritten in inline,
+        # and the variables they live in (see _lazymemo).
         every = [plan.nodes[i] for i in sorted(emitter.deferred)]
-        self.lone_values: tuple[tuple[Any, ...], tuple[str, ...], tuple[int, ...]] = (
+        self.lone_values: tuple[tuple[Any, ...], tuple[str, ...]] = (
             tuple(n.key for n in every),
             tuple(f"v{n.index}" for n in every),
-            tuple(n.index for n in every),
         )
         self._node_fns: dict[str, Any] | None = None
         self.uses_context = emitter.uses_context
@@ -693,7 +692,7 @@ class _Emitter:
                 # It may have suspended: if another call started in the scope
                 # meanwhile, that call wrote what this one had computed and claimed
                 # this key (it may wait for it): write it, wake, look up from now
-                # on. (A call that went concurrent, handed, is no longer alone.)
+                # on. Then, if the call went concurrent meanwhile, hand over.
                 key = self.const("K", node.key, node)
                 after = [
                     "if E.holder.lone is not E:",
@@ -701,7 +700,7 @@ class _Emitter:
                     f"    M[{key}] = v{i}",
                     "    if E.waiters:",
                     f"        E.wake({key})",
-                    *(f"    {h}" for h in handover),
+                    *handover,
                 ]
                 handover = []
             if waits_only_in_helper(node, self.variant, self.first_fn_gen):
@@ -818,18 +817,24 @@ class _Emitter:
                     f"{pad}{target} = t",
                 ]
             if node.use_cache:
+                # The concurrent tail. A call alone in its scope neither claims
+                # nor writes (_lazymemo): a call that starts meanwhile claims what
+                # this one has still to compute for it (so its own claim is no
+                # reason to wait), and the value is written once that happened.
                 return [
                     f"{pad}t = M.get({key}, MISSING)",
-                    f"{pad}if t is MISSING:",
-                    f"{pad}    M[{key}] = E",
+                    f"{pad}if t is MISSING or t is E:",
+                    f"{pad}    if E.holder.lone is not E:",
+                    f"{pad}        M[{key}] = E",
                     f"{pad}    try:",
                     *self._compute(node, "t", inline, depth + 2),
                     f"{pad}    except BaseException:",
                     f"{pad}        UNCLAIM(E, M, {key})",
                     f"{pad}        raise",
-                    f"{pad}    M[{key}] = t",
-                    f"{pad}    if E.waiters:",
-                    f"{pad}        E.wake({key})",
+                    f"{pad}    if E.holder.lone is not E:",
+                    f"{pad}        M[{key}] = t",
+                    f"{pad}        if E.waiters:",
+                    f"{pad}            E.wake({key})",
                     f"{pad}elif t.__class__ is CLAIM:",
                     f"{pad}    t = await WAIT_CLAIM(E, M, {key}, {n}, {main})",
                     f"{pad}{target} = t",

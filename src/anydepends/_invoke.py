@@ -43,7 +43,7 @@ from ._hosting import hosted_setup
 from ._introspect import CallKind
 from ._lifetime import Lifetime
 from ._plan import Node
-from ._state import LEVEL_UNSET, CallState
+from ._state import LEVEL_UNSET, MISSING, CallState, Sentinel
 from ._teardown import GenExit, Permit, ScopeExit, ThreadExit
 
 __all__ = [
@@ -69,20 +69,8 @@ OWN_FUNCTION: Final = 1
 OWN_REQUEST: Final = 2
 
 
-class _Sentinel:
-    __slots__ = ("name",)
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __repr__(self) -> str:
-        return self.name
-
-
-#: A memo lookup that found nothing (its class marks "no value" in generated code).
-MISSING: Final = _Sentinel("MISSING")
 #: What generated ``inline`` returns when the call went concurrent while it waited.
-HANDED: Final = _Sentinel("HANDED")
+HANDED: Final = Sentinel("HANDED")
 
 
 #: What the engine knows of a sync generator stepped by :func:`sync_as_async`.

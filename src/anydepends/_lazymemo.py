@@ -2,22 +2,24 @@
 
 A call that started on an empty memo, with no other call of its scope in progress, is
 *alone* in the scope (:attr:`Scope.lone <anydepends.Scope>` is its state). While it
-stays alone, nobody else can look at the memo, so the generated code (:mod:`._codegen`)
-writes none of the values it computes: they stay in ``inline``'s variables. They
-reach the memo in one of four ways, all here or in that code:
+stays alone, nobody else can look at the memo, so it writes none of the values it
+computes, and claims nothing: they stay in ``inline``'s variables (:mod:`._codegen`),
+or once the call went concurrent, in its results list. They reach the memo in one of
+three ways, all here or in the generated code:
 
 - another call starts in the scope (another task's, or one made from inside a
-  dependency): before it runs, :func:`share_lone` writes them from the waiting
-  call's frame and claims the key the call waits in, so the newcomer finds the
-  values and waits for that one instead of computing it again; the first call, when
-  its dependency returns, sees it is no longer alone, writes that value, wakes the
-  newcomer and looks up from then on;
-- the call goes concurrent (runner tasks share the memo): :func:`share_handed`
-  does the same from the results moved out of the frame;
-- the call fails: :func:`flush_deferred` writes what it computed, so a later call in
-  the scope does not set a ``yield`` dependency up twice;
-- the call ends alone: the generated code leaves them to the scope as one stash,
-  written into the memo when (if ever) another call starts.
+  dependency): before it runs, :func:`share_lone` writes them (from the waiting
+  call's frame, or its results) and claims for that call what it is computing (the
+  dependency ``inline`` waits in) or, once concurrent, has still to compute, so the
+  newcomer finds the values and waits instead of computing them again. The first
+  call, after each dependency that may have suspended, sees it is no longer alone,
+  writes that value, wakes the newcomer and looks up from then on;
+- the call fails: :func:`flush_deferred` (``inline``) or :func:`close_lone` (the
+  concurrent tail) writes what it computed, so a later call in the scope does not
+  set a ``yield`` dependency up twice;
+- the call ends alone: the values go to the scope as one stash (written by
+  ``inline``, or by :func:`close_lone`), written into the memo when (if ever)
+  another call starts.
 """
 
 from __future__ import annotations
@@ -25,10 +27,9 @@ from __future__ import annotations
 from types import CoroutineType
 from typing import Any, Final, cast
 
-from ._invoke import MISSING
-from ._state import CallState
+from ._state import MISSING, CallState
 
-__all__ = ["SHARED", "Shared", "flush_deferred", "share_handed", "share_lone"]
+__all__ = ["SHARED", "Shared", "close_lone", "flush_deferred", "share_lone"]
 
 
 class Shared:
@@ -62,40 +63,78 @@ def flush_deferred(
 
 def share_lone(state: CallState) -> None:
     """Another call starts in the scope *state* has been alone in: write what it
-    computed, claim the key it waits in, and let it know it is alone no more."""
-    inline = cast("CoroutineType[Any, Any, Any] | None", state.inline)
-    frame = None if inline is None else inline.cr_frame
-    if inline is not None and frame is not None:
-        # Read the public way (a rare path: only where calls overlap). The call is
-        # in node state.at (suspended there, or running it: a call made from
-        # inside that dependency) unless it got its value already.
-        local = frame.f_locals
-        keys, names, _ = state.runner.lone_values
-        memo = state.memo
-        assert memo is not None
-        flush_deferred(memo, keys, names, local)
-        at = state.at
-        if at >= 0 and local.get(f"v{at}", MISSING) is MISSING:
-            _claim(state, at)
-        if type(local) is dict:
-            # CPython < 3.13 keeps this snapshot on the frame: it is only a copy.
-            local.clear()
-    _no_longer_alone(state)
-
-
-def share_handed(state: CallState, results: list[Any], at: int) -> None:
-    """*state* goes concurrent while alone in its scope, waiting in node *at*, its
-    results so far moved to *results*: write them, claim *at*'s key, and let it
-    know it is alone no more (runner tasks use the memo as any call does)."""
+    computed, claim for it what it is computing or has still to compute, and let it
+    know it is alone no more."""
     memo = state.memo
     assert memo is not None
-    keys, _, indices = state.runner.lone_values
-    need = state.need  # None: every node runs (else a memo hit skipped some)
-    for key, index in zip(keys, indices, strict=True):
-        if index < at and (need is None or need[index]) and key not in memo:
-            memo[key] = results[index]
-    _claim(state, at)
+    if state.handed:
+        _share_results(state, memo)
+    else:
+        _share_frame(state, memo)
     _no_longer_alone(state)
+
+
+def _share_frame(state: CallState, memo: dict[Any, Any]) -> None:
+    inline = cast("CoroutineType[Any, Any, Any] | None", state.inline)
+    frame = None if inline is None else inline.cr_frame
+    if frame is None:
+        return  # inline ended (its values are in the stash, or flushed)
+    # Read the public way (a rare path: only where calls overlap). The call is in
+    # node state.at (suspended there, or running it: a call made from inside that
+    # dependency) unless it got its value already.
+    local = frame.f_locals
+    keys, names = state.runner.lone_values
+    flush_deferred(memo, keys, names, local)
+    at = state.at
+    if at >= 0 and local.get(f"v{at}", MISSING) is MISSING:
+        _claim(state, at)
+    if type(local) is dict:
+        # CPython < 3.13 keeps this snapshot on the frame: it is only a copy.
+        local.clear()
+
+
+def _share_results(state: CallState, memo: dict[Any, Any]) -> None:
+    """The call went concurrent: its values so far are in its results list; every
+    key it has still to compute is claimed for it (its generated code treats its
+    own claim as missing, and releases it if it fails)."""
+    claim_keys = state.runner.claim_keys
+    if claim_keys is None:
+        return
+    results = state.rs()
+    need = state.need  # None: every node runs (else a memo hit skipped some)
+    for index, key in enumerate(claim_keys):
+        if key is None or (need is not None and not need[index]) or key in memo:
+            continue
+        value = results[index]
+        if value is MISSING:
+            state.claim(key)
+        else:
+            memo[key] = value
+
+
+def close_lone(state: CallState, failed: bool) -> None:
+    """A call that went concurrent while alone in its scope ends (*failed*: with an
+    exception), still alone: its values go to the memo if it failed, else to the
+    scope's stash."""
+    holder = state.holder
+    claim_keys = state.runner.claim_keys
+    if holder is None or holder.lone is not state or claim_keys is None:
+        return
+    results = state.rs()
+    done = [
+        (key, results[index])
+        for index, key in enumerate(claim_keys)
+        if key is not None and results[index] is not MISSING
+    ]
+    if failed:
+        memo = state.memo
+        assert memo is not None
+        for key, value in done:
+            if key not in memo:
+                memo[key] = value
+    elif done:
+        keys, values = zip(*done, strict=True)
+        holder.stash = (keys, values)
 
 
 def _claim(state: CallState, at: int) -> None:

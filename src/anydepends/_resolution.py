@@ -45,7 +45,7 @@ from ._backend import (
 from ._codegen import QUICK_UNCLAIMED, SLOW
 from ._errors import container_closed_during_call
 from ._invoke import MISSING
-from ._lazymemo import share_handed
+from ._lazymemo import close_lone
 from ._state import CallState
 
 __all__ = ["ContainerLost", "Resolution"]
@@ -139,11 +139,16 @@ class Resolution:
 
     async def rest(self) -> Any:
         """The calling task's part of a concurrent call's rest, then the root."""
+        state = self.state
         try:
             await self.finish()
+        except BaseException:
+            close_lone(state, failed=True)
+            raise
+        else:
+            close_lone(state, failed=False)
         finally:
             self.done = True
-        state = self.state
         return await state.runner.root_fn()(state.rs(), state.values, state)
 
     # -- going concurrent (called by the dispatcher) -------------------------------
@@ -185,9 +190,6 @@ class Resolution:
                 # CPython < 3.13 keeps this snapshot on the frame while the call
                 # waits; it is only a copy (the frame's own locals are untouched).
                 local.clear()
-        holder = state.holder
-        if holder is not None and holder.lone is state:
-            share_handed(state, results, position)
         nodes = state.runner.plan.nodes
         last = len(nodes) - 1
         need = state.need

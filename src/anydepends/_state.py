@@ -20,10 +20,27 @@ if TYPE_CHECKING:
     from ._codegen import Runner
     from ._runtime import Runtime
 
-__all__ = ["LEVEL_UNSET", "CallState"]
+__all__ = ["LEVEL_UNSET", "MISSING", "CallState", "Sentinel"]
 
 #: ``CallState.level`` before anything set it (never equal to a mark).
 LEVEL_UNSET: Final = object()
+
+
+class Sentinel:
+    """A named marker value."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+#: No value: a memo lookup that found nothing (its class marks that in generated
+#: code), a result not computed yet.
+MISSING: Final = Sentinel("MISSING")
 
 
 class CallState:
@@ -95,10 +112,10 @@ class CallState:
         self.sup: Any = None
 
     def rs(self) -> list[Any]:
-        """The results list (allocated on first use)."""
+        """The results list (allocated on first use; ``MISSING``: not computed)."""
         results = self.results
         if results is None:
-            results = self.results = [None] * len(self.runner.plan.nodes)
+            results = self.results = [MISSING] * len(self.runner.plan.nodes)
         return results
 
     # -- claims ---------------------------------------------------------------------
