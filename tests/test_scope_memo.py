@@ -143,9 +143,10 @@ async def test_the_root_calling_into_its_scope_sees_the_values() -> None:
 
 
 async def test_a_call_that_starts_while_another_waits_sees_its_values() -> None:
-    """A call waiting in a dependency wrote what it computed before it waited: a
-    second call started then (another task) computes nothing again, and when the
-    first resumes it sees what the second computed."""
+    """While the only call of a scope waits in a dependency, the memo holds nothing
+    (its values stay in the call); a second call started then (another task) still
+    finds them all and computes nothing again, and when the first resumes it sees
+    what the second computed."""
     g = Graph()
     results: dict[str, Any] = {}
 
@@ -157,6 +158,7 @@ async def test_a_call_that_starts_while_another_waits_sees_its_values() -> None:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(slow, scope)
                 await g.entered.wait()
+                assert scope._memo == {}
                 results["fast"] = await scope.call(g.handler)
                 g.gate.set()
             g.once_each()
@@ -350,28 +352,6 @@ async def test_a_call_that_starts_while_another_has_written_nothing() -> None:
             gate.set()
     assert rec.count("shared") == 1
     assert results[0] is results[1]
-
-
-async def test_a_lone_call_writes_nothing_while_it_waits() -> None:
-    """While the only call of a scope waits in a dependency, the memo holds nothing:
-    its values stay in the call; a call that starts then still finds them all."""
-    g = Graph()
-    results: dict[str, Any] = {}
-
-    async def slow(scope: Scope) -> None:
-        results["slow"] = await scope.call(g.slow_handler)
-
-    with prompt():
-        async with Container() as container, container.scope() as scope:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(slow, scope)
-                await g.entered.wait()
-                assert scope._memo == {}
-                results["fast"] = await scope.call(g.handler)
-                g.gate.set()
-            g.once_each()
-            assert g.rec.count("waiting") == 1
-            assert results["slow"][1] is results["fast"][0]
 
 
 @pytest.mark.parametrize("warm", [False, True], ids=["empty-memo", "after-a-call"])
