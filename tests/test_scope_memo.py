@@ -14,7 +14,7 @@ wait for the one it is computing, never compute them again.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -24,6 +24,17 @@ import pytest
 from anydepends import Container, Depends, Scope
 
 from .helpers import Recorder, prompt
+
+
+def keep(
+    results: dict[str, Any], name: str, fn: Any
+) -> Callable[[Scope], Awaitable[None]]:
+    """A task body: call *fn* in the scope it gets, keep the result as *name*."""
+
+    async def call(scope: Scope) -> None:
+        results[name] = await scope.call(fn)
+
+    return call
 
 
 class Graph:
@@ -150,8 +161,7 @@ async def test_a_call_that_starts_while_another_waits_sees_its_values() -> None:
     g = Graph()
     results: dict[str, Any] = {}
 
-    async def slow(scope: Scope) -> None:
-        results["slow"] = await scope.call(g.slow_handler)
+    slow = keep(results, "slow", g.slow_handler)
 
     with prompt():
         async with Container() as container, container.scope() as scope:
@@ -368,11 +378,9 @@ async def test_a_call_needing_what_a_lone_call_waits_in_waits_for_it(
     async def needs_waiting(w: object = Depends(g.waiting)) -> object:
         return w
 
-    async def slow(scope: Scope) -> None:
-        results["slow"] = await scope.call(g.slow_handler)
+    slow = keep(results, "slow", g.slow_handler)
 
-    async def second(scope: Scope) -> None:
-        results["second"] = await scope.call(needs_waiting)
+    second = keep(results, "second", needs_waiting)
 
     with prompt():
         async with Container() as container, container.scope() as scope:
@@ -465,8 +473,7 @@ async def test_a_call_that_starts_after_a_lone_call_went_concurrent() -> None:
 
     results: dict[str, Any] = {}
 
-    async def run_first(scope: Scope) -> None:
-        results["first"] = await scope.call(root)
+    run_first = keep(results, "first", root)
 
     with prompt():
         async with Container() as container, container.scope() as scope:
@@ -545,8 +552,7 @@ async def test_a_lone_call_writes_nothing_while_concurrent() -> None:
     c = Concurrent(g)
     results: dict[str, Any] = {}
 
-    async def first(scope: Scope) -> None:
-        results["first"] = await scope.call(c.root)
+    first = keep(results, "first", c.root)
 
     with prompt():
         async with Container() as container, container.scope() as scope:
@@ -576,11 +582,9 @@ async def test_a_call_needing_what_a_lone_concurrent_call_computes_waits(
     async def second_root(x: object = Depends(dep)) -> object:
         return x
 
-    async def first(scope: Scope) -> None:
-        results["first"] = await scope.call(c.root)
+    first = keep(results, "first", c.root)
 
-    async def second(scope: Scope) -> None:
-        results["second"] = await scope.call(second_root)
+    second = keep(results, "second", second_root)
 
     with prompt():
         async with Container() as container, container.scope() as scope:
@@ -615,8 +619,7 @@ async def test_a_lone_concurrent_call_failing_releases_its_claims(fails: str) ->
         with pytest.raises(LookupError):
             await scope.call(c.root)
 
-    async def second(scope: Scope) -> None:
-        results["second"] = await scope.call(second_root)
+    second = keep(results, "second", second_root)
 
     with prompt():
         async with Container() as container, container.scope() as scope:

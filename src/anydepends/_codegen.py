@@ -323,7 +323,7 @@ class _Emitter:
         # written to the memo, so claimed nodes skip their lookups. Nor are their
         # values written while the call stays alone, even across suspensions: a
         # call that starts in the scope meanwhile first writes them from this
-        # call's frame, and claims the key this call waits in (_state.share_lone).
+        # call's frame, and claims the key this call waits in (_lazymemo).
         # After a dependency that may have suspended, inline asks whether that
         # happened; if so, it writes that dependency's value, and looks up from
         # then on. On a failure the values go to the memo; at the end, to the

@@ -126,13 +126,10 @@ def stirs(node: Node, variant: int, first_fn_gen: int) -> bool:
     place that may hold a scope); its helper branch is apart."""
     if not computation_may_wait(node):
         return False
-    if node.kind is not CallKind.ASYNC_GEN or node.limit is not None:
-        return True
-    if node.lifetime is Lifetime.APP or node.alias:
-        return True
-    info = gen_info(node.call)
+    info = _placeable_gen(node)
     return (
-        info is UNKNOWN_GEN
+        info is None
+        or info is UNKNOWN_GEN
         or info.setup_waits
         or not plain(info)
         or placement(node, info, variant, first_fn_gen) not in (IN_PLACE, IN_HOST)
@@ -143,13 +140,23 @@ def waits_only_in_helper(node: Node, variant: int, first_fn_gen: int) -> bool:
     """Whether computing *node* may suspend, but only in its helper branch: an async
     generator set up in place whose code before its ``yield`` has no suspension
     point (the in-place branch runs straight to the ``yield``)."""
-    if node.kind is not CallKind.ASYNC_GEN or node.limit is not None:
-        return False
-    if node.lifetime is Lifetime.APP or node.alias:
-        return False
-    info = gen_info(node.call)
+    info = _placeable_gen(node)
     return (
-        info is not UNKNOWN_GEN
+        info is not None
+        and info is not UNKNOWN_GEN
         and not info.setup_waits
         and placement(node, info, variant, first_fn_gen) in (IN_HOST, CHECKED)
     )
+
+
+def _placeable_gen(node: Node) -> GenInfo | None:
+    """What is known of *node*'s code if it is an async generator inline may set up
+    in place (no permit, not app-scoped, not an alias); ``None`` for anything else."""
+    if (
+        node.kind is not CallKind.ASYNC_GEN
+        or node.limit is not None
+        or node.lifetime is Lifetime.APP
+        or node.alias
+    ):
+        return None
+    return gen_info(node.call)

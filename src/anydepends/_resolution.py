@@ -251,7 +251,7 @@ class Resolution:
         state = self.state
         runner = state.runner
         quick = runner.quick
-        ctx = self.context()
+        ctx: Context | None = None  # taken for the first that runs here
         later: list[int] = []
         memo = state.memo
         claim_keys = runner.claim_keys
@@ -265,6 +265,8 @@ class Resolution:
             if how == SLOW:
                 later.append(j)
                 continue
+            if ctx is None:
+                ctx = self.context()
             coro = runner.node_fn(j)(state.rs(), state.values, state, False)
             try:
                 ctx.run(coro.send, None)
