@@ -69,7 +69,7 @@ def tests_lowest(session: nox.Session) -> None:
     """Run the test suite on the lowest versions of anyio, typing-extensions and trio
     the metadata allows (the rest of the test tools at their latest)."""
     pins = _floors()
-    # anyio 4.14's pytest plugin imports pytest's CallSpec2, which pytest 9.2 turned
+    # anyio 4.14.x's pytest plugin imports pytest's CallSpec2, which pytest 9.2 turned
     # into an error-by-default deprecation: the lowest anyio needs a pytest before it.
     session.install("-e", ".", *_group("tests"), *pins, "pytest<9.2")
     session.run("python", "-m", "pip", "list", "--format=freeze", silent=False)

@@ -1040,6 +1040,51 @@ async def test_max_concurrency_limits_across_calls() -> None:
     assert peak == 1
 
 
+async def test_a_freed_permit_goes_to_the_call_waiting_for_it() -> None:
+    """A permit freed while another call waits for it goes to that call, even if the
+    call that freed it asks for the same limit again before the waiter resumes (one
+    dependency at a time: the second use follows the first in the same step): the
+    limit is never exceeded. anyio's ``CapacityLimiter`` on asyncio let that second
+    request slip in before 4.14.2 (agronholm/anyio#1170), which is why the floor is
+    ``anyio>=4.14.2``: this test fails on 4.14.0."""
+    gate = anyio.Event()
+    entered = anyio.Event()
+    active = peak = runs = 0
+
+    async def work() -> None:
+        nonlocal active, peak, runs
+        runs += 1
+        first = runs == 1
+        active += 1
+        peak = max(peak, active)
+        try:
+            if first:
+                entered.set()
+                await gate.wait()
+            await anyio.lowlevel.checkpoint()
+        finally:
+            active -= 1
+
+    one = Depends(work, use_cache=False, max_concurrency=1)
+
+    async def twice(a: None = one, b: None = one) -> None: ...
+
+    async def once(a: None = one) -> None: ...
+
+    with prompt():
+        async with (
+            Container(sequential=True) as container,
+            anyio.create_task_group() as tg,
+        ):
+            tg.start_soon(container.call, twice)  # holds the permit, will want it again
+            await entered.wait()
+            tg.start_soon(container.call, once)
+            await anyio.wait_all_tasks_blocked()  # `once` waits for the permit
+            gate.set()
+    assert runs == 3
+    assert peak == 1
+
+
 async def test_a_yield_dependency_holds_its_permit_until_teardown() -> None:
     """A limited ``yield`` dependency keeps its permit until it is torn down, and the
     limit is shared by all scopes of the container; a cache hit takes no permit."""
