@@ -1221,3 +1221,57 @@ async def test_scope_closed_with_a_call_in_flight_leaks_nothing() -> None:
     assert len(outcome) == 1
     assert outcome[0] == "conn" or isinstance(outcome[0], UsageError), outcome
     assert log.count("setup") == log.count("teardown"), log
+
+
+@pytest.mark.parametrize("entry", ["call", "call_in"])
+async def test_a_call_failing_after_its_scope_closed_leaves_nothing_set_up(
+    entry: str,
+) -> None:
+    """A call whose scope is closed under it, and which then fails after setting up a
+    request-scoped ``yield`` dependency: that dependency is torn down once, before
+    the caller gets a :class:`UsageError` (its ``__context__`` the failure), the same
+    through ``scope.call`` and ``scope.call_in`` (they once differed: ``call`` let
+    the failure through and left the teardown undone for good)."""
+    log: list[str] = []
+    setup_started = anyio.Event()
+    release = anyio.Event()
+
+    async def conn() -> AsyncIterator[str]:
+        setup_started.set()
+        await release.wait()
+        log.append("setup")
+        try:
+            yield "conn"
+        finally:
+            log.append("teardown")
+
+    async def fail(c: str = Depends(conn)) -> str:
+        raise ValueError(c)
+
+    async def handler(f: str = Depends(fail)) -> str:
+        return f
+
+    outcome: list[BaseException] = []
+    with anyio.fail_after(5):
+        async with Container() as container, anyio.create_task_group() as tg:
+            scope = container.scope()
+            await scope.__aenter__()
+
+            async def in_flight() -> None:
+                try:
+                    if entry == "call":
+                        await scope.call(handler)
+                    else:
+                        await scope.call_in({}, handler)
+                except Exception as exc:  # what it is, is the point
+                    outcome.append(exc)
+
+            tg.start_soon(in_flight)
+            await setup_started.wait()
+            await scope.__aexit__(None, None, None)  # the call is still running
+            release.set()
+            await anyio.wait_all_tasks_blocked()
+            assert log == ["setup", "teardown"]  # before the container exits
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], UsageError), outcome
+    assert isinstance(outcome[0].__context__, ValueError)

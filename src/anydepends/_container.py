@@ -415,8 +415,9 @@ class Container:
         if entry.uses_scope:
             # The plan injects the Scope itself: give it a real one.
             extra = {t: v for t, v in context.items() if t is not Container}
+            root = entry.plan.root
             async with Scope(self, extra) as scope:
-                return await scope._run(entry, values, None, entry.plan.root)
+                return await scope._run(scope._begin(root, values, None, entry), root)
         state = CallState(entry.fresh_runner(), values, context, self._runtime)
         return await run(state)
 

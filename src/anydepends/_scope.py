@@ -132,38 +132,14 @@ class Scope:
         """
         # _run written out (the common path): a waiting call keeps one coroutine
         # frame fewer.
-        if self._state != _OPEN or not self.container._runtime.open:
-            self._not_open(fn)
-        container = self.container
-        try:
-            entry = container._plans.current.get(fn)
-        except TypeError:
-            entry = None
-        if entry is None:
-            entry = container._entry_for(fn)
-        runner = entry.held or entry.held_runner()
-        if self.stash is not None:
-            self._unstash()
-        state = CallState(
-            runner,
-            values,
-            (self._context or self.context()) if runner.uses_context else _NO_CONTEXT,
-            container._runtime,
-            self._memo,
-            self._exits,
-            self,
-        )
-        if self.lone is None:
-            self.lone = state
-        else:
-            self._overlap()
+        state = self._begin(fn, values)
         try:
             result = await run(state)
         finally:
             if self.lone is state:
                 self.lone = None
-        if self._state == _CLOSED:
-            await self._closed_during(fn)
+            if self._state == _CLOSED:
+                await self._closed_during(fn)
         return result
 
     async def call_in(
@@ -176,33 +152,40 @@ class Scope:
         took a context object keeps the one of the call that computed it.
         """
         self.container._check_context(context)
-        return await self._call(fn, values, {**self.context(), **context})
+        state = self._begin(fn, values, {**self.context(), **context})
+        return await self._run(state, fn)
 
-    async def _call(
+    def _begin(
         self,
         fn: Callable[..., Any] | Plan[Any],
         values: dict[str, Any],
-        context: dict[type, Any] | None,
-    ) -> Any:
+        context: dict[type, Any] | None = None,
+        entry: Entry | None = None,
+    ) -> CallState:
+        """A call of *fn* in this scope, registered with it, not started yet."""
         if self._state != _OPEN or not self.container._runtime.open:
             self._not_open(fn)
-        return await self._run(self.container._entry_for(fn), values, context, fn)
-
-    async def _run(
-        self,
-        entry: Entry,
-        values: dict[str, Any],
-        context: dict[type, Any] | None,
-        fn: object,
-    ) -> Any:
         container = self.container
-        runner = entry.held_runner()
+        if entry is None:
+            try:
+                entry = container._plans.current.get(fn)
+            except TypeError:
+                entry = None
+            if entry is None:
+                entry = container._entry_for(fn)
+        runner = entry.held or entry.held_runner()
+        if context is None:
+            context = (
+                (self._context or self.context())
+                if runner.uses_context
+                else _NO_CONTEXT
+            )
         if self.stash is not None:
             self._unstash()
         state = CallState(
             runner,
             values,
-            self.context() if context is None else context,
+            context,
             container._runtime,
             self._memo,
             self._exits,
@@ -212,6 +195,10 @@ class Scope:
             self.lone = state
         else:
             self._overlap()
+        return state
+
+    async def _run(self, state: CallState, fn: object) -> Any:
+        """Run a call :meth:`_begin` made (:meth:`call`, written out, is the same)."""
         try:
             result = await run(state)
         finally:
