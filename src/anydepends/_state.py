@@ -93,7 +93,7 @@ class CallState:
         # The Scope whose request lifetime this call resolves in (None: a private
         # one, torn down by the call itself).
         self.holder = holder
-        # The call's generated inline, once run() made it (a newcomer in a scope
+        # The call's generated inline, once start() made it (a newcomer in a scope
         # this call is alone in reads what it computed from its frame: _lazymemo).
         self.inline: Any = None
         self.handed = False
