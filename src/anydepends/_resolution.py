@@ -29,6 +29,7 @@ cancelled because the container closed report a :class:`~anydepends.UsageError`.
 from __future__ import annotations
 
 import heapq
+from collections.abc import MutableSequence
 from contextvars import Context, copy_context
 from types import CoroutineType
 from typing import Any, cast
@@ -61,7 +62,7 @@ class ContainerLost(Exception):
         self.error = error
 
 
-# The ready queue of a call that never went concurrent: never appended to.
+# The ready heap while nothing is ready (shared, never appended to: see push).
 _NO_WORK: list[int] = []
 
 
@@ -105,7 +106,7 @@ class Resolution:
         )
         # The rest is for a call that went concurrent.
         self.ready: list[int] = _NO_WORK
-        self.remaining: list[int] = _NO_WORK
+        self.remaining: MutableSequence[int] = _NO_WORK
         self.working = 0
         self.starting = 0  # runners spawned that have not taken work yet
         self.waiting_ready = 0  # ready nodes that may wait (see Runner.waits)
@@ -193,9 +194,10 @@ class Resolution:
         nodes = state.runner.plan.nodes
         last = len(nodes) - 1
         need = state.need
-        remaining = [0] * last
+        # Counts of a node's inputs still to come: bytes where they fit (they
+        # cannot exceed the node count), as a waiting call keeps them.
+        remaining: MutableSequence[int] = bytearray(last) if last < 256 else [0] * last
         ready: list[int] = []
-        self.ready = ready
         waits = state.runner.waits
         waiting = 0
         for j in range(position + 1, last):
@@ -209,6 +211,8 @@ class Resolution:
             if not count:
                 ready.append(j)  # ascending: already a heap
                 waiting += waits[j]
+        if ready:
+            self.ready = ready
         self.remaining = remaining
         self.waiting_ready = waiting
         self.run_quick()
@@ -225,8 +229,24 @@ class Resolution:
                 continue
             remaining[d] -= 1
             if not remaining[d]:
-                heapq.heappush(self.ready, d)
+                self.push(d)
                 self.waiting_ready += state.runner.waits[d]
+
+    def push(self, index: int) -> None:
+        """Node *index* is ready. (The ready heap is made when first needed and
+        dropped when empty: a waiting call keeps none.)"""
+        ready = self.ready
+        if ready is _NO_WORK:
+            ready = self.ready = []
+        heapq.heappush(ready, index)
+
+    def take(self) -> int:
+        """The smallest ready node, taken off the heap (which must not be empty)."""
+        ready = self.ready
+        index = heapq.heappop(ready)
+        if not ready:
+            self.ready = _NO_WORK
+        return index
 
     # -- the work ---------------------------------------------------------------------
     def context(self) -> Context:
@@ -247,7 +267,6 @@ class Resolution:
         cannot suspend (``Runner.quick``) run here and now, in the caller's context,
         and so do those they make ready; a runner task would cost more than they do.
         The others are left ready for runner tasks."""
-        ready = self.ready
         state = self.state
         runner = state.runner
         quick = runner.quick
@@ -255,8 +274,8 @@ class Resolution:
         later: list[int] = []
         memo = state.memo
         claim_keys = runner.claim_keys
-        while ready and self.failure is None and self.outer is None:
-            j = heapq.heappop(ready)
+        while self.ready and self.failure is None and self.outer is None:
+            j = self.take()
             how = quick[j]
             if how == QUICK_UNCLAIMED:
                 assert memo is not None and claim_keys is not None
@@ -281,7 +300,7 @@ class Resolution:
             self.fail(AssertionError(f"{runner.plan.nodes[j].name} suspended"))
             break  # pragma: no cover
         for j in later:
-            heapq.heappush(ready, j)
+            self.push(j)
 
     def start_runners(self) -> None:
         """Enough runner tasks for what is ready: one per ready dependency that may
@@ -310,12 +329,13 @@ class Resolution:
 
     async def work(self, main: bool) -> None:
         """Run ready nodes, smallest index first (plan order when nothing waits)."""
-        ready = self.ready
         state = self.state
         runner = state.runner
         waits = runner.waits
-        while ready and self.failure is None and self.outer is None and not self.lost:
-            j = heapq.heappop(ready)
+        while (
+            self.ready and self.failure is None and self.outer is None and not self.lost
+        ):
+            j = self.take()
             self.waiting_ready -= waits[j]
             coro = runner.node_fn(j)(state.rs(), state.values, state, main)
             if main:
@@ -326,7 +346,7 @@ class Resolution:
                 except StopIteration:
                     pass
                 else:
-                    if ready:
+                    if self.ready:
                         self.start_runners()  # this one waits and more is ready
                     await Drive(coro, pending)
             finally:
