@@ -374,6 +374,74 @@ async def test_a_call_that_went_concurrent_is_not_kept_alive() -> None:
             assert probes[0]() is None
 
 
+@pytest.mark.parametrize("how", ["fails", "fails beside", "cancelled"])
+@pytest.mark.parametrize("entry", ["container", "scope"])
+async def test_a_call_that_waited_and_failed_is_freed_without_the_collector(
+    how: str, entry: str
+) -> None:
+    """A call that waited in a dependency and then failed (in the calling task, or
+    in a sibling while it waits, after going concurrent) or was cancelled is freed
+    once the caller let go of the exception and the container's dispatcher had its
+    turn, with the garbage collector off: nothing the exception's traceback reaches
+    keeps a reference to it (such a cycle would keep the call's state and values
+    alive until a collection)."""
+    import gc
+    import weakref
+
+    class Value:
+        pass
+
+    probes: list[weakref.ref[Value]] = []
+    gate = anyio.Event()
+
+    async def waits(value: Value) -> Value:
+        probes.append(weakref.ref(value))
+        await gate.wait()
+        if how == "fails":
+            raise ValueError("boom")
+        return value
+
+    async def sibling() -> None:
+        await anyio.lowlevel.checkpoint()
+        if how == "fails beside":
+            raise ValueError("boom")
+
+    async def root(w: Value = Depends(waits), s: None = Depends(sibling)) -> None:
+        await anyio.sleep_forever()  # pragma: no cover - never reached
+
+    async def one(container: Container) -> None:
+        if entry == "container":
+            await container.call(root, value=Value())
+        else:
+            async with container.scope() as scope:
+                await scope.call(root, value=Value())
+
+    with prompt():
+        async with Container() as container:
+            gc.collect()
+            gc.disable()
+            try:
+                if how == "cancelled":
+                    with anyio.CancelScope() as outer:
+                        outer.cancel()
+                        await one(container)
+                else:
+                    if how == "fails":
+                        gate.set()  # else it waits until the sibling's failure
+                    failed = False
+                    try:
+                        await one(container)
+                    except ValueError:
+                        failed = True
+                    assert failed
+                await anyio.wait_all_tasks_blocked()  # the dispatcher's turn,
+                await anyio.lowlevel.checkpoint()  # and its callbacks'
+                assert len(probes) == 1
+                assert probes[0]() is None
+            finally:
+                gc.enable()
+
+
 async def test_sequential_mode_is_fastapis_depth_first_order() -> None:
     """``Container(sequential=True)`` resolves one dependency at a time, depth first in
     declaration order, each subtree finished before the next sibling starts; the

@@ -144,7 +144,7 @@ def rest(state: CallState, res: Resolution) -> Generator[Any, Any, Any]:
         failure = exc
     if failure is not None:
         end = failed(state, failure)
-        failure = None  # (no reference to it in a frame it passes through: see send)
+        failure = None  # (no reference to it in a frame it passes through)
         return (yield from end)
     over = ending(state)
     if over is _OVER:

@@ -453,15 +453,21 @@ class Resolution:
                 await event.wait()
             except BaseException as exc:
                 self.main_failed(exc)
-        if self.outer is not None:
-            raise self.outer
-        failure = self.failure
-        if failure is not None:
-            if self.extra:
-                errors = [failure, *self.extra]
-                msg = f"{len(errors)} dependencies failed at once"
-                raise BaseExceptionGroup(msg, errors)
-            raise failure
+        outer, failure, extra = self.outer, self.failure, self.extra
+        # The caller gets these. Their tracebacks reach this resolution (through
+        # the frames of its work): neither it nor this frame keeps them, or the
+        # cycle would keep the whole call alive until the garbage collector ran.
+        self.outer = self.failure = self.extra = None
+        try:
+            if outer is not None:
+                raise outer
+            if failure is not None:
+                if extra:
+                    msg = f"{len(extra) + 1} dependencies failed at once"
+                    raise BaseExceptionGroup(msg, [failure, *extra])
+                raise failure
+        finally:
+            outer = failure = extra = None
         if self.lost:
             name = self.state.runner.plan.root_node.name
             raise ContainerLost(container_closed_during_call(name))
