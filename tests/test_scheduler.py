@@ -442,6 +442,42 @@ async def test_a_call_that_waited_and_failed_is_freed_without_the_collector(
                 gc.enable()
 
 
+async def test_a_concurrent_call_of_more_than_255_dependencies() -> None:
+    """A call of 300 dependencies, one waiting for the last: it goes concurrent as
+    any call does (a node's count of inputs still to come no longer fits a byte, so
+    the counts are kept in a list), every dependency runs once, and the node over
+    all of them runs after each of them."""
+    from . import synthetic
+
+    count = 300
+    gate = anyio.Event()
+    ran: list[int] = []
+
+    def leaf(i: int) -> Any:
+        async def dep() -> int:
+            if i == 0:
+                await gate.wait()  # until the last one ran elsewhere
+            elif i == count - 1:
+                gate.set()
+            ran.append(i)
+            return i
+
+        dep.__qualname__ = f"leaf{i}"
+        return dep
+
+    over_all = synthetic.make("over_all", [leaf(i) for i in range(count)])
+
+    async def root(x: int = Depends(over_all)) -> int:
+        assert sorted(ran) == list(range(count))
+        return x
+
+    with prompt():
+        async with Container() as container:
+            assert await container.call(root) == 0
+    assert sorted(ran) == list(range(count))
+    assert ran[-1] == 0  # it waited for the last one
+
+
 async def test_sequential_mode_is_fastapis_depth_first_order() -> None:
     """``Container(sequential=True)`` resolves one dependency at a time, depth first in
     declaration order, each subtree finished before the next sibling starts; the
