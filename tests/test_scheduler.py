@@ -442,6 +442,65 @@ async def test_a_call_that_waited_and_failed_is_freed_without_the_collector(
                 gc.enable()
 
 
+@pytest.mark.parametrize("where", ["function", "request"])
+@pytest.mark.parametrize("entry", ["container", "scope"])
+async def test_a_call_whose_teardown_failed_is_freed_without_the_collector(
+    where: str, entry: str
+) -> None:
+    """A ``yield`` dependency's teardown raises (after the call succeeded, or while
+    the call's own failure is thrown in): the call is freed once the caller let go
+    of the exception, with the garbage collector off; no frame of the teardown path
+    (the call's end, the scope's exit, closing a generator) keeps the exception its
+    traceback reaches."""
+    import gc
+    import weakref
+
+    class Value:
+        pass
+
+    probes: list[weakref.ref[Value]] = []
+
+    async def gen(value: Value) -> AsyncIterator[Value]:
+        probes.append(weakref.ref(value))
+        try:
+            yield value
+        finally:
+            raise RuntimeError("teardown")  # also over what is thrown in
+
+    async def waits() -> None:
+        await anyio.lowlevel.checkpoint()
+
+    async def ok(g: Value = Depends(gen, scope=where)) -> None:
+        pass
+
+    async def fails(
+        g: Value = Depends(gen, scope=where), w: None = Depends(waits)
+    ) -> None:
+        raise ValueError("root")
+
+    with prompt():
+        async with Container() as container:
+            for root in (ok, fails):
+                gc.collect()
+                gc.disable()
+                try:
+                    raised: list[str] = []
+                    try:
+                        if entry == "container":
+                            await container.call(root, value=Value())
+                        else:
+                            async with container.scope() as scope:
+                                await scope.call(root, value=Value())
+                    except Exception as exc:  # what it is, is not the point
+                        raised.append(type(exc).__name__)
+                    assert raised == ["RuntimeError"]
+                    await anyio.wait_all_tasks_blocked()
+                    await anyio.lowlevel.checkpoint()
+                    assert probes[-1]() is None, root.__name__
+                finally:
+                    gc.enable()
+
+
 async def test_a_concurrent_call_of_more_than_255_dependencies() -> None:
     """A call of 300 dependencies, one waiting for the last: it goes concurrent as
     any call does (a node's count of inputs still to come no longer fits a byte, so

@@ -104,7 +104,10 @@ def returned(
     over = ending(state)
     if over is _OVER:
         return None
-    return closing(state, over, result)
+    try:
+        return closing(state, over, result)
+    finally:
+        over = None  # (see _cleared)
 
 
 def raised(
@@ -130,7 +133,10 @@ def ending(state: CallState) -> Any:
             if state.sup is not None:
                 state.rt.supervision.close(state)
             return _OVER
-        return outcome
+        try:
+            return outcome
+        finally:
+            outcome = None  # (it may be an exception: see _cleared)
     return None
 
 
@@ -155,11 +161,12 @@ def rest(state: CallState, res: Resolution) -> Generator[Any, Any, Any]:
 def closing(state: CallState, outcome: object, result: Any) -> Generator[Any, Any, Any]:
     """The root returned *result*; the teardowns left to await run."""
     final = yield from finish(state, outcome).__await__()
+    outcome = None  # (see _cleared)
     if final is not None:
         try:
             raise final
         finally:
-            final = None  # (no reference to it in a frame it passes through)
+            final = None
     return result
 
 
@@ -243,4 +250,7 @@ async def finish(state: CallState, exc: object) -> BaseException | None:
         state.rt.supervision.close(state)
         state.sup = None
     state.task = None
-    return error
+    try:
+        return error
+    finally:
+        exc = error = None  # (see _cleared)

@@ -96,6 +96,7 @@ class Scope:
             if exc is None and not self.owned:
                 outcome = close_clean(exits)
                 final = None if outcome is None else await finish_list(exits, outcome)
+                outcome = None
             else:
                 final = await teardown(exits, exc)
         else:
@@ -103,7 +104,13 @@ class Scope:
         self._memo.clear()
         self.stash = None
         if final is not None and final is not exc:
-            raise final
+            exc = None
+            try:
+                raise final
+            finally:
+                # A frame the exception's traceback reaches keeps no reference to
+                # it: else the cycle keeps all it reaches alive until a collection.
+                final = None
 
     def context(self) -> dict[type, Any]:
         """The objects injected by type into calls in this scope."""

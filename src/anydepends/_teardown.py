@@ -203,11 +203,14 @@ def close_clean(exits: list[Any]) -> object:
 
 async def finish_list(exits: list[Any], outcome: object) -> BaseException | None:
     """Go on from where :func:`close_clean` stopped on *exits*."""
-    if type(outcome) is Started:
-        return await teardown(exits, None, outcome)
-    if isinstance(outcome, BaseException):
-        return await teardown(exits, outcome)
-    return await teardown(exits, None)
+    try:
+        if type(outcome) is Started:
+            return await teardown(exits, None, outcome)
+        if isinstance(outcome, BaseException):
+            return await teardown(exits, outcome)
+        return await teardown(exits, None)
+    finally:
+        outcome = None  # (a frame the exception's traceback reaches keeps no reference)
 
 
 async def teardown(
@@ -236,13 +239,17 @@ async def teardown(
                 exc = close_sync(node, gen, exc)
         else:
             exc = await item.close(exc)
-    return exc
+    try:
+        return exc
+    finally:
+        exc = None  # (a frame the exception's traceback reaches keeps no reference)
 
 
 async def close_async(
     node: Node, gen: AsyncGenerator[Any, None], exc: BaseException | None
 ) -> BaseException | None:
     """Finish an async generator in place, throwing *exc* in at its ``yield``."""
+    step: Coroutine[Any, Any, Any] | None
     step = gen.__anext__() if exc is None else gen.athrow(exc)
     try:
         try:
@@ -255,6 +262,11 @@ async def close_async(
         return None if exc is None else swallowed_or_cancelled(node, exc)
     except BaseException as raised:
         return raised
+    finally:
+        # A frame what it raised reaches (through its traceback) keeps no reference
+        # to the exception it threw in (nor does the athrow step): else a cycle
+        # (see Scope.__aexit__).
+        exc = step = None
     return await _yielded_again(node, gen)
 
 
