@@ -19,6 +19,14 @@ A call waiting in a dependency keeps every frame between its caller and that
 dependency, so :func:`run` keeps few locals: the paths that come after ``inline``
 and must wait (the rest of a concurrent call, teardowns to await, a failure) are
 small generators (:func:`rest`, :func:`closing`, :func:`failed`) it delegates to.
+A failed call's exception reaches, through its traceback, every frame it passed
+through and their callers': a frame there that still keeps the exception (or the
+one thrown into a generator) in a local when it returns makes a cycle, and the
+whole call (state, values, frames) stays alive until the garbage collector runs.
+So every function on the failure and teardown paths lets go of such locals on its
+way out (``try: return ... finally: x = None``; the tests run with the collector
+off to prove it).
+
 (An awaitable object instead of :func:`run` keeps ~180 bytes less per waiting call
 but costs ~0.5 µs per suspension in Python-level ``send`` calls and a raised
 ``StopIteration``: measured, and not taken.)
@@ -107,7 +115,7 @@ def returned(
     try:
         return closing(state, over, result)
     finally:
-        over = None  # (see _cleared)
+        over = None  # (it may be an exception: see the module docstring)
 
 
 def raised(
@@ -136,7 +144,7 @@ def ending(state: CallState) -> Any:
         try:
             return outcome
         finally:
-            outcome = None  # (it may be an exception: see _cleared)
+            outcome = None  # (it may be an exception: see the module docstring)
     return None
 
 
@@ -161,7 +169,7 @@ def rest(state: CallState, res: Resolution) -> Generator[Any, Any, Any]:
 def closing(state: CallState, outcome: object, result: Any) -> Generator[Any, Any, Any]:
     """The root returned *result*; the teardowns left to await run."""
     final = yield from finish(state, outcome).__await__()
-    outcome = None  # (see _cleared)
+    outcome = None  # (see the module docstring)
     if final is not None:
         try:
             raise final
@@ -253,4 +261,4 @@ async def finish(state: CallState, exc: object) -> BaseException | None:
     try:
         return error
     finally:
-        exc = error = None  # (see _cleared)
+        exc = error = None  # (see the module docstring)
