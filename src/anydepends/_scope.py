@@ -141,13 +141,12 @@ class Scope:
         # frame fewer.
         state = self._begin(fn, values)
         try:
-            result = await run(state)
+            return await run(state)
         finally:
             if self.lone is state:
                 self.lone = None
             if self._state == _CLOSED:
                 await self._closed_during(fn)
-        return result
 
     async def call_in(
         self, context: Mapping[type, Any], fn: Callable[..., Any], /, **values: Any
@@ -207,13 +206,12 @@ class Scope:
     async def _run(self, state: CallState, fn: object) -> Any:
         """Run a call :meth:`_begin` made (:meth:`call`, written out, is the same)."""
         try:
-            result = await run(state)
+            return await run(state)
         finally:
             if self.lone is state:
                 self.lone = None
             if self._state == _CLOSED:
                 await self._closed_during(fn)
-        return result
 
     def _overlap(self) -> None:
         """Another call is in progress: if it was alone in the scope until now, it
