@@ -78,20 +78,19 @@ def run(state: CallState) -> Generator[Any, Any, Any]:
                 pending = inline.send(sent)
     except StopIteration as exc:  # inline returned
         pending = exc.value
-        if (
-            res is None
-            and state.owned == 0
-            and not state.xf
-            and (state.holder is not None or not state.xr)
-        ):
-            # The common end (ending's first case), written out: nothing to tear
-            # down here, no scope of ours in the lists.
-            if state.sup is not None:
-                state.rt.supervision.close(state)
-            return pending
-        sent = returned(state, res, pending)
-        if sent is None:
-            return pending
+        if res is None and state.owned == 0 and not state.xf:
+            # The common end (returned, then ending), written out: generators set
+            # up here, nothing to throw in, no scope of ours in the lists.
+            sent = close_clean(state.xr) if state.holder is None and state.xr else None
+            if sent is None:
+                if state.sup is not None:
+                    state.rt.supervision.close(state)
+                return pending
+            sent = closing(state, sent, pending)  # (not the exception: module doc)
+        else:
+            sent = returned(state, res, pending)
+            if sent is None:
+                return pending
     except BaseException as exc:  # inline raised
         sent = raised(state, res, exc)
     # Outside the handlers: what the rest raises is not chained to the calling
