@@ -78,9 +78,14 @@ def run(state: CallState) -> Generator[Any, Any, Any]:
                 pending = inline.send(sent)
     except StopIteration as exc:  # inline returned
         pending = exc.value
-        if res is None and state.owned == 0 and not state.xf:
-            # The common end (returned, then ending), written out: generators set
-            # up here, nothing to throw in, no scope of ours in the lists.
+        if res is not None:
+            res.driven(None)
+        if pending is HANDED:  # the call went concurrent
+            assert res is not None
+            sent = rest(state, res)
+        elif state.owned == 0 and not state.xf:
+            # The common end (ending's), written out: generators set up here,
+            # nothing to throw in, no scope of ours in the lists.
             sent = close_clean(state.xr) if state.holder is None and state.xr else None
             if sent is None:
                 if state.sup is not None:
@@ -88,33 +93,12 @@ def run(state: CallState) -> Generator[Any, Any, Any]:
                 return pending
             sent = closing(state, sent, pending)  # (not the exception: module doc)
         else:
-            sent = returned(state, res, pending)
-            if sent is None:
-                return pending
+            sent = closing(state, None, pending)
     except BaseException as exc:  # inline raised
         sent = raised(state, res, exc)
     # Outside the handlers: what the rest raises is not chained to the calling
     # task's own failure (or to our interruption of it).
     return (yield from sent)
-
-
-def returned(
-    state: CallState, res: Resolution | None, result: Any
-) -> Generator[Any, Any, Any] | None:
-    """``inline`` returned *result*: what ends the call (``None``: nothing left,
-    *result* is the call's)."""
-    if res is not None:
-        res.driven(None)
-    if result is HANDED:  # the call went concurrent
-        assert res is not None
-        return rest(state, res)
-    over = ending(state)
-    if over is _OVER:
-        return None
-    try:
-        return closing(state, over, result)
-    finally:
-        over = None  # (it may be an exception: see the module docstring)
 
 
 def raised(
