@@ -90,6 +90,18 @@ class Resolution:
         "working",
     )
 
+    ready: list[int]
+    remaining: MutableSequence[int]
+    working: int
+    starting: int
+    waiting_ready: int
+    idle: anyio.Event | None
+    failure: BaseException | None
+    extra: list[BaseException] | None
+    outer: BaseException | None
+    lost: bool
+    runners: list[_Runner] | None
+
     def __init__(self, state: CallState, at: int) -> None:
         self.state = state
         # The node inline waits in, as the calling task's driver loop (_call.run)
@@ -104,19 +116,23 @@ class Resolution:
         self.ctx: Context | None = (
             copy_context() if state.rt.context_of is None else None
         )
-        # The rest is for a call that went concurrent.
-        self.ready: list[int] = _NO_WORK
-        self.remaining: MutableSequence[int] = _NO_WORK
+        # The rest is set when the call goes concurrent (most calls that register
+        # never do: they pay for none of it).
+
+    def _prepare(self) -> None:
+        """The bookkeeping of a call that goes concurrent, from nothing."""
+        self.ready = _NO_WORK
+        self.remaining = _NO_WORK
         self.working = 0
         self.starting = 0  # runners spawned that have not taken work yet
         self.waiting_ready = 0  # ready nodes that may wait (see Runner.waits)
-        self.idle: anyio.Event | None = None
-        self.failure: BaseException | None = None
-        self.extra: list[BaseException] | None = None
-        self.outer: BaseException | None = None
+        self.idle = None
+        self.failure = None
+        self.extra = None
+        self.outer = None
         self.lost = False  # a runner was cancelled by the container's task group
         # Runner tasks still running (None: none, as for most of a call's life).
-        self.runners: list[_Runner] | None = None
+        self.runners = None
 
     def register(self, at: int) -> None:
         """The calling task waits in node *at*, after which others are ready: ask
@@ -170,6 +186,7 @@ class Resolution:
 
     def go_concurrent(self, position: int) -> None:
         """Node *position* waits in the calling task: start what is ready elsewhere."""
+        self._prepare()
         state = self.state
         state.handed = True
         self.concurrent = True
