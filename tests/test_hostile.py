@@ -1181,11 +1181,11 @@ def test_partial_and_wraps_are_not_hostile() -> None:
     Container().compile(root)
 
 
-async def test_scope_closed_with_a_call_in_flight_leaks_nothing() -> None:
-    """Closing a scope while another task's ``scope.call`` is still setting up a
-    request-scoped ``yield`` dependency: whatever the in-flight call gets (its value,
-    or a :class:`UsageError`), a setup that completes is torn down exactly once,
-    at the latest when the container exits; nothing is left open."""
+def _gated_conn() -> tuple[
+    list[str], anyio.Event, anyio.Event, Callable[[], AsyncIterator[str]]
+]:
+    """A request-scoped ``yield`` dependency whose setup starts (``setup_started``)
+    and then waits for ``release``; it logs its setup and its teardown."""
     log: list[str] = []
     setup_started = anyio.Event()
     release = anyio.Event()
@@ -1198,6 +1198,16 @@ async def test_scope_closed_with_a_call_in_flight_leaks_nothing() -> None:
             yield "conn"
         finally:
             log.append("teardown")
+
+    return log, setup_started, release, conn
+
+
+async def test_scope_closed_with_a_call_in_flight_leaks_nothing() -> None:
+    """Closing a scope while another task's ``scope.call`` is still setting up a
+    request-scoped ``yield`` dependency: whatever the in-flight call gets (its value,
+    or a :class:`UsageError`), a setup that completes is torn down exactly once,
+    at the latest when the container exits; nothing is left open."""
+    log, setup_started, release, conn = _gated_conn()
 
     async def handler(c: str = Depends(conn)) -> str:
         return c
@@ -1232,18 +1242,7 @@ async def test_a_call_failing_after_its_scope_closed_leaves_nothing_set_up(
     the caller gets a :class:`UsageError` (its ``__context__`` the failure), the same
     through ``scope.call`` and ``scope.call_in`` (they once differed: ``call`` let
     the failure through and left the teardown undone for good)."""
-    log: list[str] = []
-    setup_started = anyio.Event()
-    release = anyio.Event()
-
-    async def conn() -> AsyncIterator[str]:
-        setup_started.set()
-        await release.wait()
-        log.append("setup")
-        try:
-            yield "conn"
-        finally:
-            log.append("teardown")
+    log, setup_started, release, conn = _gated_conn()
 
     async def fail(c: str = Depends(conn)) -> str:
         raise ValueError(c)
