@@ -115,6 +115,7 @@ class Runner:
         "__weakref__",
         "_emitter",
         "_node_fns",
+        "_node_list",
         "claim_keys",
         "concurrent",
         "inline",
@@ -163,6 +164,7 @@ class Runner:
             tuple(f"v{n.index}" for n in every),
         )
         self._node_fns: dict[str, Any] | None = None
+        self._node_list: list[InlineFn] | None = None
         self.uses_context = emitter.uses_context
         # Per node: whether computing it may suspend (1) or never does (0); the
         # concurrent tail starts a runner task per ready node that may.
@@ -195,10 +197,16 @@ class Runner:
         fn: InlineFn = self._per_node()["root"]
         return fn
 
-    def node_fn(self, index: int) -> InlineFn:
-        """``n<index>``: node *index* with its memo logic (the concurrent tail)."""
-        fn: InlineFn = self._per_node()[f"n{index}"]
-        return fn
+    def node_fns(self) -> list[InlineFn]:
+        """``n<i>`` by node index: node *i* with its memo logic (the concurrent
+        tail)."""
+        found = self._node_list
+        if found is None:
+            fns = self._per_node()
+            found = self._node_list = [
+                fns[f"n{i}"] for i in range(len(self.plan.nodes) - 1)
+            ]
+        return found
 
     def compute_fn(self, index: int) -> InlineFn:
         """``c<index>``: node *index*'s computation only, returning its value."""

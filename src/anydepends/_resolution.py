@@ -38,7 +38,6 @@ import anyio
 
 from ._backend import (
     Drive,
-    cancelled_exc_class,
     frame_values,
     new_cancel_scope,
     only_of,
@@ -232,7 +231,8 @@ class Resolution:
             self.ready = ready
         self.remaining = remaining
         self.waiting_ready = waiting
-        self.run_quick()
+        if waiting < len(ready):  # some ready node cannot wait: it may be quick
+            self.run_quick()
         self.start_runners()
 
     def complete(self, index: int) -> None:
@@ -303,7 +303,7 @@ class Resolution:
                 continue
             if ctx is None:
                 ctx = self.context()
-            coro = runner.node_fn(j)(state.rs(), state.values, state, False)
+            coro = runner.node_fns()[j](state.rs(), state.values, state, False)
             try:
                 ctx.run(coro.send, None)
             except StopIteration:
@@ -349,12 +349,13 @@ class Resolution:
         state = self.state
         runner = state.runner
         waits = runner.waits
+        fns = runner.node_fns()
         while (
             self.ready and self.failure is None and self.outer is None and not self.lost
         ):
             j = self.take()
             self.waiting_ready -= waits[j]
-            coro = runner.node_fn(j)(state.rs(), state.values, state, main)
+            coro = fns[j](state.rs(), state.values, state, main)
             if main:
                 self.main_busy = True
             try:
@@ -375,9 +376,15 @@ class Resolution:
         """A runner task: work until nothing is ready, or the call stops; stopping
         cancels the task's handle."""
         self.starting -= 1
-        cancelled = cancelled_exc_class()
+        cancelled = self.state.rt.cancelled
         try:
-            await self._run_work(runner, cancelled)
+            # (Stopped before it started: nothing to do.)
+            if self.failure is None and self.outer is None and not self.lost:
+                await self.work(main=False)
+        except BaseException as exc:
+            self._runner_failed(exc, runner, cancelled)
+            if isinstance(exc, cancelled):
+                raise  # ours ends at the runner's scope; the container's goes on
         finally:
             # A finished runner is nothing to cancel any more: let it go now, not
             # when the call ends (a call may wait long after its runners).
@@ -389,16 +396,6 @@ class Resolution:
             self.working -= 1
             if not self.working and self.idle is not None:
                 self.idle.set()
-
-    async def _run_work(self, runner: _Runner, cancelled: type[BaseException]) -> None:
-        if self.failure is not None or self.outer is not None or self.lost:
-            return  # stopped before it started: nothing to do
-        try:
-            await self.work(main=False)
-        except BaseException as exc:
-            self._runner_failed(exc, runner, cancelled)
-            if isinstance(exc, cancelled):
-                raise  # ours ends at the runner's scope; the container's goes on
 
     def _runner_failed(
         self, exc: BaseException, runner: _Runner, cancelled: type[BaseException]
@@ -444,7 +441,7 @@ class Resolution:
         state = self.state
         if state.task is not None and state.rt.supervision.owns(state, exc):
             return  # our interruption, because something else failed
-        if isinstance(exc, cancelled_exc_class()):
+        if isinstance(exc, state.rt.cancelled):
             if self.outer is None:
                 self.outer = exc  # from outside the call: stop, then re-raise it
                 for runner in self.runners or ():

@@ -20,6 +20,7 @@ from ._backend import (
     UNKNOWN,
     ScopeSupervision,
     Supervision,
+    cancelled_exc_class,
     context_reader,
     current_task,
     running_asyncio_loop,
@@ -39,6 +40,7 @@ class Runtime:
     __slots__ = (
         "app_exits",
         "app_memo",
+        "cancelled",
         "context_of",
         "current_task",
         "dispatcher",
@@ -70,6 +72,8 @@ class Runtime:
         # A copy of a waiting task's context, taken from another task (None: only
         # the task itself can take one, see _resolution).
         self.context_of: Callable[[Any], Context] | None = None
+        # The event loop's cancellation exception (known once started in one).
+        self.cancelled: type[BaseException] = _NotStarted
 
     def start(self, tg: TaskGroup) -> None:
         """The container was entered (in the running event loop) with *tg*."""
@@ -78,6 +82,7 @@ class Runtime:
         self.dispatcher.loop = running_asyncio_loop()
         self.current_task, self.mark_of, self.task_and_mark = task_functions()
         self.context_of = context_reader()
+        self.cancelled = cancelled_exc_class()
         self.open = True
         self.dispatcher.start()
 
@@ -101,6 +106,10 @@ class Runtime:
         if found is None:
             found = self.limiters[token] = CapacityLimiter(total)
         return found
+
+
+class _NotStarted(BaseException):
+    """Never raised: :attr:`Runtime.cancelled` until the container starts."""
 
 
 def _no_mark(task: object) -> object:
