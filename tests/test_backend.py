@@ -29,7 +29,7 @@ def public_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 async def test_drive_finishes_a_suspended_coroutine_in_this_task() -> None:
-    """``Drive`` finishes a coroutine stepped once elsewhere, passing on what the loop
+    """``drive`` finishes a coroutine stepped once elsewhere, passing on what the loop
     sends and throws, and returns its value."""
 
     async def work() -> tuple[int, int]:
@@ -39,7 +39,7 @@ async def test_drive_finishes_a_suspended_coroutine_in_this_task() -> None:
 
     coro = work()
     pending = coro.send(None)
-    first, second = await _backend.Drive(coro, pending)
+    first, second = await _backend.drive(coro, pending)
     assert first == second == task_id()
 
 

@@ -3,7 +3,7 @@
 The engine runs dependencies inline in the calling task and needs three things anyio
 does not offer publicly:
 
-- :class:`Drive` finishes a coroutine that was stepped once with ``send(None)`` and
+- :func:`drive` finishes a coroutine that was stepped once with ``send(None)`` and
   suspended, in the task that stepped it (its cancel scopes and context belong there).
 - A :class:`Supervisor` per call whose dependencies may overlap: when a dependency
   fails in a runner task, the one the calling task is running must be interrupted
@@ -51,12 +51,12 @@ from anyio import CancelScope
 
 __all__ = [
     "PRIVATE_STATE",
-    "Drive",
     "Supervision",
     "TaskFunctions",
     "cancelled_exc_class",
     "context_reader",
     "current_task",
+    "drive",
     "frame_values",
     "is_trio",
     "mark",
@@ -78,36 +78,29 @@ UNKNOWN: Final = object()
 _INTERRUPT: Final = "anydepends: a sibling dependency failed"
 
 
-class Drive:
-    """Awaitable that finishes *coro*, which already yielded *first* to the event loop.
+@types.coroutine
+def drive(coro: Coroutine[Any, Any, Any], first: Any) -> Generator[Any, Any, Any]:
+    """Finish *coro*, which already yielded *first* to the event loop (await this).
 
     Everything the loop sends or throws goes to *coro*, so it behaves exactly as if it
-    had been awaited from the start in this task.
+    had been awaited from the start in this task. (A generator-based coroutine: one
+    object per use, the least a waiting runner can keep.)
     """
-
-    __slots__ = ("coro", "first")
-
-    def __init__(self, coro: Coroutine[Any, Any, Any], first: Any) -> None:
-        self.coro = coro
-        self.first = first
-
-    def __await__(self) -> Generator[Any, Any, Any]:
-        coro = self.coro
-        pending = self.first
-        self.first = None
-        while True:
+    pending = first
+    first = None
+    while True:
+        try:
+            sent = yield pending
+        except BaseException as exc:  # thrown in by the loop: pass it on
             try:
-                sent = yield pending
-            except BaseException as exc:  # thrown in by the loop: pass it on
-                try:
-                    pending = coro.throw(exc)
-                except StopIteration as stop:
-                    return stop.value
-            else:
-                try:
-                    pending = coro.send(sent)
-                except StopIteration as stop:
-                    return stop.value
+                pending = coro.throw(exc)
+            except StopIteration as stop:
+                return stop.value
+        else:
+            try:
+                pending = coro.send(sent)
+            except StopIteration as stop:
+                return stop.value
 
 
 def is_trio() -> bool:

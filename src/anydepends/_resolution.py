@@ -37,7 +37,7 @@ from typing import Any, cast
 import anyio
 
 from ._backend import (
-    Drive,
+    drive,
     frame_values,
     new_cancel_scope,
     only_of,
@@ -323,13 +323,17 @@ class Resolution:
         """Enough runner tasks for what is ready: one per ready dependency that may
         wait (they start in the same loop round, as a task group's would), or one
         for ready work that cannot wait; runners already starting count."""
-        want = self.waiting_ready or (1 if self.ready else 0)
-        for _ in range(want - self.starting):
-            self.spawn_runner()
+        want = (self.waiting_ready or (1 if self.ready else 0)) - self.starting
+        if want > 0:
+            # Each task gets its own copy of the calling task's context (spawning
+            # copies the current one).
+            ctx = self.context()
+            for _ in range(want):
+                self.spawn_runner(ctx)
 
-    def spawn_runner(self) -> None:
-        """Start one more runner task, unless the container has closed (then the
-        tasks already working finish the work, one dependency at a time)."""
+    def spawn_runner(self, ctx: Context) -> None:
+        """Start one more runner task in *ctx*, unless the container has closed
+        (then the tasks already working finish the work, one dependency at a time)."""
         rt = self.state.rt
         if not rt.open:
             return
@@ -342,7 +346,7 @@ class Resolution:
         runners.append(runner)
         # The task's handle (anyio >= 4.14): cancelling it cancels the runner alone,
         # so the runner needs no cancel scope of its own.
-        runner.cancels = self.context().run(rt.spawn, self._runner, runner)
+        runner.cancels = ctx.run(rt.spawn, self._runner, runner)
 
     async def work(self, main: bool) -> None:
         """Run ready nodes, smallest index first (plan order when nothing waits)."""
@@ -350,12 +354,13 @@ class Resolution:
         runner = state.runner
         waits = runner.waits
         fns = runner.node_fns()
+        results, values = state.rs(), state.values
         while (
             self.ready and self.failure is None and self.outer is None and not self.lost
         ):
             j = self.take()
             self.waiting_ready -= waits[j]
-            coro = fns[j](state.rs(), state.values, state, main)
+            coro = fns[j](results, values, state, main)
             if main:
                 self.main_busy = True
             try:
@@ -366,7 +371,7 @@ class Resolution:
                 else:
                     if self.ready:
                         self.start_runners()  # this one waits and more is ready
-                    await Drive(coro, pending)
+                    await drive(coro, pending)
             finally:
                 if main:
                     self.main_busy = False

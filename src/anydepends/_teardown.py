@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Final, cast
 import anyio
 from anyio import CapacityLimiter, to_thread
 
-from ._backend import Drive, new_cancel_scope
+from ._backend import drive, new_cancel_scope
 from ._errors import swallowed, yielded_twice
 
 if TYPE_CHECKING:
@@ -257,7 +257,7 @@ async def close_async(
         except StopIteration:
             pass  # it yielded again without waiting
         else:
-            await Drive(step, pending)
+            await drive(step, pending)
     except StopAsyncIteration:
         return None if exc is None else swallowed_or_cancelled(node, exc)
     except BaseException as raised:
@@ -273,7 +273,7 @@ async def close_async(
 async def _finish_started(started: Started) -> BaseException | None:
     if started.pending is not _AGAIN:
         try:
-            await Drive(started.step, started.pending)
+            await drive(started.step, started.pending)
         except StopAsyncIteration:
             return None
         except BaseException as raised:
