@@ -214,6 +214,73 @@ async def test_values_computed_before_a_cancellation_are_kept() -> None:
             g.once_each()
 
 
+@pytest.mark.parametrize("lifetime", ["request", "app"])
+@pytest.mark.parametrize("alone", [True, False], ids=["alone", "overlapping"])
+async def test_a_hosted_setup_completing_as_its_caller_is_cancelled_is_kept(
+    alone: bool, lifetime: str
+) -> None:
+    """A ``yield`` dependency set up by a helper task (app-scoped, or request-scoped
+    in a call from a task other than the scope's) completes in the very round its
+    caller is cancelled: the caller gets the cancellation, and the value stays in the
+    memo it belongs to, as a setup in place would leave it: a later call does not set
+    it up a second time, and it is torn down once."""
+    rec = Recorder()
+    caller_scope = anyio.CancelScope()
+
+    async def conn() -> AsyncIterator[object]:
+        rec("conn")
+        caller_scope.cancel()  # the caller gives up as the setup completes
+        try:
+            yield object()
+        finally:
+            rec("conn closed")
+
+    dep: Any = Depends(conn, scope="app" if lifetime == "app" else "request")
+
+    async def slow(c: object = dep) -> object:
+        await anyio.lowlevel.checkpoint()
+        return c
+
+    async def handler(c: object = dep, s: object = Depends(slow)) -> object:
+        return c
+
+    async def other(c: object = dep) -> object:
+        return c
+
+    gate, waiting = anyio.Event(), anyio.Event()
+
+    async def wait_for_gate() -> None:
+        waiting.set()
+        await gate.wait()
+
+    async def waiting_in_the_scope(scope: Scope) -> None:
+        await scope.call(wait_for_gate)  # overlaps with the cancelled call
+
+    async def cancelled_call(scope: Scope) -> None:
+        with caller_scope:
+            await scope.call(handler)
+        gate.set()
+
+    with prompt():
+        async with Container() as container:
+            async with container.scope() as scope:
+                async with anyio.create_task_group() as tg:
+                    if alone:
+                        gate.set()
+                    else:
+                        tg.start_soon(waiting_in_the_scope, scope)
+                        await waiting.wait()
+                    tg.start_soon(cancelled_call, scope)
+                assert caller_scope.cancelled_caught
+                first = await scope.call(other)
+                assert await scope.call(handler) is first
+                assert rec.count("conn") == 1
+            if lifetime == "app":
+                assert await container.call(other) is first
+            assert rec.count("conn closed") == (lifetime == "request")
+        assert rec.count("conn") == rec.count("conn closed") == 1
+
+
 async def test_a_call_from_another_task_hosts_the_generator_and_shares_values() -> None:
     """A call made from a task other than the scope's (the yield dependency is set
     up by a helper task, a branch that may suspend) writes what it computed first:

@@ -85,13 +85,15 @@ async def hosted_setup(
     make: Callable[[], AsyncGenerator[Any, None]],
     exits: list[Any],
     permit: Permit | None,
+    kept: Callable[[Any], None] | None = None,
 ) -> Any:
     """Set up the generator *make()* returns in a host task; return its value.
 
     On success the entry is appended to *exits*. *permit* belongs to the host from now
     on (it hands it to the entry, or releases it). If the caller is cancelled while it
     waits, the setup is interrupted and waited for; a setup that completed anyway is
-    still appended, so it is torn down (seeing the call's exception) exactly once.
+    still appended, so it is torn down (seeing the call's exception) exactly once,
+    and its value goes to *kept*, as it would have had it completed a moment sooner.
     """
     box = _Box()
     if permit is not None:
@@ -105,6 +107,8 @@ async def hosted_setup(
             await box.ready.wait()
         if box.record is not None:
             exits.append(box.record)
+            if kept is not None:
+                kept(box.value)
         raise
     error = box.error
     if error is not None:

@@ -249,7 +249,9 @@ async def agen_setup(
         info = gen_info_of_code(cast("AsyncGeneratorType[Any, None]", gen).ag_code)
     if not _in_place(state, node, main, info):
         rt = state.rt
-        return await hosted_setup(rt.spawn, rt.hosts, node, lambda: gen, exits, permit)
+        return await hosted_setup(
+            rt.spawn, rt.hosts, node, lambda: gen, exits, permit, _keeper(state, node)
+        )
     request = node.lifetime is Lifetime.REQUEST
     if not request:
         before_function_gen(state)
@@ -269,6 +271,29 @@ async def agen_setup(
         else:
             state.here = None  # the task's cancel-scope stack may have changed
     return value
+
+
+def _keeper(state: CallState, node: Node) -> Callable[[Any], None] | None:
+    """Where the value of a hosted setup that completed as its call gave up goes:
+    the memo the call would have written it to (the container's, or its held
+    scope's), so nothing sets it up twice."""
+    if node.lifetime is Lifetime.APP:
+        if not node.use_cache:
+            return None
+        return partial(_kept, state, state.rt.app_memo, node.key)
+    claim_keys = state.runner.claim_keys
+    key = None if claim_keys is None else claim_keys[node.index]
+    if key is None:
+        return None
+    assert state.memo is not None
+    return partial(_kept, state, state.memo, key)
+
+
+def _kept(state: CallState, memo: dict[Any, Any], key: Any, value: Any) -> None:
+    """Store *value* as the call would have, had it not given up; wake its waiters."""
+    if key not in memo or memo[key] is state:
+        memo[key] = value
+    state.wake(key)
 
 
 async def limited(
