@@ -374,6 +374,43 @@ async def test_a_call_that_went_concurrent_is_not_kept_alive() -> None:
             assert probes[0]() is None
 
 
+async def test_a_call_that_registered_to_go_concurrent_is_freed_as_it_returns() -> None:
+    """A call whose dependency waited one loop round beside a ready sibling registered
+    with the dispatcher, which looks at it again only rounds later: once the call
+    returned, that registration keeps nothing of the call (its values, its state)
+    alive, with the collector off (under load, that lifetime sent every call through
+    the collector's older generations)."""
+    import gc
+    import weakref
+
+    class Value:
+        pass
+
+    async def waits_a_round() -> int:
+        await anyio.lowlevel.checkpoint()
+        return 1
+
+    async def ready() -> int:
+        return 2
+
+    async def root(
+        given: Value, x: int = Depends(waits_a_round), y: int = Depends(ready)
+    ) -> int:
+        return x + y
+
+    async with Container() as container:
+        assert await container.call(root, given=Value()) == 3  # compiled, warm
+        value = Value()
+        probe = weakref.ref(value)
+        gc.disable()
+        try:
+            assert await container.call(root, given=value) == 3
+            del value
+            assert probe() is None
+        finally:
+            gc.enable()
+
+
 @pytest.mark.parametrize("how", ["fails", "fails beside", "cancelled"])
 @pytest.mark.parametrize("entry", ["container", "scope"])
 async def test_a_call_that_waited_and_failed_is_freed_without_the_collector(

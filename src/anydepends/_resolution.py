@@ -146,6 +146,10 @@ class Resolution:
         self.main_busy = False
         if not self.concurrent:
             self.done = True
+            # The dispatcher may hold this for up to two more loop rounds: not the
+            # whole call with it (under load that lifetime sends every call's state
+            # through the collector's older generations). Nothing reads it now.
+            del self.state
             return False
         if exc is None:
             self.complete(self.at)
