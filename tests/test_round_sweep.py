@@ -377,3 +377,83 @@ async def test_permits_survive_cancellation_at_any_round(
         for n in range(ROUNDS - 2):
             log = await throttled_once(entry, sequential, kind, n, shape)
             balanced(log, "g", once=False)
+
+
+def live_peak(log: list[str], name: str) -> int:
+    """The most instances of *name* alive at once in *log*."""
+    live = peak = 0
+    for entry in log:
+        if entry == f"{name}+":
+            live += 1
+            peak = max(peak, live)
+        elif entry == f"{name}-":
+            live -= 1
+    return peak
+
+
+async def app_callers_once(
+    sequential: bool, victims: tuple[int, ...], n: int, shape: tuple[int, int, bool]
+) -> list[str]:
+    """Three callers of a root over an app-scoped ``yield`` dependency (set up by a
+    host task) and a sibling that may fail; *victims* cancelled at round *n*; then
+    one more call; the log, once the container has closed."""
+    kp, ks, failing = shape
+    log: list[str] = []
+    fail = [failing]
+
+    async def pool() -> AsyncIterator[str]:
+        log.append("pool+")
+        try:
+            await rounds(kp)
+            yield "pool"
+        finally:
+            log.append("pool-")
+
+    async def sibling() -> str:
+        await rounds(ks)
+        if fail[0]:
+            raise Boom("sibling")
+        return "s"
+
+    async def root(
+        p: str = Depends(pool, scope="app"), s: str = Depends(sibling)
+    ) -> tuple[str, str]:
+        return (p, s)
+
+    async with Container(sequential=sequential) as container:
+        scopes: list[anyio.CancelScope] = []
+
+        async def caller() -> None:
+            with anyio.CancelScope() as mine:
+                scopes.append(mine)
+                try:
+                    assert await container.call(root) == ("pool", "s")
+                except Boom:
+                    assert failing
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(3):
+                tg.start_soon(caller)
+            await rounds(n)
+            for victim in victims:
+                if victim < len(scopes):
+                    scopes[victim].cancel()
+        fail[0] = False
+        assert await container.call(root) == ("pool", "s")
+    return log
+
+
+@pytest.mark.parametrize("sequential", [False, True])
+@pytest.mark.parametrize("victims", [(0,), (0, 1, 2)], ids=["one", "all"])
+async def test_an_app_value_never_lives_twice_whatever_round_callers_are_cancelled(
+    sequential: bool, victims: tuple[int, ...]
+) -> None:
+    """Three callers race for an app-scoped ``yield`` dependency (set up by a host
+    task); some are cancelled at any round: there is never more than one instance
+    alive (it is set up again only after an interrupted setup was torn down), each
+    setup is torn down once, and later calls share the one that completed."""
+    for shape in [(3, 1, True), (1, 3, True), (0, 0, True), (5, 2, False)]:
+        for n in range(ROUNDS - 2):
+            log = await app_callers_once(sequential, victims, n, shape)
+            balanced(log, "pool", once=False)
+            assert live_peak(log, "pool") == 1, (shape, n, log)
