@@ -49,34 +49,45 @@ def balanced(log: list[str], *names: str, once: bool = True) -> None:
         assert not once or ups <= 1, f"{name} set up {ups} times: {log}"
 
 
+def logged(log: list[str], name: str, wait: int) -> Callable[[], AsyncIterator[str]]:
+    """A ``yield`` dependency that logs ``name+``, waits *wait* rounds, yields *name*
+    and logs ``name-`` when torn down (a new callable each time: its own cache key)."""
+
+    async def dependency() -> AsyncIterator[str]:
+        log.append(f"{name}+")
+        try:
+            await rounds(wait)
+            yield name
+        finally:
+            log.append(f"{name}-")
+
+    return dependency
+
+
+def waits_then(value: str, wait: int, fail: list[bool]) -> Root:
+    """A dependency that waits *wait* rounds, then fails while ``fail[0]``, else
+    returns *value*."""
+
+    async def dependency() -> str:
+        await rounds(wait)
+        if fail[0]:
+            raise Boom(value)
+        return value
+
+    return dependency
+
+
 def fan(log: list[str], ka: int, kb: int, kc: int, fail: bool) -> Root:
     """A request-scoped and a function-scoped ``yield`` dependency, dependencies that
     wait *ka*, *kb* and *kc* rounds (the last one failing if *fail*), and a sync one."""
 
-    async def conn() -> AsyncIterator[str]:
-        log.append("conn+")
-        try:
-            yield "conn"
-        finally:
-            log.append("conn-")
+    conn = logged(log, "conn", 0)
+    b = logged(log, "b", kb)
+    c = waits_then("c", kc, [fail])
 
-    async def a(c: str = Depends(conn)) -> str:
+    async def a(connection: str = Depends(conn)) -> str:
         await rounds(ka)
         return "a"
-
-    async def b() -> AsyncIterator[str]:
-        log.append("b+")
-        try:
-            await rounds(kb)
-            yield "b"
-        finally:
-            log.append("b-")
-
-    async def c() -> str:
-        await rounds(kc)
-        if fail:
-            raise Boom("c")
-        return "c"
 
     def s() -> str:
         return "s"
@@ -208,23 +219,12 @@ def shared_pair(log: list[str], ks: int, kt: int, fail: bool) -> tuple[Root, Roo
     """Two roots sharing a request-scoped ``yield`` dependency and a slow dependency
     on it (so calls in one scope claim and wait for each other's keys)."""
 
-    async def shared() -> AsyncIterator[str]:
-        log.append("shared+")
-        try:
-            await rounds(ks)
-            yield "shared"
-        finally:
-            log.append("shared-")
+    shared = logged(log, "shared", ks)
+    other = waits_then("other", kt, [fail])
 
     async def slow(s: str = Depends(shared)) -> str:
         await rounds(ks)
         return "slow"
-
-    async def other() -> str:
-        await rounds(kt)
-        if fail:
-            raise Boom("other")
-        return "other"
 
     async def first(a: str = Depends(slow), b: str = Depends(other)) -> tuple[str, str]:
         return (a, b)
@@ -290,16 +290,7 @@ def throttled(log: list[str], kind: str, kg: int, kf: int, fail: list[bool]) -> 
     permit until teardown, or a plain one) and a sibling that fails while
     ``fail[0]``."""
     if kind == "agen":
-
-        async def limited_gen() -> AsyncIterator[str]:
-            log.append("g+")
-            try:
-                await rounds(kg)
-                yield "g"
-            finally:
-                log.append("g-")
-
-        limited: Callable[..., Any] = limited_gen
+        limited: Callable[..., Any] = logged(log, "g", kg)
     elif kind == "sgen":
 
         def limited_sync() -> Iterator[str]:
@@ -318,11 +309,7 @@ def throttled(log: list[str], kind: str, kg: int, kf: int, fail: list[bool]) -> 
 
         limited = limited_fn
 
-    async def sibling() -> str:
-        await rounds(kf)
-        if fail[0]:
-            raise Boom("sibling")
-        return "o"
+    sibling = waits_then("o", kf, fail)
 
     async def root(
         a: str = Depends(limited, max_concurrency=1), b: str = Depends(sibling)
@@ -401,19 +388,8 @@ async def app_callers_once(
     log: list[str] = []
     fail = [failing]
 
-    async def pool() -> AsyncIterator[str]:
-        log.append("pool+")
-        try:
-            await rounds(kp)
-            yield "pool"
-        finally:
-            log.append("pool-")
-
-    async def sibling() -> str:
-        await rounds(ks)
-        if fail[0]:
-            raise Boom("sibling")
-        return "s"
+    pool = logged(log, "pool", kp)
+    sibling = waits_then("s", ks, fail)
 
     async def root(
         p: str = Depends(pool, scope="app"), s: str = Depends(sibling)
