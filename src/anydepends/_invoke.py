@@ -262,7 +262,8 @@ async def agen_setup(
     except StopAsyncIteration:
         raise no_yield(node.name, node.path) from None
     if permit is None:
-        exits.append((node, gen))
+        exits.append(node)  # the plain entry: its node, then the generator
+        exits.append(gen)
     else:
         exits.append(GenExit(node, gen, permit))
     if info.may_hold_scope:

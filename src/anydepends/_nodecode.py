@@ -340,7 +340,8 @@ class NodeCode:
                 *self._before_function_gen(node, pad),
                 f"{pad}g = {fn}({args})",
                 f"{pad}{target} = FIRST(g, {n})",
-                f"{pad}{exits}.append(({n}, g))",
+                f"{pad}{exits}.append({n})",
+                f"{pad}{exits}.append(g)",
             ]
             if self.variant == HELD:
                 sync.append(f"{pad}E.here = None  # it may hold a cancel scope")
@@ -383,7 +384,8 @@ class NodeCode:
             f"{inner}    {target} = await g.__anext__()",
             f"{inner}except StopAsyncIteration:",
             f"{inner}    {no_yield}()",
-            f"{inner}{exits}.append(({n}, g))",
+            f"{inner}{exits}.append({n})",
+            f"{inner}{exits}.append(g)",
         ]
         if place == IN_PLACE and self.variant == HELD and not plain(info):
             lines.append(f"{inner}E.here = None  # it may hold a cancel scope")

@@ -3,8 +3,9 @@
 A completed ``yield`` setup is appended to the exit list of its lifetime (the call, the
 :class:`~anydepends.Scope` or the :class:`~anydepends.Container`) as one entry:
 
-- ``(node, generator)`` for a generator set up in the task that will tear it down (the
-  common case, and the cheapest: no object per setup);
+- its node, then the generator itself (two list items), for a generator set up in the
+  task that will tear it down (the common case, and the cheapest: no object per setup,
+  so nothing more for the collector to look at while a request waits);
 - an :class:`Exit` for everything else: a sync generator whose halves run in a worker
   thread, a generator holding a ``max_concurrency`` permit, one hosted by a helper task
   (:mod:`._hosting`), and :class:`ScopeExit`, a cancel scope of ours that generators
@@ -171,7 +172,7 @@ class Started:
 def close_clean(exits: list[Any]) -> object:
     """The fast path of a teardown with no exception to throw in: close entries in
     place, last first, while each is a generator set up in this task (a plain
-    ``(node, generator)`` entry).
+    entry: its node, then the generator).
 
     Returns ``None`` when the list is empty; else what :func:`teardown` must go on
     from: the exception an entry raised, a :class:`Started` entry that waits, or
@@ -179,11 +180,11 @@ def close_clean(exits: list[Any]) -> object:
     without a :class:`ScopeExit` (their teardowns may wait and need the shield first).
     """
     while exits:
-        item = exits[-1]
-        if type(item) is not tuple:
+        gen = exits[-1]
+        if isinstance(gen, Exit):
             return _MORE
-        entry: tuple[Node, Any] = exits.pop()
-        node, gen = entry
+        exits.pop()
+        node: Node = exits.pop()
         if type(gen) is _AGEN:
             step: Coroutine[Any, Any, Any] = gen.asend(None)  # __anext__, cheaper
             try:
@@ -231,14 +232,12 @@ async def teardown(
         exc = await _finish_started(started)
     while exits:
         item = exits.pop()
-        if type(item) is tuple:
-            node, gen = cast("tuple[Node, Any]", item)
-            if type(gen) is _AGEN:
-                exc = await close_async(node, cast("AsyncGenerator[Any]", gen), exc)
-            else:
-                exc = close_sync(node, gen, exc)
-        else:
+        if isinstance(item, Exit):
             exc = await item.close(exc)
+        elif type(item) is _AGEN:
+            exc = await close_async(exits.pop(), item, exc)
+        else:
+            exc = close_sync(exits.pop(), item, exc)
     try:
         return exc
     finally:
