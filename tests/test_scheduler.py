@@ -411,6 +411,86 @@ async def test_a_call_that_registered_to_go_concurrent_is_freed_as_it_returns() 
             gc.enable()
 
 
+@pytest.mark.parametrize("entry", ["container", "scope"])
+async def test_registering_to_go_concurrent_makes_nothing_until_the_call_does(
+    entry: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Calls whose dependency waits a loop round or two beside ready siblings (the
+    common wait under load) register with the dispatcher at each such wait and
+    withdraw as they move on: none of them allocates the concurrent machinery (a
+    resolution) unless it really goes concurrent, and a call that does still gets
+    exactly one."""
+    from anydepends import _resolution
+
+    made: list[int] = []
+    init = _resolution.Resolution.__init__
+
+    def counting(self: Any, *args: Any) -> None:
+        made.append(1)
+        init(self, *args)
+
+    monkeypatch.setattr(_resolution.Resolution, "__init__", counting)
+    release = anyio.Event()
+
+    async def one_round() -> int:
+        await anyio.lowlevel.checkpoint()
+        return 1
+
+    async def two_rounds(x: int = Depends(one_round)) -> int:
+        await anyio.lowlevel.checkpoint()
+        await anyio.lowlevel.checkpoint()
+        return x + 1
+
+    async def ready() -> int:
+        return 10
+
+    async def root(y: int = Depends(two_rounds), z: int = Depends(ready)) -> int:
+        return y + z
+
+    async def long_wait() -> int:
+        await release.wait()
+        return 1
+
+    async def also_waits() -> int:
+        await anyio.lowlevel.checkpoint()
+        return 10
+
+    async def slow_root(
+        w: int = Depends(long_wait), z: int = Depends(also_waits)
+    ) -> int:
+        return w + z
+
+    async def call(fn: Any) -> Any:
+        if entry == "container":
+            return await container.call(fn)
+        async with container.scope() as scope:
+            return await scope.call(fn)
+
+    with prompt():
+        async with Container() as container:
+            results: list[int] = []
+
+            async def one() -> None:
+                results.append(await call(root))
+
+            async with anyio.create_task_group() as tg:
+                for _ in range(50):
+                    tg.start_soon(one)
+            assert results == [12] * 50
+            assert made == []
+
+            async def slow() -> None:
+                results.append(await call(slow_root))
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(slow)
+                while not made:  # it waits on: a few loop rounds, and it goes
+                    await anyio.lowlevel.checkpoint()
+                release.set()
+            assert results[-1] == 11
+            assert made == [1]
+
+
 @pytest.mark.parametrize("how", ["fails", "fails beside", "cancelled"])
 @pytest.mark.parametrize("entry", ["container", "scope"])
 async def test_a_call_that_waited_and_failed_is_freed_without_the_collector(

@@ -36,10 +36,12 @@ from __future__ import annotations
 
 import types
 from collections.abc import Generator
+from contextvars import copy_context
 from typing import Any, Final
 
 from anyio.lowlevel import checkpoint_if_cancelled
 
+from ._dispatch import NO_TICKET
 from ._invoke import HANDED
 from ._resolution import ContainerLost, Resolution
 from ._state import CallState, Sentinel
@@ -62,14 +64,13 @@ def run(state: CallState) -> Generator[Any, Any, Any]:
     # Few locals (each is a slot in the frame a waiting call keeps): `pending` is
     # also the result, `sent` also what ends the call.
     inline = state.inline = state.runner.inline(state.values, state)
-    res: Resolution | None = None
     try:
         pending = inline.send(None)
         seen = -1
         while True:
             if state.at != seen:
                 seen = state.at
-                res = waits_in(state, seen, res)
+                waits_in(state, seen)
             try:
                 sent = yield pending
             except BaseException as exc:  # thrown in by the loop: pass it on
@@ -78,11 +79,10 @@ def run(state: CallState) -> Generator[Any, Any, Any]:
                 pending = inline.send(sent)
     except StopIteration as exc:  # inline returned
         pending = exc.value
-        if res is not None:
-            res.driven(None)
+        if state.ticket != NO_TICKET:
+            state.rt.dispatcher.withdraw(state)
         if pending is HANDED:  # the call went concurrent
-            assert res is not None
-            sent = rest(state, res)
+            sent = rest(state, state.handed, None)
         elif state.owned == 0 and not state.xf:
             # The common end (ending's), written out: generators set up here,
             # nothing to throw in, no scope of ours in the lists.
@@ -95,21 +95,21 @@ def run(state: CallState) -> Generator[Any, Any, Any]:
         else:
             sent = closing(state, None, pending)
     except BaseException as exc:  # inline raised
-        sent = raised(state, res, exc)
+        sent = raised(state, exc)
     # Outside the handlers: what the rest raises is not chained to the calling
     # task's own failure (or to our interruption of it).
     return (yield from sent)
 
 
-def raised(
-    state: CallState, res: Resolution | None, exc: BaseException
-) -> Generator[Any, Any, Any]:
+def raised(state: CallState, exc: BaseException) -> Generator[Any, Any, Any]:
     """``inline`` raised *exc*: what ends the call (the rest, if it went on
     concurrently; else the failure)."""
+    if state.ticket != NO_TICKET:
+        state.rt.dispatcher.withdraw(state)
     if state.claims:
         state.release_claims()
-    if res is not None and res.driven(exc):
-        return rest(state, res)
+    if state.handed:
+        return rest(state, state.handed, exc)
     return failed(state, exc)
 
 
@@ -131,8 +131,13 @@ def ending(state: CallState) -> Any:
     return None
 
 
-def rest(state: CallState, res: Resolution) -> Generator[Any, Any, Any]:
-    """The call went concurrent: the calling task's part of its rest, then its end."""
+def rest(
+    state: CallState, res: Resolution, exc: BaseException | None
+) -> Generator[Any, Any, Any]:
+    """The call went concurrent: the calling task's part of its rest, then its end.
+    *exc*: what ``inline`` raised (``None``: it handed over)."""
+    res.driven(exc)
+    exc = None  # (no reference to it in a frame it passes through)
     failure: BaseException | None = None
     result: Any = None
     try:
@@ -190,14 +195,15 @@ def failed(state: CallState, failure: BaseException) -> Generator[Any, Any, Any]
             final = None
 
 
-def waits_in(state: CallState, at: int, res: Resolution | None) -> Resolution | None:
+def waits_in(state: CallState, at: int) -> None:
     """``inline`` suspended in node *at* (``QUIET``: nowhere that matters any more):
     claim a held scope's key there, and where other dependencies are ready, register
-    the call to go concurrent (its :class:`~._resolution.Resolution`, made then)."""
-    if res is not None:
-        res.at = at
+    the call with the dispatcher, which may take it concurrent (withdrawn from where
+    it waited before)."""
+    if state.ticket != NO_TICKET:
+        state.rt.dispatcher.withdraw(state)
     if at < 0:
-        return res
+        return
     runner = state.runner
     claim_keys = runner.claim_keys
     if claim_keys is not None:
@@ -208,12 +214,15 @@ def waits_in(state: CallState, at: int, res: Resolution | None) -> Resolution | 
             state.claim(key)
     # Only a supervised call goes concurrent (inline opens its supervision before
     # anything that may suspend; a suspension it did not foresee runs on in order).
-    if runner.concurrent and runner.ready_after[at] and state.task is not None:
-        if res is None:
-            res = Resolution(state, at)
-        if not res.concurrent:
-            res.register(at)
-    return res
+    if (
+        runner.concurrent
+        and runner.ready_after[at]
+        and state.task is not None
+        and not state.handed
+    ):
+        rt = state.rt
+        # Where only this task can copy its context: now, for the runners it may get.
+        rt.dispatcher.defer(state, copy_context() if rt.context_of is None else None)
 
 
 async def finish(state: CallState, exc: object) -> BaseException | None:

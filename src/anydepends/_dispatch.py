@@ -20,35 +20,64 @@ so the common outcome (the dependency is done by then) costs a list append; only
 call still waiting is handed to the helper task, which starts its runner. trio has no
 such hook, and its batches of ready tasks run in a random order, so there the helper
 task waits two checkpoints.
+
+A registration is the call's state itself in one of the dispatcher's lists, and the
+call holds a *ticket* (which list, where): as the calling task moves on (or the call
+ends) it withdraws in constant time, so the dispatcher never keeps a call that no
+longer waits where it registered (under load, that lifetime would send every call's
+state through the collector's older generations), and every registration it still
+holds when asked is one that waited its rounds.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
-from typing import Any, Protocol
+from contextvars import Context
+from typing import Any, Final, Protocol
 
 import anyio
 from anyio.lowlevel import checkpoint
 
-__all__ = ["Deferred", "Dispatcher"]
+__all__ = ["NO_TICKET", "Dispatcher", "Interruptible", "Waiting"]
+
+#: A call's ticket while it is not registered.
+NO_TICKET: Final = -1
+
+# A ticket is (list serial << _SHIFT) | index in that list.
+_SHIFT: Final = 32
+_INDEX: Final = (1 << _SHIFT) - 1
 
 
-class Deferred(Protocol):
-    """What registers with the dispatcher (a call's concurrent resolution)."""
+class Waiting(Protocol):
+    """A call whose calling task waits in a dependency after which others are ready
+    (a :class:`~._state.CallState`)."""
 
-    registered: int  # the position it registered at last
+    ticket: int  # NO_TICKET, or where the dispatcher keeps its registration
+    handed: Any  # true once it went concurrent
+    rt: Any  # its container's runtime (``open`` until the container closes)
 
-    def still_waiting(self, position: int) -> bool:
-        """Whether the call still waits at *position* (and could go concurrent)."""
-        ...
 
-    def deferred(self, position: int) -> None:
-        """Two loop rounds after registering at *position*: go concurrent if still
-        waiting there (called in the helper task)."""
+class Interruptible(Protocol):
+    """A concurrent call whose interruption had to wait (a Resolution)."""
 
     def retry_interrupt(self) -> None:
         """One loop round after an interruption had to wait: try again."""
+
+
+#: A registration: the call, or the call and a copy of its task's context (where
+#: only the calling task can take one), or ``None`` once withdrawn.
+Entry = Waiting | tuple[Waiting, Context] | None
+
+
+class _Batch(list[Entry]):
+    """A list of registrations, named by its serial in tickets."""
+
+    __slots__ = ("serial",)
+
+    def __init__(self, serial: int) -> None:
+        super().__init__()
+        self.serial = serial
 
 
 class Dispatcher:
@@ -57,53 +86,88 @@ class Dispatcher:
     __slots__ = (
         "aged",
         "fresh",
+        "go",
+        "lists",
         "loop",
         "loop_ready",
         "pending",
         "retries",
         "running",
+        "serial",
         "spawn",
         "ticking",
         "wake",
     )
 
     def __init__(
-        self, spawn: Callable[[Callable[[], Coroutine[Any, Any, None]]], None]
+        self,
+        spawn: Callable[[Callable[[], Coroutine[Any, Any, None]]], None],
+        go: Callable[[Any, Context | None], None],
     ) -> None:
         self.spawn = spawn
+        # What takes a call concurrent (_resolution.go_concurrent), called in the
+        # helper task for a call that still waits where it registered.
+        self.go = go
         self.loop: asyncio.AbstractEventLoop | None = None  # set on asyncio
         self.loop_ready = False  # pending entries waited their rounds already
-        # asyncio: registered this round, and the round before (each remembers
-        # where it registered: see Deferred.still_waiting).
-        self.fresh: list[Deferred] = []
-        self.aged: list[Deferred] = []
+        # The lists that hold registrations, by serial (tickets name them).
+        self.serial = 0
+        self.lists: dict[int, _Batch] = {}
+        # asyncio: registered this round, and the round before.
+        self.fresh = self._new_list()
+        self.aged = self._new_list()
         self.ticking = False
-        self.pending: list[tuple[Deferred, int]] = []
-        self.retries: list[Deferred] = []
+        # Waited their rounds (asyncio) or waiting them in the helper task (trio).
+        self.pending = self._new_list()
+        self.retries: list[Interruptible] = []
         self.running = False
         self.wake: anyio.Event | None = None
 
-    def defer(self, call: Deferred, position: int) -> None:
-        """Ask *call* back in two loop rounds about *position*."""
+    def _new_list(self) -> _Batch:
+        """A new list for registrations (withdrawals reach it until retired)."""
+        self.serial += 1
+        batch = self.lists[self.serial] = _Batch(self.serial)
+        return batch
+
+    def defer(self, call: Waiting, ctx: Context | None) -> None:
+        """Ask about *call* again in two loop rounds, unless it withdraws first.
+        *ctx*: a copy of its task's context, where no other task can read it."""
+        entry: Entry = call if ctx is None else (call, ctx)
         loop = self.loop
         if loop is not None:
-            self.fresh.append(call)
+            self._enter(self.fresh, call, entry)
             if not self.ticking:
                 self.ticking = True
                 loop.call_soon(self._tick)
             return
-        self.pending.append((call, position))
+        self._enter(self.pending, call, entry)
         self._poke()
+
+    def _enter(self, batch: _Batch, call: Waiting, entry: Entry) -> None:
+        call.ticket = (batch.serial << _SHIFT) | len(batch)
+        batch.append(entry)
+
+    def withdraw(self, call: Waiting) -> None:
+        """*call* no longer waits where it registered: forget it."""
+        ticket = call.ticket
+        call.ticket = NO_TICKET
+        lst = self.lists.get(ticket >> _SHIFT)
+        if lst is not None:
+            lst[ticket & _INDEX] = None
 
     def _tick(self) -> None:
         """Once per loop round while calls are registered (asyncio): what was
-        registered two rounds ago is checked; only a call still waiting needs the
-        helper task."""
-        ripe, self.aged, self.fresh = self.aged, self.fresh, []
-        for call in ripe:
-            position = call.registered
-            if call.still_waiting(position):
-                self.pending.append((call, position))
+        registered two rounds ago and is still there waits still; only such a call
+        needs the helper task."""
+        ripe, self.aged, self.fresh = self.aged, self.fresh, self._new_list()
+        del self.lists[ripe.serial]  # answered now: no more withdrawals
+        for entry in ripe:
+            if entry is not None:
+                call = _split(entry)[0]
+                if call.handed or not call.rt.open:
+                    call.ticket = NO_TICKET
+                    continue
+                self._enter(self.pending, call, entry)
                 self.loop_ready = True
         if self.pending:
             self._poke()
@@ -113,7 +177,7 @@ class Dispatcher:
         else:
             self.ticking = False
 
-    def retry(self, call: Deferred) -> None:
+    def retry(self, call: Interruptible) -> None:
         """Ask *call* back in a loop round to retry an interruption."""
         loop = self.loop
         if loop is not None:
@@ -131,7 +195,7 @@ class Dispatcher:
         if not self.running:
             # The container is closing: nothing more goes concurrent, and calls still
             # running simply go on one dependency at a time.
-            self.pending.clear()
+            _drop(self.pending)
             self.retries.clear()
             return
         wake = self.wake
@@ -146,7 +210,7 @@ class Dispatcher:
                     wake = self.wake = anyio.Event()
                     await wake.wait()
                     continue
-                batch, self.pending = self.pending, []
+                batch, self.pending = self.pending, self._new_list()
                 retries, self.retries = self.retries, []
                 if self.loop_ready:
                     self.loop_ready = False  # asyncio: the rounds were waited already
@@ -156,17 +220,43 @@ class Dispatcher:
                     # waited one.
                     await checkpoint()
                     await checkpoint()
-                _answer(batch, retries)
+                del self.lists[batch.serial]  # answered now: no more withdrawals
+                _answer(batch, retries, self.go)
                 # Done with them: not kept (with all a call holds) while waiting.
                 del batch, retries
         finally:
             self.running = False
             self.wake = None
+            _drop(self.pending)
 
 
-def _answer(batch: list[tuple[Deferred, int]], retries: list[Deferred]) -> None:
-    """Ask back what waited its rounds (a function: no loop variable outlives it)."""
-    for call, position in batch:
-        call.deferred(position)
-    for call in retries:
-        call.retry_interrupt()
+def _split(entry: Waiting | tuple[Waiting, Context]) -> tuple[Waiting, Context | None]:
+    """A registration's call, and the context copy it came with (or ``None``)."""
+    if isinstance(entry, tuple):
+        return entry
+    return entry, None
+
+
+def _drop(lst: _Batch) -> None:
+    """Forget every call registered in *lst*."""
+    for entry in lst:
+        if entry is not None:
+            _split(entry)[0].ticket = NO_TICKET
+    lst.clear()
+
+
+def _answer(
+    batch: _Batch,
+    retries: list[Interruptible],
+    go: Callable[[Any, Context | None], None],
+) -> None:
+    """Ask back what waited its rounds (a function: no loop variable outlives it).
+    A call still registered in *batch* still waits where it registered."""
+    for entry in batch:
+        if entry is not None:
+            call, ctx = _split(entry)
+            call.ticket = NO_TICKET
+            if not call.handed and call.rt.open:
+                go(call, ctx)
+    for retry in retries:
+        retry.retry_interrupt()

@@ -3,9 +3,9 @@
 The calling task drives a suspended ``inline`` itself (:func:`._call.run`: it must
 finish there, its cancel scopes and context are that task's) and watches where it
 waits. When it waits in a dependency after which other dependencies are ready, the
-call gets a :class:`Resolution` and registers with the container's dispatcher
-(:mod:`._dispatch`); if, two loop rounds later, it still waits there, the call goes
-concurrent:
+call registers with the container's dispatcher (:mod:`._dispatch`; the call's state
+is the registration, withdrawn as the call moves on); if, two loop rounds later, it
+still waits there, the call gets a :class:`Resolution` and goes concurrent:
 
 - ``inline`` returns :data:`~._invoke.HANDED` as soon as that dependency completes;
 - the dependencies that are ready and cannot suspend run at once, in the
@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import MutableSequence
-from contextvars import Context, copy_context
+from contextvars import Context
 from types import CoroutineType
 from typing import Any, cast
 
@@ -48,7 +48,7 @@ from ._invoke import MISSING
 from ._lazymemo import close_lone
 from ._state import CallState
 
-__all__ = ["ContainerLost", "Resolution"]
+__all__ = ["ContainerLost", "Resolution", "go_concurrent"]
 
 
 class ContainerLost(Exception):
@@ -70,7 +70,6 @@ class Resolution:
 
     __slots__ = (
         "at",
-        "concurrent",
         "ctx",
         "done",
         "extra",
@@ -80,7 +79,6 @@ class Resolution:
         "main_busy",
         "outer",
         "ready",
-        "registered",
         "remaining",
         "runners",
         "starting",
@@ -101,25 +99,16 @@ class Resolution:
     lost: bool
     runners: list[_Runner] | None
 
-    def __init__(self, state: CallState, at: int) -> None:
+    def __init__(self, state: CallState, at: int, ctx: Context | None) -> None:
         self.state = state
-        # The node inline waits in, as the calling task's driver loop (_call.run)
-        # last saw it; that loop is running while main_busy.
+        # A copy of the calling task's context variables it took as it registered,
+        # where no other task can read them (see context).
+        self.ctx = ctx
+        # The node inline waits in, which the call went concurrent at.
         self.at = at
-        self.registered = -1  # where it registered with the dispatcher last
-        self.concurrent = False
         self.done = False
+        # The calling task's driver loop (_call.run) is running: it waits in `at`.
         self.main_busy = True
-        # The calling task's context variables, where they can only be copied in
-        # that task (else read from it when needed: see context).
-        self.ctx: Context | None = (
-            copy_context() if state.rt.context_of is None else None
-        )
-        # The rest is set when the call goes concurrent (most calls that register
-        # never do: they pay for none of it).
-
-    def _prepare(self) -> None:
-        """The bookkeeping of a call that goes concurrent, from nothing."""
         self.ready = _NO_WORK
         self.remaining = _NO_WORK
         self.working = 0
@@ -133,29 +122,14 @@ class Resolution:
         # Runner tasks still running (None: none, as for most of a call's life).
         self.runners = None
 
-    def register(self, at: int) -> None:
-        """The calling task waits in node *at*, after which others are ready: ask
-        the dispatcher to check again in two loop rounds."""
-        self.registered = at
-        self.state.rt.dispatcher.defer(self, at)
-
-    def driven(self, exc: BaseException | None) -> bool:
-        """The calling task's driver loop ended: ``inline`` handed over (or
-        returned: *exc* ``None``) or raised *exc*. Whether the call goes on
-        concurrently (then :meth:`rest` finishes it)."""
+    def driven(self, exc: BaseException | None) -> None:
+        """The calling task's driver loop ended: ``inline`` handed over (*exc*
+        ``None``) or raised *exc*; :meth:`rest` finishes the call."""
         self.main_busy = False
-        if not self.concurrent:
-            self.done = True
-            # The dispatcher may hold this for up to two more loop rounds: not the
-            # whole call with it (under load that lifetime sends every call's state
-            # through the collector's older generations). Nothing reads it now.
-            del self.state
-            return False
         if exc is None:
             self.complete(self.at)
         else:
             self.main_failed(exc)
-        return True
 
     async def rest(self) -> Any:
         """The calling task's part of a concurrent call's rest, then the root."""
@@ -169,30 +143,17 @@ class Resolution:
             close_lone(state, failed=False)
         finally:
             self.done = True
+            # Still true for generated code and _lazymemo, but no longer this
+            # resolution: the state keeps no cycle through it once the call ends.
+            state.handed = True
         return await state.runner.root_fn()(state.rs(), state.values, state)
 
-    # -- going concurrent (called by the dispatcher) -------------------------------
-    def still_waiting(self, position: int) -> bool:
-        """Whether the calling task still waits at *position*, not yet concurrent."""
-        return (
-            not self.done
-            and not self.concurrent
-            and self.at == position
-            and self.main_busy
-            and self.state.rt.open
-        )
-
-    def deferred(self, position: int) -> None:
-        """Two loop rounds after registering: still waiting at *position*?"""
-        if self.still_waiting(position):
-            self.go_concurrent(position)
-
-    def go_concurrent(self, position: int) -> None:
-        """Node *position* waits in the calling task: start what is ready elsewhere."""
-        self._prepare()
+    # -- going concurrent (in the dispatcher's task) ---------------------------------
+    def go_concurrent(self) -> None:
+        """Node :attr:`at` waits in the calling task: start what is ready elsewhere."""
         state = self.state
-        state.handed = True
-        self.concurrent = True
+        state.handed = self
+        position = self.at
         # inline keeps results in locals: what ran so far moves to R for the others.
         results = state.rs()
         found = frame_values(state.inline, state, position)
@@ -494,6 +455,13 @@ class Resolution:
         if self.lost:
             name = self.state.runner.plan.root_node.name
             raise ContainerLost(container_closed_during_call(name))
+
+
+def go_concurrent(state: CallState, ctx: Context | None) -> None:
+    """The dispatcher's answer: *state*'s calling task still waits, two loop rounds
+    after it registered, in a dependency after which others are ready (``state.at``):
+    the call goes concurrent. *ctx*: the context the calling task copied then."""
+    Resolution(state, state.at, ctx).go_concurrent()
 
 
 class _Runner:

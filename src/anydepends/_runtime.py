@@ -30,6 +30,7 @@ from ._backend import (
 from ._dispatch import Dispatcher
 from ._errors import UsageError
 from ._hosting import HostedExit
+from ._resolution import go_concurrent
 
 __all__ = ["Runtime"]
 
@@ -64,7 +65,7 @@ class Runtime:
         self.open = False
         self.sequential = sequential
         self.sync_to_thread = sync_to_thread
-        self.dispatcher = Dispatcher(self.spawn)
+        self.dispatcher = Dispatcher(self.spawn, go_concurrent)
         self.supervision: Supervision = ScopeSupervision()
         self.current_task: Callable[[], object] = current_task
         self.mark_of: Callable[[object], object] = _no_mark

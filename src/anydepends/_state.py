@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import anyio
 
+from ._dispatch import NO_TICKET
 from ._lifetime import Lifetime
 
 if TYPE_CHECKING:
@@ -64,6 +65,7 @@ class CallState:
         "runner",
         "sup",
         "task",
+        "ticket",
         "values",
         "waiters",
         "xf",
@@ -96,8 +98,13 @@ class CallState:
         # The call's generated inline, once start() made it (a newcomer in a scope
         # this call is alone in reads what it computed from its frame: _lazymemo).
         self.inline: Any = None
-        self.handed = False
+        # The call's Resolution once it went concurrent (generated code tests it
+        # for truth: False until then).
+        self.handed: Any = False
         self.at = -1  # the node inline may wait in (see _codegen.QUIET)
+        # Where the dispatcher keeps this call's registration (_dispatch): only
+        # while the calling task waits in node `at`.
+        self.ticket = NO_TICKET
         self.need: list[bool] | None = None
         self.waiters: dict[Any, anyio.Event] | None = None
         # Keys of a held scope's memo this call claimed while it waited in them.
