@@ -491,6 +491,158 @@ async def test_registering_to_go_concurrent_makes_nothing_until_the_call_does(
             assert made == [1]
 
 
+@pytest.mark.parametrize("entry", ["container", "scope"])
+async def test_overlapping_calls_that_register_move_on_and_are_cancelled_all_free(
+    entry: str,
+) -> None:
+    """Sixty overlapping calls, each waiting 0-5 loop rounds in one dependency beside
+    a sibling waiting 0-3 (so each registers with the dispatcher, moves on, withdraws,
+    re-registers, and some go concurrent), a third of them cancelled by their caller
+    after 0-5 rounds: every result is right or the cancellation, and once the calls
+    are over and the dispatcher had its turns, nothing of any call is kept (each
+    call's value object is freed with the garbage collector off)."""
+    import gc
+    import random
+    import weakref
+
+    class Value:
+        pass
+
+    rng = random.Random(20261201)
+    plans = [
+        (rng.randrange(6), rng.randrange(4), rng.randrange(6) if i % 3 == 0 else None)
+        for i in range(60)
+    ]
+    probes: list[weakref.ref[Value]] = []
+    outcomes: list[str] = []
+
+    async def rounds(n: int) -> None:
+        for _ in range(n):
+            await anyio.lowlevel.checkpoint()
+
+    async def waits(value: Value, w: int) -> int:
+        await rounds(w)
+        return w
+
+    async def sibling(s: int) -> int:
+        await rounds(s)
+        return 10 * s
+
+    async def root(x: int = Depends(waits), y: int = Depends(sibling)) -> int:
+        return x + y
+
+    async def one(container: Container, w: int, s: int, cancel: int | None) -> None:
+        value = Value()
+        probes.append(weakref.ref(value))
+        with anyio.CancelScope() as own:
+
+            async def canceller() -> None:
+                assert cancel is not None
+                await rounds(cancel)
+                own.cancel()
+
+            async with anyio.create_task_group() as tg:
+                if cancel is not None:
+                    tg.start_soon(canceller)
+                if entry == "container":
+                    got = await container.call(root, value=value, w=w, s=s)
+                else:
+                    async with container.scope() as scope:
+                        got = await scope.call(root, value=value, w=w, s=s)
+                assert got == w + 10 * s
+                outcomes.append("ok")
+                tg.cancel_scope.cancel()  # the canceller, if any, is not needed
+        if own.cancelled_caught:
+            outcomes.append("cancelled")
+        del value
+
+    with prompt():
+        async with Container() as container:
+            await container.call(root, value=Value(), w=0, s=0)  # compiled, warm
+            gc.collect()
+            gc.disable()
+            try:
+                async with anyio.create_task_group() as tg:
+                    for w, s, cancel in plans:
+                        tg.start_soon(one, container, w, s, cancel)
+                await rounds(8)  # the dispatcher's turns
+                await anyio.wait_all_tasks_blocked()
+                assert len(outcomes) == len(plans)
+                assert set(outcomes) <= {"ok", "cancelled"}
+                assert "ok" in outcomes
+                assert [p for p in probes if p() is not None] == []
+            finally:
+                gc.enable()
+
+
+@pytest.mark.parametrize(
+    "how", ["teardown waits, then re-raises", "app-scoped setup fails"]
+)
+@pytest.mark.parametrize("entry", ["container", "scope"])
+async def test_a_failed_call_is_freed_without_the_collector_whatever_tears_it_down(
+    how: str, entry: str
+) -> None:
+    """A call that failed is freed once the caller let go of the exception, with the
+    garbage collector off, also when a ``yield`` dependency's teardown waited and then
+    re-raised the exception thrown into it (the step that threw it in keeps it), and
+    when an app-scoped dependency's setup failed in the container's helper task (the
+    task's record of it keeps it): nothing that keeps the exception is reachable from
+    a frame its traceback reaches."""
+    import gc
+    import weakref
+
+    class Value:
+        pass
+
+    async def waits_then_reraises() -> AsyncIterator[int]:
+        try:
+            yield 1
+        finally:
+            await anyio.lowlevel.checkpoint()
+
+    async def pool() -> AsyncIterator[int]:
+        await anyio.lowlevel.checkpoint()
+        raise ValueError("no pool")
+        yield 2  # pragma: no cover - never reached
+
+    if how == "app-scoped setup fails":
+
+        async def root(value: Value, p: int = Depends(pool, scope="app")) -> int:
+            return p  # pragma: no cover - never reached
+
+    else:
+
+        async def root(value: Value, g: int = Depends(waits_then_reraises)) -> int:
+            await anyio.lowlevel.checkpoint()
+            raise ValueError("handler failed")
+
+    async def one(container: Container, value: Value) -> None:
+        if entry == "container":
+            await container.call(root, value=value)
+        else:
+            async with container.scope() as scope:
+                await scope.call(root, value=value)
+
+    with prompt():
+        async with Container() as container:
+            gc.collect()
+            gc.disable()
+            try:
+                value = Value()
+                probe = weakref.ref(value)
+                failed = False
+                try:
+                    await one(container, value)
+                except ValueError:
+                    failed = True
+                assert failed
+                del value
+                await anyio.wait_all_tasks_blocked()
+                assert probe() is None
+            finally:
+                gc.enable()
+
+
 @pytest.mark.parametrize("how", ["fails", "fails beside", "cancelled"])
 @pytest.mark.parametrize("entry", ["container", "scope"])
 async def test_a_call_that_waited_and_failed_is_freed_without_the_collector(

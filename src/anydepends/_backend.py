@@ -88,19 +88,28 @@ def drive(coro: Coroutine[Any, Any, Any], first: Any) -> Generator[Any, Any, Any
     """
     pending = first
     first = None
-    while True:
-        try:
-            sent = yield pending
-        except BaseException as exc:  # thrown in by the loop: pass it on
+    try:
+        while True:
             try:
-                pending = coro.throw(exc)
-            except StopIteration as stop:
-                return stop.value
-        else:
-            try:
-                pending = coro.send(sent)
-            except StopIteration as stop:
-                return stop.value
+                sent = yield pending
+            except BaseException as exc:  # thrown in by the loop: pass it on
+                try:
+                    pending = coro.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    pending = coro.send(sent)
+                except StopIteration as stop:
+                    return stop.value
+    except BaseException:
+        # What *coro* raised has this frame in its traceback: the frame keeps no
+        # reference to it (*coro* may be a generator's athrow() that holds it; trio
+        # sends a cancellation in as an outcome that holds it), else a cycle keeps
+        # everything the traceback reaches alive until the collector runs.
+        del coro
+        sent = None
+        raise
 
 
 def is_trio() -> bool:

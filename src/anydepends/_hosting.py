@@ -112,11 +112,18 @@ async def hosted_setup(
         raise
     error = box.error
     if error is not None:
-        if box.record is None and type(error) is UsageError:
-            # The container is closing; if this call is being cancelled too (an
-            # outer scope around the container), that cancellation wins.
-            await checkpoint_if_cancelled()
-        raise error
+        # The box (which the host's frame, in the traceback, keeps) and the frames
+        # here let go of it: else a cycle keeps the whole call alive until the
+        # collector runs.
+        box.error = None
+        try:
+            if box.record is None and type(error) is UsageError:
+                # The container is closing; if this call is being cancelled too (an
+                # outer scope around the container), that cancellation wins.
+                await checkpoint_if_cancelled()
+            raise error
+        finally:
+            error = None
     record = box.record
     assert record is not None
     exits.append(record)

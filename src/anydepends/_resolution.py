@@ -363,6 +363,9 @@ class Resolution:
             runners.remove(runner)
             if not runners:
                 self.runners = None
+            # The task's handle keeps what the task raised (a cancellation), whose
+            # traceback reaches this frame and its `runner`: no cycle back to it.
+            runner.cancels = None
             self.working -= 1
             if not self.working and self.idle is not None:
                 self.idle.set()
