@@ -62,7 +62,13 @@ class HostedExit(Exit):
         self.signal.set()
         with new_cancel_scope(shield=True):
             await self.finished.wait()
-        return self.result
+        # Handed over: this entry (kept by the host's box and frames) keeps neither
+        # exception, else a cycle through their tracebacks keeps the call alive.
+        result, self.result, self.thrown = self.result, None, None
+        try:
+            return result
+        finally:
+            result = exc = None
 
 
 class _Box:
