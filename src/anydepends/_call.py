@@ -6,8 +6,9 @@
 1. the generated ``inline`` is stepped once: if nothing waits, that is the whole
    call; if something does, :func:`run` drives it on in the calling task, claiming
    a held scope's keys where it waits in them and, where other dependencies are
-   ready, handing the call to a :class:`~._resolution.Resolution` that may take it
-   concurrent (a plan whose dependencies may overlap opens its supervision,
+   ready, registering the call with the container's dispatcher (:mod:`._dispatch`),
+   which may take it concurrent (a :class:`~._resolution.Resolution` finishes it
+   then; a plan whose dependencies may overlap opens its supervision,
    :mod:`._backend`, in ``inline`` where the call may first suspend);
 2. the call's own teardowns run (function scope, then the private request scope of a
    ``container.call``), exactly once, in reverse order, whatever happened;
