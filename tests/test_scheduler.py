@@ -415,11 +415,11 @@ async def test_a_call_that_registered_to_go_concurrent_is_freed_as_it_returns() 
 async def test_registering_to_go_concurrent_makes_nothing_until_the_call_does(
     entry: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Calls whose dependency waits a loop round or two beside ready siblings (the
-    common wait under load) register with the dispatcher at each such wait and
-    withdraw as they move on: none of them allocates the concurrent machinery (a
-    resolution) unless it really goes concurrent, and a call that does still gets
-    exactly one."""
+    """Calls whose dependencies wait a loop round, one after the other, beside a
+    ready sibling (the common wait under load) register with the dispatcher at each
+    such wait and withdraw as they move on: none of them allocates the concurrent
+    machinery (a resolution) unless it really goes concurrent, and a call that does
+    still gets exactly one."""
     from anydepends import _resolution
 
     made: list[int] = []
@@ -436,15 +436,17 @@ async def test_registering_to_go_concurrent_makes_nothing_until_the_call_does(
         await anyio.lowlevel.checkpoint()
         return 1
 
-    async def two_rounds(x: int = Depends(one_round)) -> int:
-        await anyio.lowlevel.checkpoint()
+    async def then_one_more(x: int = Depends(one_round)) -> int:
+        # A second wait of one round: registered again, withdrawn again. (Two
+        # rounds in one wait may go concurrent on trio, whose order in a round is
+        # random: the rule is "still waiting after two rounds".)
         await anyio.lowlevel.checkpoint()
         return x + 1
 
     async def ready() -> int:
         return 10
 
-    async def root(y: int = Depends(two_rounds), z: int = Depends(ready)) -> int:
+    async def root(y: int = Depends(then_one_more), z: int = Depends(ready)) -> int:
         return y + z
 
     async def long_wait() -> int:
