@@ -207,9 +207,9 @@ def test_the_calling_tasks_share_never_nests_generators_out_of_order(
     went: list[int] = []
     go_concurrent = _resolution.Resolution.go_concurrent
 
-    def counted(self: Any) -> None:
+    def counted(self: Any, *args: Any) -> None:
         went.append(self.at)
-        go_concurrent(self)
+        go_concurrent(self, *args)
 
     monkeypatch.setattr(_resolution.Resolution, "go_concurrent", counted)
     monkeypatch.setattr(_resolution.Resolution, "start_runners", lambda self: None)
@@ -748,9 +748,9 @@ async def test_a_long_waiting_chain_costs_linear_work(
         counts["resolutions"] += 1
         init(self, *args)
 
-    def counting_go(self: Any) -> None:
+    def counting_go(self: Any, *args: Any) -> None:
         counts["concurrent"] += 1
-        go(self)
+        go(self, *args)
 
     def counting_complete(self: Any, index: int) -> None:
         counts["completed"] += 1

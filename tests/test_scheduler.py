@@ -208,11 +208,12 @@ def count_spawns(monkeypatch: pytest.MonkeyPatch) -> list[object]:
 async def test_dependencies_that_cannot_suspend_start_no_task(
     entry: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """When a call goes concurrent, ready dependencies that cannot suspend (no
-    ``await`` of their own, a sync one run inline) run at once in the task that
-    decided it, and so do those they make ready: no runner task, yet they overlap
-    with the dependency that waits (it waits for them). A ready one that may
-    suspend still gets a runner."""
+    """When a call goes concurrent and nothing ready may wait, the ready
+    dependencies that cannot suspend (no ``await`` of their own, a sync one run
+    inline) run at once in the dispatcher's task, and so do those they make ready:
+    no runner task, yet they overlap with the dependency that waits (it waits for
+    them). When a ready one may suspend, it gets a runner, which runs them too
+    (one task in all)."""
     release = anyio.Event()
     ids: dict[str, int] = {}
 
@@ -1560,3 +1561,108 @@ async def test_a_yield_dependency_holds_its_permit_until_teardown() -> None:
         "exit",
     ]
     assert rec.before("exit", "second")
+
+
+async def test_a_dependency_still_waiting_goes_concurrent_within_a_few_rounds(
+    anyio_backend_name: str,
+) -> None:
+    """A dependency that waits for something still to happen (an event only its
+    ready sibling sets) makes the call go concurrent, and the sibling start in a
+    runner task, within a bounded number of loop rounds after the wait began: two on
+    asyncio (the first round's callback sees the awaited future not done and starts
+    the runner, which runs in the next round), four on trio (the helper task waits
+    two checkpoints after it was woken, then the runner starts). Rounds are counted
+    by a task that passes one checkpoint per round (on trio, whose tasks run in a
+    random order within a round, a count may read one more)."""
+    rounds = 0
+    seen: dict[str, int] = {}
+    sibling_ran = anyio.Event()
+
+    async def count_rounds() -> None:
+        nonlocal rounds
+        while True:
+            await anyio.lowlevel.checkpoint()
+            rounds += 1
+
+    async def waits() -> str:
+        seen["wait"] = rounds
+        await sibling_ran.wait()
+        return "w"
+
+    async def sibling() -> str:
+        seen["sibling"] = rounds
+        sibling_ran.set()
+        await anyio.lowlevel.checkpoint()  # (may wait: a runner task's work)
+        return "s"
+
+    async def root(w: str = Depends(waits), s: str = Depends(sibling)) -> str:
+        return w + s
+
+    with prompt():
+        async with Container() as container, anyio.create_task_group() as tg:
+            tg.start_soon(count_rounds)
+            for _ in range(5):
+                await anyio.lowlevel.checkpoint()
+            for _ in range(3):
+                seen.clear()
+                sibling_ran = anyio.Event()
+                assert await container.call(root) == "ws"
+                late = seen["sibling"] - seen["wait"]
+                assert late <= (2 if anyio_backend_name == "asyncio" else 5), seen
+            tg.cancel_scope.cancel()
+
+
+async def test_a_call_goes_on_when_no_task_can_be_started_where_it_was_decided(
+    anyio_backend_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On asyncio a call that waited its rounds goes concurrent in the loop's round
+    callback, which starts its runner tasks there. If starting a task from a loop
+    callback fails (as with an anyio release that asks more of the caller), nothing
+    is left half made: the call's calling task runs what the runner would have and
+    the call returns its result, and from then on calls go concurrent from the
+    dispatcher's task. (trio decides in that task always: the same results.)"""
+    from anydepends._runtime import Runtime
+
+    spawn = Runtime.spawn
+
+    def only_in_a_task(rt: Runtime, fn: Any, *args: Any) -> Any:
+        if anyio_backend_name == "asyncio":
+            import asyncio
+
+            if asyncio.current_task() is None:
+                raise RuntimeError("no task to start a task from")
+        return spawn(rt, fn, *args)
+
+    monkeypatch.setattr(Runtime, "spawn", only_in_a_task)
+    release = anyio.Event()
+    ran_in: list[int] = []
+
+    async def waits() -> str:
+        await release.wait()
+        return "w"
+
+    async def sibling() -> str:
+        ran_in.append(task_id())
+        await anyio.lowlevel.checkpoint()
+        return "s"
+
+    async def root(w: str = Depends(waits), s: str = Depends(sibling)) -> str:
+        return w + s
+
+    async def release_when_blocked() -> None:
+        await anyio.wait_all_tasks_blocked()
+        release.set()
+
+    with prompt():
+        async with Container() as container:
+            for _ in range(2):
+                release = anyio.Event()
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(release_when_blocked)
+                    assert await container.call(root) == "ws"
+            first, second = ran_in
+            if anyio_backend_name == "asyncio":
+                assert first == task_id()  # the calling task did the runner's work
+            else:
+                assert first != task_id()
+            assert second != task_id()  # a runner, started by the dispatcher's task

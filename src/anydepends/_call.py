@@ -71,7 +71,7 @@ def run(state: CallState) -> Generator[Any, Any, Any]:
         while True:
             if state.at != seen:
                 seen = state.at
-                waits_in(state, seen)
+                waits_in(state, seen, pending)
             try:
                 sent = yield pending
             except BaseException as exc:  # thrown in by the loop: pass it on
@@ -196,11 +196,12 @@ def failed(state: CallState, failure: BaseException) -> Generator[Any, Any, Any]
             final = None
 
 
-def waits_in(state: CallState, at: int) -> None:
-    """``inline`` suspended in node *at* (``QUIET``: nowhere that matters any more):
-    claim a held scope's key there, and where other dependencies are ready, register
-    the call with the dispatcher, which may take it concurrent (withdrawn from where
-    it waited before)."""
+def waits_in(state: CallState, at: int, awaiting: object) -> None:
+    """``inline`` suspended in node *at* (``QUIET``: nowhere that matters any more),
+    awaiting *awaiting* (what it gave the event loop): claim a held scope's key
+    there, and where other dependencies are ready, register the call with the
+    dispatcher, which may take it concurrent (withdrawn from where it waited
+    before)."""
     if state.ticket != NO_TICKET:
         state.rt.dispatcher.withdraw(state)
     if at < 0:
@@ -223,7 +224,9 @@ def waits_in(state: CallState, at: int) -> None:
     ):
         rt = state.rt
         # Where only this task can copy its context: now, for the runners it may get.
-        rt.dispatcher.defer(state, copy_context() if rt.context_of is None else None)
+        rt.dispatcher.defer(
+            state, copy_context() if rt.context_of is None else None, awaiting
+        )
 
 
 async def finish(state: CallState, exc: object) -> BaseException | None:

@@ -4,22 +4,34 @@ A call runs its dependencies inline, one at a time. When one suspends while othe
 ready, the call could hand the ready ones to a runner task at once, but for the most
 common wait (a dependency awaiting one loop round trip: a cache hit, a lock, a queue)
 overlap buys nothing and a task costs 10-20 µs. So the call only *registers* with the
-container's dispatcher: one helper task per container that, for each registration,
-lets the event loop run two full rounds and then checks whether the dependency is
-still waiting in the same place. Only then does the call go concurrent, and its ready
-dependencies start in a runner task. A dependency waiting for real I/O loses two loop
-rounds (microseconds) of overlap; a dependency waiting one round costs a list append.
+container's dispatcher, which, for each registration, lets the event loop run two full
+rounds and then checks whether the dependency is still waiting in the same place.
+Only then does the call go concurrent, and its ready dependencies start in runner
+tasks. A dependency waiting for real I/O loses two loop rounds (microseconds) of
+overlap; a dependency waiting one round costs a list append.
 
-The decision depends on what the current call does, never on earlier calls. The same
-task retries interruptions that had to wait (a failing sibling's dependency inside a
-shield of its own, see :mod:`._backend`).
+The decision depends on what the current call does, never on earlier calls.
 
 On asyncio the rounds are counted by one ``loop.call_soon`` callback per round, shared
-by every call registered meanwhile (the loop runs its ready callbacks once per round),
-so the common outcome (the dependency is done by then) costs a list append; only a
-call still waiting is handed to the helper task, which starts its runner. trio has no
-such hook, and its batches of ready tasks run in a random order, so there the helper
-task waits two checkpoints.
+by every call registered meanwhile (the loop runs its ready callbacks once per round,
+in the order they were scheduled), so the common outcome (the dependency is done by
+then) costs a list append; a call still waiting goes concurrent right there (the
+callback starts its runner tasks and runs no dependency: see
+:func:`._resolution.go_concurrent`). The first round's callback can often answer
+already: a dependency awaiting an asyncio future that is still not done then resumes
+two rounds after it registered at the earliest (the future's callbacks schedule its
+task's step, which runs in the round after the one that completes it, and the second
+round's callback was scheduled before that step), so the second callback would find
+it waiting: the call goes concurrent one round sooner, the decision unchanged. (A
+dependency awaiting a bare loop round gives the loop ``None``; one whose future is
+done already, or that moved on and waits again in the same dependency, is asked about
+in the second round.) Interruptions that had to wait (a failing sibling's dependency
+inside a shield of its own, see :mod:`._backend`) are retried a round later the same
+way.
+
+trio has no such hook, and its batches of ready tasks run in a random order, so there
+the dispatcher is a helper task per container, which waits two checkpoints after a
+registration before it asks, and retries interruptions.
 
 A registration is the call's state itself in one of the dispatcher's lists, and the
 call holds a *ticket* (which list, where): as the calling task moves on (or the call
@@ -32,6 +44,7 @@ holds when asked is one that waited its rounds.
 from __future__ import annotations
 
 import asyncio
+from asyncio import isfuture
 from collections.abc import Callable, Coroutine
 from contextvars import Context
 from typing import Any, Final, Protocol
@@ -81,15 +94,16 @@ class _Batch(list[Entry]):
 
 
 class Dispatcher:
-    """One per container: a helper task serving deferred decisions and retries."""
+    """One per container: deferred decisions to go concurrent, and retries."""
 
     __slots__ = (
         "aged",
+        "awaiting",
+        "direct",
         "fresh",
         "go",
         "lists",
         "loop",
-        "loop_ready",
         "pending",
         "retries",
         "running",
@@ -102,22 +116,27 @@ class Dispatcher:
     def __init__(
         self,
         spawn: Callable[[Callable[[], Coroutine[Any, Any, None]]], None],
-        go: Callable[[Any, Context | None], None],
+        go: Callable[[Any, Context | None, bool], bool],
     ) -> None:
         self.spawn = spawn
-        # What takes a call concurrent (_resolution.go_concurrent), called in the
-        # helper task for a call that still waits where it registered.
+        # What takes a call concurrent (_resolution.go_concurrent), for a call that
+        # still waits where it registered; told whether it runs in a task.
         self.go = go
         self.loop: asyncio.AbstractEventLoop | None = None  # set on asyncio
-        self.loop_ready = False  # pending entries waited their rounds already
         # The lists that hold registrations, by serial (tickets name them).
         self.serial = 0
         self.lists: dict[int, _Batch] = {}
         # asyncio: registered this round, and the round before.
         self.fresh = self._new_list()
         self.aged = self._new_list()
+        # What each call in `fresh` awaited as it registered (same positions).
+        self.awaiting: list[object] = []
         self.ticking = False
-        # Waited their rounds (asyncio) or waiting them in the helper task (trio).
+        # asyncio: a call that waited its rounds goes concurrent in the round
+        # callback (False once that failed: then in the helper task).
+        self.direct = True
+        # Waiting their rounds in the helper task (trio), or waited them (asyncio,
+        # when not direct).
         self.pending = self._new_list()
         self.retries: list[Interruptible] = []
         self.running = False
@@ -129,13 +148,15 @@ class Dispatcher:
         batch = self.lists[self.serial] = _Batch(self.serial)
         return batch
 
-    def defer(self, call: Waiting, ctx: Context | None) -> None:
+    def defer(self, call: Waiting, ctx: Context | None, awaiting: object) -> None:
         """Ask about *call* again in two loop rounds, unless it withdraws first.
-        *ctx*: a copy of its task's context, where no other task can read it."""
+        *ctx*: a copy of its task's context, where no other task can read it;
+        *awaiting*: what its dependency gave the event loop."""
         entry: Entry = call if ctx is None else (call, ctx)
         loop = self.loop
         if loop is not None:
             self._enter(self.fresh, call, entry)
+            self.awaiting.append(awaiting)
             if not self.ticking:
                 self.ticking = True
                 loop.call_soon(self._tick)
@@ -157,18 +178,23 @@ class Dispatcher:
 
     def _tick(self) -> None:
         """Once per loop round while calls are registered (asyncio): what was
-        registered two rounds ago and is still there waits still; only such a call
-        needs the helper task."""
-        ripe, self.aged, self.fresh = self.aged, self.fresh, self._new_list()
+        registered two rounds ago and is still there waits still, and so does what
+        was registered last round awaiting a future still not done (see the module
+        docstring): such a call goes concurrent."""
+        ripe, fresh = self.aged, self.fresh
+        self.aged, self.fresh = fresh, self._new_list()
         del self.lists[ripe.serial]  # answered now: no more withdrawals
         for entry in ripe:
             if entry is not None:
-                call = _split(entry)[0]
-                if call.handed or not call.rt.open:
-                    call.ticket = NO_TICKET
-                    continue
-                self._enter(self.pending, call, entry)
-                self.loop_ready = True
+                self._ripe(entry)
+        awaiting = self.awaiting
+        for i, awaited in enumerate(awaiting):
+            if awaited is not None and isfuture(awaited) and not awaited.done():
+                entry = fresh[i]
+                if entry is not None:
+                    fresh[i] = None
+                    self._ripe(entry)
+        awaiting.clear()
         if self.pending:
             self._poke()
         loop = self.loop
@@ -176,6 +202,27 @@ class Dispatcher:
             loop.call_soon(self._tick)
         else:
             self.ticking = False
+
+    def _ripe(self, entry: Waiting | tuple[Waiting, Context]) -> None:
+        """The call of *entry* waited its rounds (asyncio, in the round callback):
+        it goes concurrent here, where it gets runner tasks; in the helper task
+        where what is ready cannot wait (it runs there, no task started), or if
+        tasks cannot be started from a loop callback."""
+        if self.direct:
+            token = _callback_is_asyncio()
+            try:
+                if _answer(entry, self.go, in_task=False):
+                    return
+            except RuntimeError:
+                # anyio could not tell the running library outside a task (an
+                # anyio release that asks more of it): this call's calling task
+                # runs what its runner would have (_resolution.spawn_runner leaves
+                # nothing half made), and from now on the helper task starts them.
+                self.direct = False
+                return
+            finally:
+                _callback_done(token)
+        self._enter(self.pending, _split(entry)[0], entry)
 
     def retry(self, call: Interruptible) -> None:
         """Ask *call* back in a loop round to retry an interruption."""
@@ -187,7 +234,7 @@ class Dispatcher:
         self._poke()
 
     def start(self) -> None:
-        """Start the helper task (the container was entered, in a task)."""
+        """The container was entered, in a task: start the helper task."""
         self.spawn(self._serve)
         self.running = True
 
@@ -204,6 +251,7 @@ class Dispatcher:
             wake.set()
 
     async def _serve(self) -> None:
+        """The helper task."""
         try:
             while True:
                 if not self.pending and not self.retries:
@@ -212,16 +260,14 @@ class Dispatcher:
                     continue
                 batch, self.pending = self.pending, self._new_list()
                 retries, self.retries = self.retries, []
-                if self.loop_ready:
-                    self.loop_ready = False  # asyncio: the rounds were waited already
-                else:
+                if self.loop is None:
                     # Two rounds: trio runs each batch of ready tasks in a random
-                    # order, so one round may not yet have resumed a dependency that
-                    # waited one.
+                    # order, so one round may not yet have resumed a dependency
+                    # that waited one. (On asyncio the round callback waited them.)
                     await checkpoint()
                     await checkpoint()
                 del self.lists[batch.serial]  # answered now: no more withdrawals
-                _answer(batch, retries, self.go)
+                _answer_all(batch, retries, self.go)
                 # Done with them: not kept (with all a call holds) while waiting.
                 del batch, retries
         finally:
@@ -246,17 +292,61 @@ def _drop(lst: _Batch) -> None:
 
 
 def _answer(
+    entry: Waiting | tuple[Waiting, Context],
+    go: Callable[[Any, Context | None, bool], bool],
+    *,
+    in_task: bool,
+) -> bool:
+    """The call of *entry* still waits where it registered, its rounds waited: it
+    goes concurrent (unless it is already, or its container closed). ``False``:
+    it must be asked again in a task."""
+    call, ctx = _split(entry)
+    call.ticket = NO_TICKET
+    if not call.handed and call.rt.open:
+        return go(call, ctx, in_task)
+    return True
+
+
+def _answer_all(
     batch: _Batch,
     retries: list[Interruptible],
-    go: Callable[[Any, Context | None], None],
+    go: Callable[[Any, Context | None, bool], bool],
 ) -> None:
     """Ask back what waited its rounds (a function: no loop variable outlives it).
     A call still registered in *batch* still waits where it registered."""
     for entry in batch:
         if entry is not None:
-            call, ctx = _split(entry)
-            call.ticket = NO_TICKET
-            if not call.handed and call.rt.open:
-                go(call, ctx)
+            _answer(entry, go, in_task=True)
     for retry in retries:
         retry.retry_interrupt()
+
+
+def _callback_is_asyncio() -> str | None:
+    """In an asyncio loop callback, let anyio tell the running library: it asks
+    sniffio (when installed), which finds asyncio only through a current task, and a
+    callback has none; ``sniffio.thread_local.name`` is sniffio's documented way for
+    whatever runs the loop to say which it is. Returns what to restore."""
+    local = _sniffio_local
+    if local is None:
+        return None  # without sniffio, anyio asks asyncio for the running loop
+    previous: str | None = local.name
+    local.name = "asyncio"
+    return previous
+
+
+def _callback_done(previous: str | None) -> None:
+    local = _sniffio_local
+    if local is not None:
+        local.name = previous
+
+
+def _sniffio_thread_local() -> Any:
+    """sniffio's ``thread_local``, or ``None`` without sniffio."""
+    try:
+        from sniffio import thread_local
+    except ImportError:  # pragma: no cover - sniffio comes with trio and the tools
+        return None
+    return thread_local
+
+
+_sniffio_local: Any = _sniffio_thread_local()

@@ -8,9 +8,11 @@ is the registration, withdrawn as the call moves on); if, two loop rounds later,
 still waits there, the call gets a :class:`Resolution` and goes concurrent:
 
 - ``inline`` returns :data:`~._invoke.HANDED` as soon as that dependency completes;
-- the dependencies that are ready and cannot suspend run at once, in the
-  dispatcher's task (:meth:`Resolution.run_quick`), the others in a runner task,
-  each through its generated ``n<i>`` function, in the caller's context; every
+- the ready dependencies that may suspend start in runner tasks (on asyncio,
+  from the loop callback that decided), each through its generated ``n<i>``
+  function, in the caller's context; those that cannot suspend run at once in the
+  dispatcher's task (:meth:`Resolution.run_quick`), except where runners start from
+  a loop callback anyway: then the runners run them; every
   further dependency starts the moment its last input completes (a per-node count
   of unfinished inputs, kept up to date incrementally); a runner that waits while
   work is ready starts another runner;
@@ -149,11 +151,20 @@ class Resolution:
         return await state.runner.root_fn()(state.rs(), state.values, state)
 
     # -- going concurrent (in the dispatcher's task) ---------------------------------
-    def go_concurrent(self) -> None:
-        """Node :attr:`at` waits in the calling task: start what is ready elsewhere."""
+    def go_concurrent(
+        self,
+        remaining: MutableSequence[int],
+        ready: list[int],
+        waiting: int,
+        in_task: bool,
+    ) -> None:
+        """Node :attr:`at` waits in the calling task: start what is ready elsewhere
+        (:func:`go_concurrent` found it: *ready*, in plan order, *waiting* of them
+        may wait; *remaining*: per node, its inputs still to come). *in_task*: see
+        :func:`go_concurrent`."""
         state = self.state
-        state.handed = self
         position = self.at
+        state.handed = self
         # inline keeps results in locals: what ran so far moves to R for the others.
         results = state.rs()
         found = frame_values(state.inline, state, position)
@@ -172,31 +183,11 @@ class Resolution:
                 # CPython < 3.13 keeps this snapshot on the frame while the call
                 # waits; it is only a copy (the frame's own locals are untouched).
                 local.clear()
-        nodes = state.runner.plan.nodes
-        last = len(nodes) - 1
-        need = state.need
-        # Counts of a node's inputs still to come: bytes where they fit (they
-        # cannot exceed the node count), as a waiting call keeps them.
-        remaining: MutableSequence[int] = bytearray(last) if last < 256 else [0] * last
-        ready: list[int] = []
-        waits = state.runner.waits
-        waiting = 0
-        for j in range(position + 1, last):
-            if need is not None and not need[j]:
-                continue
-            count = 0
-            for d in nodes[j].deps:
-                if d >= position and (need is None or need[d]):
-                    count += 1
-            remaining[j] = count
-            if not count:
-                ready.append(j)  # ascending: already a heap
-                waiting += waits[j]
         if ready:
             self.ready = ready
         self.remaining = remaining
         self.waiting_ready = waiting
-        if waiting < len(ready):  # some ready node cannot wait: it may be quick
+        if in_task and waiting < len(ready):  # some ready node cannot wait
             self.run_quick()
         self.start_runners()
 
@@ -309,9 +300,19 @@ class Resolution:
         if runners is None:
             runners = self.runners = []
         runners.append(runner)
-        # The task's handle (anyio >= 4.14): cancelling it cancels the runner alone,
-        # so the runner needs no cancel scope of its own.
-        runner.cancels = ctx.run(rt.spawn, self._runner, runner)
+        try:
+            # The task's handle (anyio >= 4.14): cancelling it cancels the runner
+            # alone, so the runner needs no cancel scope of its own.
+            runner.cancels = ctx.run(rt.spawn, self._runner, runner)
+        except BaseException:
+            # Not started (counted first: an eager task factory runs it in there):
+            # the calling task does its work.
+            self.working -= 1
+            self.starting -= 1
+            runners.remove(runner)
+            if not runners:
+                self.runners = None
+            raise
 
     async def work(self, main: bool) -> None:
         """Run ready nodes, smallest index first (plan order when nothing waits)."""
@@ -460,11 +461,45 @@ class Resolution:
             raise ContainerLost(container_closed_during_call(name))
 
 
-def go_concurrent(state: CallState, ctx: Context | None) -> None:
+def go_concurrent(state: CallState, ctx: Context | None, in_task: bool) -> bool:
     """The dispatcher's answer: *state*'s calling task still waits, two loop rounds
     after it registered, in a dependency after which others are ready (``state.at``):
-    the call goes concurrent. *ctx*: the context the calling task copied then."""
-    Resolution(state, state.at, ctx).go_concurrent()
+    the call goes concurrent. *ctx*: the context the calling task copied then.
+
+    *in_task*: this runs in a task (the dispatcher's), where ready dependencies that
+    cannot suspend run at once (:meth:`Resolution.run_quick`). Otherwise it runs in
+    a loop callback (asyncio's round callback), where no dependency may run (no
+    task: no cancel scope or task-bound call would work there): it starts runner
+    tasks, which run those too, if some ready dependency may wait; if none may, it
+    makes and changes nothing and returns ``False`` (ask again in a task: a runner
+    task would cost more than they do).
+    """
+    position = state.at
+    runner = state.runner
+    nodes = runner.plan.nodes
+    last = len(nodes) - 1
+    need = state.need
+    # Counts of a node's inputs still to come: bytes where they fit (they cannot
+    # exceed the node count), as a waiting call keeps them.
+    remaining: MutableSequence[int] = bytearray(last) if last < 256 else [0] * last
+    ready: list[int] = []
+    waits = runner.waits
+    waiting = 0
+    for j in range(position + 1, last):
+        if need is not None and not need[j]:
+            continue
+        count = 0
+        for d in nodes[j].deps:
+            if d >= position and (need is None or need[d]):
+                count += 1
+        remaining[j] = count
+        if not count:
+            ready.append(j)  # ascending: already a heap
+            waiting += waits[j]
+    if not in_task and not waiting:
+        return False
+    Resolution(state, position, ctx).go_concurrent(remaining, ready, waiting, in_task)
+    return True
 
 
 class _Runner:
