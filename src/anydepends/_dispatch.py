@@ -188,13 +188,19 @@ class Dispatcher:
             if entry is not None:
                 self._ripe(entry)
         awaiting = self.awaiting
+        waiting = 0  # registrations left in `fresh` (asked about next round)
         for i, awaited in enumerate(awaiting):
+            entry = fresh[i]
+            if entry is None:
+                continue
             if awaited is not None and isfuture(awaited) and not awaited.done():
-                entry = fresh[i]
-                if entry is not None:
-                    fresh[i] = None
-                    self._ripe(entry)
+                fresh[i] = None
+                self._ripe(entry)
+            else:
+                waiting += 1
         awaiting.clear()
+        if not waiting:
+            fresh.clear()  # nothing to ask next round (and no ticket names it)
         if self.pending:
             self._poke()
         loop = self.loop

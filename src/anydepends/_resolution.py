@@ -426,7 +426,7 @@ class Resolution:
     async def finish(self) -> None:
         """The calling task's part: help with ready work, wait for the runners, and
         raise what went wrong."""
-        if self.failure is None and self.outer is None and not self.lost:
+        if self.ready and self.failure is None and self.outer is None and not self.lost:
             try:
                 await self.work(main=True)
             except BaseException as exc:
