@@ -9,10 +9,12 @@ Nothing here sleeps: tests prove concurrency with events (see :func:`prompt`).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+import types
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -32,6 +34,7 @@ __all__ = [
     "async_value",
     "here",
     "isolated",
+    "one_round",
     "prompt",
     "sync_gen_value",
     "sync_value",
@@ -76,6 +79,29 @@ def task_id() -> int:
 def here() -> tuple[int, int]:
     """``(task id, thread id)`` of the running async code."""
     return task_id(), threading.get_ident()
+
+
+async def one_round() -> None:
+    """Wait one loop round the way a wait on anything does, so that the dispatcher
+    registers it: on trio a checkpoint; on asyncio a checkpoint is a bare yield,
+    which the dispatcher knows ends next round and does not register, so here the
+    task waits on a future that is done already (the loop wakes it next round)."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        await anyio.lowlevel.checkpoint()
+        return
+    future = loop.create_future()
+    future.set_result(None)
+    await _wait_on(future)
+
+
+@types.coroutine
+def _wait_on(future: asyncio.Future[None]) -> Generator[Any, Any, None]:
+    """Give the task *future* to wait on, as ``await future`` would if it were not
+    done (asyncio's protocol: a blocking future yielded to the task)."""
+    future._asyncio_future_blocking = True
+    yield future
 
 
 @contextlib.contextmanager

@@ -17,7 +17,7 @@ import pytest
 
 from anydepends import Container, Depends
 
-from .helpers import Recorder, prompt, task_id
+from .helpers import Recorder, one_round, prompt, task_id
 
 # -- concurrency (docs/semantics.md §4) ------------------------------------------------
 
@@ -388,7 +388,7 @@ async def test_a_call_that_registered_to_go_concurrent_is_freed_as_it_returns() 
         pass
 
     async def waits_a_round() -> int:
-        await anyio.lowlevel.checkpoint()
+        await one_round()
         return 1
 
     async def ready() -> int:
@@ -433,15 +433,15 @@ async def test_registering_to_go_concurrent_makes_nothing_until_the_call_does(
     monkeypatch.setattr(_resolution.Resolution, "__init__", counting)
     release = anyio.Event()
 
-    async def one_round() -> int:
-        await anyio.lowlevel.checkpoint()
+    async def first() -> int:
+        await one_round()
         return 1
 
-    async def then_one_more(x: int = Depends(one_round)) -> int:
+    async def then_one_more(x: int = Depends(first)) -> int:
         # A second wait of one round: registered again, withdrawn again. (Two
         # rounds in one wait may go concurrent on trio, whose order in a round is
         # random: the rule is "still waiting after two rounds".)
-        await anyio.lowlevel.checkpoint()
+        await one_round()
         return x + 1
 
     async def ready() -> int:
@@ -521,7 +521,7 @@ async def test_overlapping_calls_that_register_move_on_and_are_cancelled_all_fre
 
     async def rounds(n: int) -> None:
         for _ in range(n):
-            await anyio.lowlevel.checkpoint()
+            await one_round()
 
     async def waits(value: Value, w: int) -> int:
         await rounds(w)
@@ -541,7 +541,8 @@ async def test_overlapping_calls_that_register_move_on_and_are_cancelled_all_fre
 
             async def canceller() -> None:
                 assert cancel is not None
-                await rounds(cancel)
+                for _ in range(cancel):
+                    await anyio.lowlevel.checkpoint()
                 own.cancel()
 
             async with anyio.create_task_group() as tg:
@@ -1666,3 +1667,40 @@ async def test_a_call_goes_on_when_no_task_can_be_started_where_it_was_decided(
             else:
                 assert first != task_id()
             assert second != task_id()  # a runner, started by the dispatcher's task
+
+
+@pytest.mark.parametrize("entry", ["container", "scope"])
+async def test_a_dependency_passing_checkpoint_after_checkpoint_overlaps_its_sibling(
+    entry: str,
+) -> None:
+    """A dependency that keeps passing checkpoints (cooperative work, or polling)
+    beside a ready sibling makes the call go concurrent like one that waits on
+    anything else: here it polls until the sibling has run, so the call finishes
+    only if they overlap. (On asyncio a checkpoint alone, which resumes the next
+    round for certain, does not register the call; a second one in the same
+    dependency does, counting the round waited.)"""
+    sibling_ran = False
+
+    async def polls() -> str:
+        while not sibling_ran:
+            await anyio.lowlevel.checkpoint()
+        return "p"
+
+    async def sibling() -> str:
+        nonlocal sibling_ran
+        await anyio.lowlevel.checkpoint()  # (may wait: it gets a runner)
+        sibling_ran = True
+        return "s"
+
+    async def root(p: str = Depends(polls), s: str = Depends(sibling)) -> str:
+        return p + s
+
+    with prompt():
+        async with Container() as container:
+            for _ in range(3):
+                sibling_ran = False
+                if entry == "container":
+                    assert await container.call(root) == "ps"
+                else:
+                    async with container.scope() as scope:
+                        assert await scope.call(root) == "ps"

@@ -51,6 +51,9 @@ from ._teardown import _MORE, Started, close_clean, teardown
 __all__ = ["finish", "run", "waits_in"]
 
 _OVER: Final = Sentinel("OVER")  # nothing left to tear down or wait for
+# Added to where inline waits when waits_in did not register it: ask it again at the
+# next suspension (where inline never waits, node indices being far smaller).
+_AGAIN: Final = 1 << 40
 
 
 @types.coroutine
@@ -70,8 +73,12 @@ def run(state: CallState) -> Generator[Any, Any, Any]:
         seen = -1
         while True:
             if state.at != seen:
-                seen = state.at
-                waits_in(state, seen, pending)
+                # (No local for state.at: each is a slot a waiting call keeps.)
+                seen = (
+                    state.at
+                    if waits_in(state, state.at, pending, seen == state.at + _AGAIN)
+                    else state.at + _AGAIN
+                )
             try:
                 sent = yield pending
             except BaseException as exc:  # thrown in by the loop: pass it on
@@ -196,16 +203,20 @@ def failed(state: CallState, failure: BaseException) -> Generator[Any, Any, Any]
             final = None
 
 
-def waits_in(state: CallState, at: int, awaiting: object) -> None:
+def waits_in(state: CallState, at: int, awaiting: object, again: bool) -> bool:
     """``inline`` suspended in node *at* (``QUIET``: nowhere that matters any more),
     awaiting *awaiting* (what it gave the event loop): claim a held scope's key
     there, and where other dependencies are ready, register the call with the
     dispatcher, which may take it concurrent (withdrawn from where it waited
-    before)."""
+    before). ``False``: not registered, because this wait ends next round for
+    certain (:meth:`~._dispatch.Dispatcher.lasts`); then at the next suspension it
+    is asked again, *again* true if that is in *at* still: a loop round waited
+    there already counts (a dependency that passes checkpoint after checkpoint
+    goes concurrent as soon as one that waits on)."""
     if state.ticket != NO_TICKET:
         state.rt.dispatcher.withdraw(state)
     if at < 0:
-        return
+        return True
     runner = state.runner
     claim_keys = runner.claim_keys
     if claim_keys is not None:
@@ -223,10 +234,13 @@ def waits_in(state: CallState, at: int, awaiting: object) -> None:
         and not state.handed
     ):
         rt = state.rt
+        dispatcher = rt.dispatcher
+        if not again and not dispatcher.lasts(awaiting):
+            return False
         # Where only this task can copy its context: now, for the runners it may get.
-        rt.dispatcher.defer(
-            state, copy_context() if rt.context_of is None else None, awaiting
-        )
+        ctx = copy_context() if rt.context_of is None else None
+        dispatcher.defer(state, ctx, awaiting, waited=again)
+    return True
 
 
 async def finish(state: CallState, exc: object) -> BaseException | None:

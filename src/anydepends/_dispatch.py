@@ -23,15 +23,19 @@ two rounds after it registered at the earliest (the future's callbacks schedule 
 task's step, which runs in the round after the one that completes it, and the second
 round's callback was scheduled before that step), so the second callback would find
 it waiting: the call goes concurrent one round sooner, the decision unchanged. (A
-dependency awaiting a bare loop round gives the loop ``None``; one whose future is
-done already, or that moved on and waits again in the same dependency, is asked about
-in the second round.) Interruptions that had to wait (a failing sibling's dependency
-inside a shield of its own, see :mod:`._backend`) are retried a round later the same
-way.
+dependency whose future is done already, or that moved on and waits again in the
+same dependency, is asked about in the second round.) A dependency that gives the
+loop a bare yield (``None``: a checkpoint) resumes in the next round for certain, so
+it is not registered at all (:meth:`Dispatcher.lasts`); if it then waits again in
+the same dependency, it registers as one round old. Interruptions that had to wait
+(a failing sibling's dependency inside a shield of its own, see :mod:`._backend`)
+are retried a round later the same way.
 
 trio has no such hook, and its batches of ready tasks run in a random order, so there
-the dispatcher is a helper task per container, which waits two checkpoints after a
-registration before it asks, and retries interruptions.
+the dispatcher's helper task (one per container) waits two checkpoints after a
+registration before it asks, and retries interruptions. (On asyncio the helper task
+takes a call concurrent only when no runner task is needed, its ready dependencies
+running there, or when tasks cannot be started from a loop callback.)
 
 A registration is the call's state itself in one of the dispatcher's lists, and the
 call holds a *ticket* (which list, where): as the calling task moves on (or the call
@@ -148,15 +152,28 @@ class Dispatcher:
         batch = self.lists[self.serial] = _Batch(self.serial)
         return batch
 
-    def defer(self, call: Waiting, ctx: Context | None, awaiting: object) -> None:
+    def lasts(self, awaiting: object) -> bool:
+        """Whether a wait for *awaiting* (what a dependency gave the event loop) may
+        last two rounds. ``False`` for asyncio's bare yield (``None``: a checkpoint),
+        which resumes the task in the next round for certain: registering it could
+        never make the call concurrent, only cost."""
+        return awaiting is not None or self.loop is None
+
+    def defer(
+        self, call: Waiting, ctx: Context | None, awaiting: object, *, waited: bool
+    ) -> None:
         """Ask about *call* again in two loop rounds, unless it withdraws first.
         *ctx*: a copy of its task's context, where no other task can read it;
-        *awaiting*: what its dependency gave the event loop."""
+        *awaiting*: what its dependency gave the event loop; *waited*: it waited a
+        round there already (asyncio: after a bare yield), so one more is enough."""
         entry: Entry = call if ctx is None else (call, ctx)
         loop = self.loop
         if loop is not None:
-            self._enter(self.fresh, call, entry)
-            self.awaiting.append(awaiting)
+            if waited:
+                self._enter(self.aged, call, entry)
+            else:
+                self._enter(self.fresh, call, entry)
+                self.awaiting.append(awaiting)
             if not self.ticking:
                 self.ticking = True
                 loop.call_soon(self._tick)
