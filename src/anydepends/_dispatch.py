@@ -33,7 +33,8 @@ are retried a round later the same way.
 
 trio has no such hook, and its batches of ready tasks run in a random order, so there
 the dispatcher's helper task (one per container) waits two checkpoints after a
-registration before it asks, and retries interruptions. (On asyncio the helper task
+registration before it asks (one for the registration that woke it: the wake took a
+round already), and retries interruptions. (On asyncio the helper task
 takes a call concurrent only when no runner task is needed, its ready dependencies
 running there, or when tasks cannot be started from a loop callback.)
 
@@ -115,6 +116,7 @@ class Dispatcher:
         "spawn",
         "ticking",
         "wake",
+        "waker",
     )
 
     def __init__(
@@ -145,6 +147,8 @@ class Dispatcher:
         self.retries: list[Interruptible] = []
         self.running = False
         self.wake: anyio.Event | None = None
+        # trio: where in `pending` the registration that woke the helper task is.
+        self.waker = -1
 
     def _new_list(self) -> _Batch:
         """A new list for registrations (withdrawals reach it until retired)."""
@@ -178,6 +182,10 @@ class Dispatcher:
                 self.ticking = True
                 loop.call_soon(self._tick)
             return
+        if self.wake is not None:
+            # It wakes the helper task (idle: nothing else is pending), which runs
+            # in the next round: one checkpoint after that is two rounds for it.
+            self.waker = len(self.pending)
         self._enter(self.pending, call, entry)
         self._poke()
 
@@ -283,11 +291,19 @@ class Dispatcher:
                     continue
                 batch, self.pending = self.pending, self._new_list()
                 retries, self.retries = self.retries, []
+                waker, self.waker = self.waker, -1
                 if self.loop is None:
                     # Two rounds: trio runs each batch of ready tasks in a random
                     # order, so one round may not yet have resumed a dependency
                     # that waited one. (On asyncio the round callback waited them.)
+                    # The registration that woke this task was made in the round
+                    # before this one: for it, one checkpoint is enough. (Others
+                    # may have been made in this round, before this task ran.)
                     await checkpoint()
+                    if waker >= 0 and (entry := batch[waker]) is not None:
+                        batch[waker] = None
+                        _answer(entry, self.go, in_task=True)
+                        del entry
                     await checkpoint()
                 del self.lists[batch.serial]  # answered now: no more withdrawals
                 _answer_all(batch, retries, self.go)
