@@ -190,17 +190,17 @@ async def test_overlap_uses_one_extra_task() -> None:
 
 
 def count_spawns(monkeypatch: pytest.MonkeyPatch) -> list[object]:
-    """Record every task a container's runtime starts from now on."""
+    """Record every runner task a container's runtime starts from now on."""
     from anydepends._runtime import Runtime
 
     spawned: list[object] = []
-    spawn = Runtime.spawn
+    start_runner = Runtime.start_runner
 
-    def counting(rt: Runtime, fn: Any, *args: Any) -> Any:
-        spawned.append(fn)
-        return spawn(rt, fn, *args)
+    def counting(rt: Runtime, coro: Any, ctx: Any) -> Any:
+        spawned.append(coro)
+        return start_runner(rt, coro, ctx)
 
-    monkeypatch.setattr(Runtime, "spawn", counting)
+    monkeypatch.setattr(Runtime, "start_runner", counting)
     return spawned
 
 
@@ -1625,17 +1625,17 @@ async def test_a_call_goes_on_when_no_task_can_be_started_where_it_was_decided(
     dispatcher's task. (trio decides in that task always: the same results.)"""
     from anydepends._runtime import Runtime
 
-    spawn = Runtime.spawn
+    start_runner = Runtime.start_runner
 
-    def only_in_a_task(rt: Runtime, fn: Any, *args: Any) -> Any:
+    def only_in_a_task(rt: Runtime, coro: Any, ctx: Any) -> Any:
         if anyio_backend_name == "asyncio":
             import asyncio
 
             if asyncio.current_task() is None:
                 raise RuntimeError("no task to start a task from")
-        return spawn(rt, fn, *args)
+        return start_runner(rt, coro, ctx)
 
-    monkeypatch.setattr(Runtime, "spawn", only_in_a_task)
+    monkeypatch.setattr(Runtime, "start_runner", only_in_a_task)
     release = anyio.Event()
     ran_in: list[int] = []
 

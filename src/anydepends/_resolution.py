@@ -275,11 +275,16 @@ class Resolution:
         for j in later:
             self.push(j)
 
+    def needs_runners(self) -> int:
+        """How many more runner tasks what is ready needs (if the dependency being
+        run waits): one per ready dependency that may wait (they start in the same
+        loop round, as a task group's would), or one for ready work that cannot
+        wait; runners already starting count."""
+        return (self.waiting_ready or (1 if self.ready else 0)) - self.starting
+
     def start_runners(self) -> None:
-        """Enough runner tasks for what is ready: one per ready dependency that may
-        wait (they start in the same loop round, as a task group's would), or one
-        for ready work that cannot wait; runners already starting count."""
-        want = (self.waiting_ready or (1 if self.ready else 0)) - self.starting
+        """Start the runner tasks what is ready needs (:meth:`needs_runners`)."""
+        want = self.needs_runners()
         if want > 0:
             # Each task gets its own copy of the calling task's context (spawning
             # copies the current one).
@@ -300,18 +305,23 @@ class Resolution:
         if runners is None:
             runners = self.runners = []
         runners.append(runner)
+        coro = self._runner(runner)
         try:
             # The task's handle (anyio >= 4.14): cancelling it cancels the runner
             # alone, so the runner needs no cancel scope of its own.
-            runner.cancels = ctx.run(rt.spawn, self._runner, runner)
+            runner.cancels = rt.start_runner(coro, ctx)
         except BaseException:
-            # Not started (counted first: an eager task factory runs it in there):
-            # the calling task does its work.
-            self.working -= 1
-            self.starting -= 1
-            runners.remove(runner)
-            if not runners:
-                self.runners = None
+            # Closed, whatever state it was left in: if an eager task factory had
+            # started it, its own `finally` undoes its counts; if it never started,
+            # this does (counted first: an eager factory runs it in there). The
+            # calling task does its work.
+            coro.close()
+            if runner in runners:
+                self.working -= 1
+                self.starting -= 1
+                runners.remove(runner)
+                if not runners:
+                    self.runners = None
             raise
 
     async def work(self, main: bool) -> None:
@@ -330,14 +340,18 @@ class Resolution:
             if main:
                 self.main_busy = True
             try:
-                try:
-                    pending = coro.send(None)
-                except StopIteration:
-                    pass
+                if self.needs_runners() > 0:
+                    # If this one waits, what is ready needs runners then: step it
+                    # once to see (nothing else runs meanwhile: the need is the same).
+                    try:
+                        pending = coro.send(None)
+                    except StopIteration:
+                        pass
+                    else:
+                        self.start_runners()
+                        await drive(coro, pending)
                 else:
-                    if self.ready:
-                        self.start_runners()  # this one waits and more is ready
-                    await drive(coro, pending)
+                    await coro  # (as a task group's task would: no driver between)
             finally:
                 if main:
                     self.main_busy = False
