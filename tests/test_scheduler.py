@@ -190,15 +190,16 @@ async def test_overlap_uses_one_extra_task() -> None:
 
 
 def count_spawns(monkeypatch: pytest.MonkeyPatch) -> list[object]:
-    """Record every runner task a container's runtime starts from now on."""
+    """Record every runner a container's runtime starts from now on (each a job
+    for a worker task of its pool)."""
     from anydepends._runtime import Runtime
 
     spawned: list[object] = []
     start_runner = Runtime.start_runner
 
-    def counting(rt: Runtime, coro: Any, ctx: Any) -> Any:
+    def counting(rt: Runtime, coro: Any, ctx: Any, abandoned: Any) -> None:
         spawned.append(coro)
-        return start_runner(rt, coro, ctx)
+        start_runner(rt, coro, ctx, abandoned)
 
     monkeypatch.setattr(Runtime, "start_runner", counting)
     return spawned
@@ -1627,13 +1628,13 @@ async def test_a_call_goes_on_when_no_task_can_be_started_where_it_was_decided(
 
     start_runner = Runtime.start_runner
 
-    def only_in_a_task(rt: Runtime, coro: Any, ctx: Any) -> Any:
+    def only_in_a_task(rt: Runtime, coro: Any, ctx: Any, abandoned: Any) -> None:
         if anyio_backend_name == "asyncio":
             import asyncio
 
             if asyncio.current_task() is None:
                 raise RuntimeError("no task to start a task from")
-        return start_runner(rt, coro, ctx)
+        start_runner(rt, coro, ctx, abandoned)
 
     monkeypatch.setattr(Runtime, "start_runner", only_in_a_task)
     release = anyio.Event()

@@ -8,19 +8,21 @@ is the registration, withdrawn as the call moves on); if, two loop rounds later,
 still waits there, the call gets a :class:`Resolution` and goes concurrent:
 
 - ``inline`` returns :data:`~._invoke.HANDED` as soon as that dependency completes;
-- the ready dependencies that may suspend start in runner tasks (on asyncio,
-  from the loop callback that decided), each through its generated ``n<i>``
-  function, in the caller's context; those that cannot suspend run at once in the
-  dispatcher's task (:meth:`Resolution.run_quick`), except where runners start from
-  a loop callback anyway: then the runners run them; every
-  further dependency starts the moment its last input completes (a per-node count
-  of unfinished inputs, kept up to date incrementally); a runner that waits while
-  work is ready starts another runner;
+- the ready dependencies that may suspend start in runners (on asyncio, from the
+  loop callback that decided): jobs for the container's worker tasks
+  (:mod:`._pool`), each running generated ``n<i>`` functions in its own copy of
+  the caller's context, in a cancel scope of its own; those that cannot suspend
+  run at once in the dispatcher's task (:meth:`Resolution.run_quick`), except
+  where runners start from a loop callback anyway: then the runners run them;
+  every further dependency starts the moment its last input completes (a
+  per-node count of unfinished inputs, kept up to date incrementally); a runner
+  that waits while work is ready starts another runner;
 - the calling task, once its own dependency completes, takes ready work too, then
   waits for the runners, then calls the root (:meth:`Resolution.rest`).
 
-Failure: the first exception ends the call. Runner tasks are cancelled through their
-task handles; the calling task's dependency is interrupted by the
+Failure: the first exception ends the call. Runners are cancelled through their
+cancel scopes (the job ends, its worker waits for the next); the calling task's
+dependency is interrupted by the
 call's supervisor (:mod:`._backend`); nothing new starts. The caller gets the original
 exception object, or an ``ExceptionGroup`` of the failures when several dependencies
 really failed at once. A cancellation from outside the call is never a dependency
@@ -33,6 +35,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import MutableSequence
 from contextvars import Context
+from functools import partial
 from types import CoroutineType
 from typing import Any, cast
 
@@ -286,15 +289,14 @@ class Resolution:
         """Start the runner tasks what is ready needs (:meth:`needs_runners`)."""
         want = self.needs_runners()
         if want > 0:
-            # Each task gets its own copy of the calling task's context (spawning
-            # copies the current one).
             ctx = self.context()
             for _ in range(want):
                 self.spawn_runner(ctx)
 
     def spawn_runner(self, ctx: Context) -> None:
-        """Start one more runner task in *ctx*, unless the container has closed
-        (then the tasks already working finish the work, one dependency at a time)."""
+        """Start one more runner in a copy of *ctx*, unless the container has closed
+        (then the runners already working finish the work, one dependency at a
+        time)."""
         rt = self.state.rt
         if not rt.open:
             return
@@ -307,9 +309,7 @@ class Resolution:
         runners.append(runner)
         coro = self._runner(runner)
         try:
-            # The task's handle (anyio >= 4.14): cancelling it cancels the runner
-            # alone, so the runner needs no cancel scope of its own.
-            runner.cancels = rt.start_runner(coro, ctx)
+            rt.start_runner(coro, ctx.copy(), partial(self._never_ran, runner))
         except BaseException:
             # Closed, whatever state it was left in: if an eager task factory had
             # started it, its own `finally` undoes its counts; if it never started,
@@ -317,11 +317,8 @@ class Resolution:
             # calling task does its work.
             coro.close()
             if runner in runners:
-                self.working -= 1
                 self.starting -= 1
-                runners.remove(runner)
-                if not runners:
-                    self.runners = None
+                self._runner_done(runner)
             raise
 
     async def work(self, main: bool) -> None:
@@ -358,32 +355,48 @@ class Resolution:
             self.complete(j)
 
     async def _runner(self, runner: _Runner) -> None:
-        """A runner task: work until nothing is ready, or the call stops; stopping
-        cancels the task's handle."""
+        """A runner (a job of the container's pool, :mod:`._pool`): work until
+        nothing is ready, or the call stops it by cancelling its scope."""
         self.starting -= 1
         cancelled = self.state.rt.cancelled
         try:
             # (Stopped before it started: nothing to do.)
             if self.failure is None and self.outer is None and not self.lost:
-                await self.work(main=False)
-        except BaseException as exc:
-            self._runner_failed(exc, runner, cancelled)
-            if isinstance(exc, cancelled):
-                raise  # ours ends at the runner's scope; the container's goes on
+                with new_cancel_scope() as scope:
+                    runner.cancels = scope
+                    try:
+                        await self.work(main=False)
+                    except BaseException as exc:
+                        self._runner_failed(exc, runner, cancelled)
+                        if isinstance(exc, cancelled):
+                            raise  # ours ends at this scope; the container's goes on
         finally:
-            # A finished runner is nothing to cancel any more: let it go now, not
-            # when the call ends (a call may wait long after its runners).
-            runners = self.runners
-            assert runners is not None
-            runners.remove(runner)
-            if not runners:
-                self.runners = None
-            # The task's handle keeps what the task raised (a cancellation), whose
-            # traceback reaches this frame and its `runner`: no cycle back to it.
-            runner.cancels = None
-            self.working -= 1
-            if not self.working and self.idle is not None:
-                self.idle.set()
+            self._runner_done(runner)
+
+    def _never_ran(self, runner: _Runner) -> None:
+        """The worker given *runner* was cancelled before it started it: the
+        container's task group is closing under the call (as in
+        :meth:`_runner_failed`)."""
+        self.starting -= 1
+        self._runner_done(runner)
+        if not self.lost:
+            self.lost = True
+            self._stop()
+
+    def _runner_done(self, runner: _Runner) -> None:
+        """*runner* ended (or never started): nothing to cancel any more, let it go
+        now, not when the call ends (a call may wait long after its runners)."""
+        runners = self.runners
+        assert runners is not None
+        runners.remove(runner)
+        if not runners:
+            self.runners = None
+        # Its cancel scope may keep what it absorbed (a cancellation), whose
+        # traceback reaches the job's frame and its `runner`: no cycle back to it.
+        runner.cancels = None
+        self.working -= 1
+        if not self.working and self.idle is not None:
+            self.idle.set()
 
     def _runner_failed(
         self, exc: BaseException, runner: _Runner, cancelled: type[BaseException]
@@ -517,12 +530,12 @@ def go_concurrent(state: CallState, ctx: Context | None, in_task: bool) -> bool:
 
 
 class _Runner:
-    """One runner task of a call, as the call cancels it."""
+    """One runner of a call, as the call cancels it."""
 
     __slots__ = ("cancelled", "cancels")
 
     def __init__(self) -> None:
-        # The task's handle (None until the task group returned it).
+        # The cancel scope its job runs in (None until the job started).
         self.cancels: Any = None
         self.cancelled = False  # the call cancelled it
 

@@ -2,15 +2,16 @@
 
 A :class:`Runtime` is owned by one :class:`~anydepends.Container` and handed down to
 the engine, so nothing below the container ever reaches into it: the engine asks the
-runtime to spawn a helper task (and gets a :class:`~anydepends.UsageError` once the
-container has closed), for the limiter of a ``max_concurrency`` declaration, and for
+runtime to spawn a helper task or to run a runner in one of its workers
+(:mod:`._pool`), and gets a :class:`~anydepends.UsageError` once the container has
+closed; it asks for the limiter of a ``max_concurrency`` declaration, and for
 the memo and exit list of the app lifetime.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from contextvars import Context
+from contextvars import Context, copy_context
 from typing import Any, Final
 
 from anyio import CapacityLimiter
@@ -30,6 +31,7 @@ from ._backend import (
 from ._dispatch import Dispatcher
 from ._errors import UsageError
 from ._hosting import HostedExit
+from ._pool import RunnerPool
 from ._resolution import go_concurrent
 
 __all__ = ["Runtime"]
@@ -45,10 +47,12 @@ class Runtime:
         "context_of",
         "current_task",
         "dispatcher",
+        "home",
         "hosts",
         "limiters",
         "mark_of",
         "open",
+        "pool",
         "sequential",
         "supervision",
         "sync_to_thread",
@@ -66,6 +70,9 @@ class Runtime:
         self.sequential = sequential
         self.sync_to_thread = sync_to_thread
         self.dispatcher = Dispatcher(self.spawn, go_concurrent)
+        self.pool = RunnerPool(self._start_worker)
+        # The context of the task that entered the container (workers run in it).
+        self.home: Context | None = None
         self.supervision: Supervision = ScopeSupervision()
         self.current_task: Callable[[], object] = current_task
         self.mark_of: Callable[[object], object] = _no_mark
@@ -79,6 +86,7 @@ class Runtime:
     def start(self, tg: TaskGroup) -> None:
         """The container was entered (in the running event loop) with *tg*."""
         self.tg = tg
+        self.home = copy_context()
         self.supervision = supervision()
         self.dispatcher.loop = running_asyncio_loop()
         self.current_task, self.mark_of, self.task_and_mark = task_functions()
@@ -87,24 +95,35 @@ class Runtime:
         self.open = True
         self.dispatcher.start()
 
-    def spawn(self, fn: Callable[..., Coroutine[Any, Any, None]], *args: Any) -> Any:
-        """Start ``fn(*args)`` in the container's task group; return the task's
-        handle (anyio >= 4.14), whose ``cancel()`` cancels that task alone."""
+    def spawn(self, fn: Callable[..., Coroutine[Any, Any, None]], *args: Any) -> None:
+        """Start ``fn(*args)`` (a helper task) in the container's task group."""
         tg = self.tg
         if not self.open or tg is None:
             raise _closed()
-        return tg.start_soon(fn, *args)
+        tg.start_soon(fn, *args)
 
-    def start_runner(self, coro: Coroutine[Any, Any, None], ctx: Context) -> Any:
-        """Start *coro* (a call's runner) as a task in the container's task group, in
-        *ctx*; return the task's handle. Cheaper than :meth:`spawn`, which a runner
-        would pay for on every concurrent call: no name worked out from a callable,
-        no wrapper call, the context passed to the task group rather than entered.
-        *coro* is not closed on failure (see ``Resolution.spawn_runner``)."""
+    def start_runner(
+        self,
+        job: Coroutine[Any, Any, None],
+        ctx: Context,
+        abandoned: Callable[[], None],
+    ) -> None:
+        """Run *job* (a call's runner) in *ctx*, in a worker task of the container
+        (:mod:`._pool`); *abandoned* is called if the container's task group cancels
+        that worker before the job started. Raises (leaving *job* as it was) if
+        no worker can be started."""
+        if not self.open:
+            raise _closed()
+        self.pool.run(job, ctx, abandoned)
+
+    def _start_worker(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Start a worker of the pool in the container's task group, in the
+        container's own context (a worker outlives the calls it runs jobs for: it
+        keeps no caller's context variables alive)."""
         tg = self.tg
         if not self.open or tg is None:
             raise _closed()
-        return tg.create_task(coro, name=_RUNNER_NAME, context=ctx)
+        tg.create_task(coro, name=_RUNNER_NAME, context=self.home)
 
     def limiter(self, limit: tuple[object, int]) -> CapacityLimiter:
         """The limiter shared by every use of one ``max_concurrency`` declaration."""
@@ -115,7 +134,7 @@ class Runtime:
         return found
 
 
-#: The name of every runner task (in task dumps and debuggers).
+#: The name of every worker task that runs runners (in task dumps and debuggers).
 _RUNNER_NAME: Final = "anydepends runner"
 
 
