@@ -226,3 +226,65 @@ async def test_a_job_given_to_a_worker_cancelled_before_it_ran_is_reported(
     assert reported == ["second"]
     assert pool.idle == []
     assert second.cr_frame is None  # closed, never run (no "never awaited")
+
+
+async def test_workers_stopped_by_a_failure_or_a_cancellation_run_the_next_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A runner stopped because its call failed, or because the caller cancelled
+    the call, ends its job, not its worker: the next call's runner is given to the
+    same worker (no new task) and runs normally, with no cancellation left over."""
+    started = count_workers(monkeypatch)
+    mode = "fail"
+    events: dict[str, anyio.Event] = {}
+
+    async def a() -> str:
+        events["a"].set()
+        await events["b"].wait()
+        if mode != "ok":
+            await anyio.sleep_forever()  # until the call stops it
+        return "a"
+
+    async def b() -> str:
+        events["b"].set()
+        await events["a"].wait()
+        if mode == "fail":
+            raise LookupError("b failed")
+        if mode == "hang":
+            await anyio.sleep_forever()
+        await anyio.lowlevel.checkpoint()  # a wait after being cancelled elsewhere
+        return "b"
+
+    async def root(x: str = Depends(a), y: str = Depends(b)) -> str:
+        return x + y
+
+    def fresh() -> None:
+        events["a"], events["b"] = anyio.Event(), anyio.Event()
+
+    with prompt():
+        async with Container() as container:
+            fresh()
+            with pytest.raises(LookupError):
+                await container.call(root)
+            assert len(started) == 1
+
+            mode = "hang"
+            fresh()
+            async with anyio.create_task_group() as tg:
+                with anyio.CancelScope() as cancel:
+
+                    async def cancel_once_both_wait() -> None:
+                        await events["a"].wait()
+                        await events["b"].wait()
+                        await anyio.wait_all_tasks_blocked()
+                        cancel.cancel()
+
+                    tg.start_soon(cancel_once_both_wait)
+                    await container.call(root)
+            assert cancel.cancelled_caught
+
+            mode = "ok"
+            for _ in range(2):
+                fresh()
+                assert await container.call(root) == "ab"
+    assert len(started) == 1
