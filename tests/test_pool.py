@@ -288,3 +288,31 @@ async def test_workers_stopped_by_a_failure_or_a_cancellation_run_the_next_call(
                 fresh()
                 assert await container.call(root) == "ab"
     assert len(started) == 1
+
+
+async def test_a_closed_container_keeps_nothing_of_the_task_that_entered_it() -> None:
+    """Workers run in the context of the task that entered the container; once the
+    container is closed, a container object still referenced keeps none of that
+    context's values alive."""
+
+    class Payload:
+        pass
+
+    kept: list[Container] = []
+    refs: list[weakref.ref[Payload]] = []
+
+    async def application() -> None:
+        payload = Payload()
+        refs.append(weakref.ref(payload))
+        held.set(payload)
+        async with Container() as container:
+            root, seen = overlapping_pair()
+            seen["fresh"][0]()  # type: ignore[operator]
+            assert await container.call(root) == "ab"  # starts a worker
+        kept.append(container)
+
+    with prompt():
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(application)
+    gc.collect()
+    assert kept and refs[0]() is None

@@ -106,6 +106,10 @@ class Container:
         # still running: stop them (those calls get a UsageError).
         tg.cancel_scope.cancel()
         await tg.__aexit__(None, None, None)
+        # Gone with its tasks: a closed container kept alive keeps nothing of the
+        # task that entered it (the task group refers to it, workers ran in its
+        # context).
+        rt.tg = rt.home = None
         if final is not None and final is not exc:
             raise final
         return None
