@@ -142,6 +142,40 @@ def test_call_history_rows_count_only_the_timed_calls(
     assert per_call > 0
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_no_idle_worker_row_starts_a_task_for_every_runner(
+    backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``anydepends-cold`` keeps no idle worker: every timed call starts its runner
+    tasks (as a container's first concurrent call does), and the pool's setting is
+    restored after the batch."""
+    from anydepends import _pool
+    from anydepends._runtime import Runtime
+
+    started: list[object] = []
+    start_worker = Runtime._start_worker
+
+    def counting(rt: Runtime, coro: Any) -> None:
+        started.append(coro)
+        start_worker(rt, coro)
+
+    monkeypatch.setattr(Runtime, "_start_worker", counting)
+    kept = _pool.IDLE_KEPT
+    case = Case("fanout", backend, {"k": 3, "latency": 0.001})
+    per_call, n = worker.anyio.run(
+        worker._batch,
+        any_adapter,
+        "anydepends-cold",
+        case.graph(),
+        10,
+        2,
+        backend=backend,
+    )
+    assert n == 10 and per_call > 0
+    assert len(started) >= 13 * 2  # every call of the batch: k - 1 runners each
+    assert kept == _pool.IDLE_KEPT
+
+
 @pytest.mark.parametrize("position", MEMORY_POSITIONS)
 @pytest.mark.parametrize("impl", ["hand-seq", "anydepends", "anydepends-scope"])
 def test_memory_parks_requests_at_each_position(impl: str, position: str) -> None:

@@ -169,6 +169,15 @@ IMPLS: tuple[ImplInfo, ...] = (
         "of the plan went through container.call(handler)",
     ),
     ImplInfo(
+        "anydepends-cold",
+        "anydepends (no idle worker)",
+        "anydepends",
+        only=frozenset({"fanout"}),
+        note="container.call(handler) with no worker task kept between calls "
+        "(`anydepends._pool.IDLE_KEPT = 0`): every runner starts a task, as in a "
+        "container's first concurrent call",
+    ),
+    ImplInfo(
         "anydepends-seq",
         "anydepends (sequential=True)",
         "anydepends",

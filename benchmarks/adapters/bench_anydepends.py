@@ -2,11 +2,12 @@
 
 ``anydepends`` runs sync dependables inline (``Depends(f, sync_to_thread=False)``),
 ``anydepends-thread`` keeps the default (a worker thread, FastAPI parity) and
-``anydepends-seq`` uses ``Container(sequential=True)``. ``anydepends-scope`` spells
-the request scope out (``async with container.scope() as s: await s.call(...)``), as
-a web integration does. The ``...-first-...`` rows make the plan's very first call
-in the fresh container through the *other* entry point before anything is counted,
-to show whether speed depends on call history.
+``anydepends-seq`` uses ``Container(sequential=True)``; ``anydepends-cold`` keeps no
+idle worker task between calls, so every concurrent call starts its runner tasks.
+``anydepends-scope`` spells the request scope out (``async with container.scope() as
+s: await s.call(...)``), as a web integration does. The ``...-first-...`` rows make
+the plan's very first call in the fresh container through the *other* entry point
+before anything is counted, to show whether speed depends on call history.
 
 ``open_route`` serves the ``fastapi_route`` scenario: a FastAPI app whose routes are
 ``ConcurrentRoute(container)`` (``anydepends-route``) or ``ConcurrentRoute(container,
@@ -23,7 +24,7 @@ from contextlib import asynccontextmanager
 from importlib.metadata import version
 from typing import Any
 
-from anydepends import Container, Depends
+from anydepends import Container, Depends, _pool
 from benchmarks import codegen
 from benchmarks.adapters import Phases, Session, Step
 from benchmarks.graphs import Graph, Node
@@ -83,6 +84,15 @@ async def open(impl: str, graph: Graph) -> AsyncIterator[Session]:
         elif impl == "anydepends-scope-first-call":
             await container.call(root)
             codegen.reset_counts(graph, ns)
+        if impl == "anydepends-cold":
+            # The one cost that depends on earlier calls (a warm pool of workers):
+            # with no idle worker kept, every call pays what a first one does.
+            kept, _pool.IDLE_KEPT = _pool.IDLE_KEPT, 0
+            try:
+                yield call, ns
+            finally:
+                _pool.IDLE_KEPT = kept
+            return
         yield call, ns
 
 
