@@ -266,3 +266,19 @@ async def annotated_chain(
 ) -> tuple[str, int]:
     """String annotations all the way down: ``Annotated`` markers and ``Depends()``."""
     return thing.value, pager.size
+
+
+def count_workers(monkeypatch: Any) -> list[object]:
+    """Record every worker task (of a container's pool) a container's runtime
+    starts from now on."""
+    from anydepends._runtime import Runtime
+
+    started: list[object] = []
+    start_worker = Runtime._start_worker
+
+    def counting(rt: Runtime, coro: Any) -> None:
+        started.append(coro)
+        start_worker(rt, coro)
+
+    monkeypatch.setattr(Runtime, "_start_worker", counting)
+    return started

@@ -34,6 +34,8 @@ from benchmarks.scenarios import (
 )
 from fastapi import HTTPException
 
+from .helpers import count_workers
+
 ROOT = Path(__file__).resolve().parent.parent
 BACKENDS = ["asyncio", "trio"]
 
@@ -150,16 +152,8 @@ def test_the_no_idle_worker_row_starts_a_task_for_every_runner(
     tasks (as a container's first concurrent call does), and the pool's setting is
     restored after the batch."""
     from anydepends import _pool
-    from anydepends._runtime import Runtime
 
-    started: list[object] = []
-    start_worker = Runtime._start_worker
-
-    def counting(rt: Runtime, coro: Any) -> None:
-        started.append(coro)
-        start_worker(rt, coro)
-
-    monkeypatch.setattr(Runtime, "_start_worker", counting)
+    started = count_workers(monkeypatch)
     kept = _pool.IDLE_KEPT
     case = Case("fanout", backend, {"k": 3, "latency": 0.001})
     per_call, n = worker.anyio.run(

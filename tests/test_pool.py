@@ -20,25 +20,11 @@ import anyio.lowlevel
 import pytest
 
 from anydepends import Container, Depends, _pool
-from anydepends._runtime import Runtime
 
-from .helpers import prompt, task_id
+from .helpers import count_workers, prompt, task_id
 
 request_id: ContextVar[object] = ContextVar("request_id", default=None)
 held: ContextVar[object] = ContextVar("held", default=None)  # never changed by a job
-
-
-def count_workers(monkeypatch: pytest.MonkeyPatch) -> list[object]:
-    """Record every worker task a container's runtime starts from now on."""
-    started: list[object] = []
-    start_worker = Runtime._start_worker
-
-    def counting(rt: Runtime, coro: Any) -> None:
-        started.append(coro)
-        start_worker(rt, coro)
-
-    monkeypatch.setattr(Runtime, "_start_worker", counting)
-    return started
 
 
 def overlapping_pair() -> tuple[Any, dict[str, list[object]]]:
