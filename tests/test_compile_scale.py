@@ -212,7 +212,11 @@ def test_the_collector_is_paused_only_for_large_compiles(
         frozen = gc.get_freeze_count()
         Container().compile(synthetic.layered(3_000)[-1])
         assert calls == ["disable", "enable"]
-        assert gc.get_freeze_count() == frozen  # ...and they stay frozen
+        # ...and they stay frozen: an unfreeze would move every one of them out.
+        # (Not exactly as many: a frozen object another thread lets go of meanwhile,
+        # an idle worker thread of an earlier test that exits, say, leaves the
+        # permanent generation.)
+        assert gc.get_freeze_count() > frozen * 0.99
     finally:
         real_unfreeze()
 

@@ -16,6 +16,7 @@ import anyio.lowlevel
 import pytest
 
 from anydepends import Container, Depends, YieldError
+from anydepends._codeinfo import GEN_INFO_ATTR, GenInfo
 
 from .helpers import Recorder, isolated, prompt, task_id
 
@@ -520,6 +521,47 @@ async def test_a_generator_that_yields_twice_is_a_yield_error(kind: str) -> None
         with pytest.raises(YieldError):
             await container.call(root)
     assert rec.log == ["closed"]
+
+
+@pytest.mark.parametrize("twice", [False, True], ids=["finishes", "yields-again"])
+@pytest.mark.parametrize("told", [False, True], ids=["read", "told-it-cannot-wait"])
+@pytest.mark.parametrize("entry", ["container.call", "scope"])
+async def test_a_teardown_that_waits_then_finishes_or_yields_again(
+    entry: str, told: bool, twice: bool
+) -> None:
+    """An async generator whose teardown waits either finishes, and the call
+    returns, or yields a second time, and the call fails with a ``YieldError`` after
+    the generator was closed; exactly once either way, in a private scope and in a
+    held one. Also when the engine was told its teardown cannot wait (a wrapper's
+    carried ``GenInfo``): closing it in place then stops where it waits, and the
+    rest is awaited."""
+    rec = Recorder()
+
+    async def waits() -> AsyncIterator[int]:
+        try:
+            yield 1
+            await anyio.lowlevel.checkpoint()
+            rec("waited")
+            if twice:
+                yield 2
+        finally:
+            rec("closed")
+
+    if told:
+        info = GenInfo(teardown_waits=False, may_hold_scope=False, setup_waits=False)
+        setattr(waits, GEN_INFO_ATTR, info)
+
+    async def root(x: int = Depends(waits)) -> int:
+        return x
+
+    async with Container() as container:
+        with pytest.raises(YieldError) if twice else contextlib.nullcontext():
+            if entry == "scope":
+                async with container.scope() as scope:
+                    assert await scope.call(root) == 1
+            else:
+                assert await container.call(root) == 1
+    assert rec.log == ["waited", "closed"]
 
 
 # -- cancellation: teardown is shielded ------------------------------------------------

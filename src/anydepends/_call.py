@@ -36,9 +36,9 @@ but costs ~0.5 µs per suspension in Python-level ``send`` calls and a raised
 from __future__ import annotations
 
 import types
-from collections.abc import Generator
+from collections.abc import Coroutine, Generator
 from contextvars import copy_context
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from anyio.lowlevel import checkpoint_if_cancelled
 
@@ -65,13 +65,21 @@ def run(state: CallState) -> Generator[Any, Any, Any]:
     awaited in this task from the start, and where ``inline`` waits (``state.at``,
     set by the generated code) is looked at whenever it changed (:func:`waits_in`).
     """
-    # Few locals (each is a slot in the frame a waiting call keeps): `pending` is
-    # also the result, `sent` also what ends the call.
+    # Few locals (each is a slot in the frame a waiting call keeps).
+    inline: Coroutine[Any, Any, Any] | None
     inline = state.inline = state.runner.inline(state.values, state)
+    sent: Any = None  # what the loop sent in; then what ends the call
     try:
-        pending = inline.send(None)
+        # The first step through the iteration protocol: when inline returns
+        # without suspending (the common case) it returns None, having left the
+        # root's result in state.out, and no StopIteration is made at all (~0.25 µs
+        # less per call than send()'s, which is raised, caught and matched here).
+        for pending in inline.__await__():  # noqa: B007 (used after the loop)
+            break  # it suspended (the iterator let go of: a waiting call keeps less)
+        else:
+            pending = inline = None  # it returned
         seen = -1
-        while True:
+        while inline is not None:  # drive it on
             if state.at != seen:
                 # (No local for state.at: each is a slot a waiting call keeps.)
                 seen = (
@@ -85,28 +93,28 @@ def run(state: CallState) -> Generator[Any, Any, Any]:
                 pending = inline.throw(exc)
             else:
                 pending = inline.send(sent)
-    except StopIteration as exc:  # inline returned
-        pending = exc.value
+    except StopIteration as exc:  # inline returned after it suspended
         if state.ticket != NO_TICKET:
             state.rt.dispatcher.withdraw(state)
-        if pending is HANDED:  # the call went concurrent
-            sent = rest(state, state.handed, None)
-        elif state.owned == 0 and not state.xf:
-            # The common end (ending's), written out: generators set up here,
-            # nothing to throw in, no scope of ours in the lists.
+        # The call went concurrent (the rest finishes it), or it returned.
+        sent = rest(state, state.handed, None) if exc.value is HANDED else None
+    except BaseException as exc:  # inline raised
+        sent = raised(state, exc)
+    # Outside the handlers: what the rest raises is not chained to the calling
+    # task's own failure (or to our interruption of it), nor to a StopIteration.
+    if sent is None:  # inline returned: the common end (ending's), written out
+        if state.owned == 0 and not state.xf:
+            # Generators set up here, nothing to throw in, no scope of ours in the
+            # lists: close them in place.
             sent = close_clean(state.xr) if state.holder is None and state.xr else None
             if sent is None:
                 if state.sup is not None:
                     state.rt.supervision.close(state)
-                return pending
-            sent = closing(state, sent, pending)  # (not the exception: module doc)
+                return state.out
+            sent = closing(state, sent, state.out)  # (not the exception: module doc)
         else:
-            sent = closing(state, None, pending)
-    except BaseException as exc:  # inline raised
-        sent = raised(state, exc)
-    # Outside the handlers: what the rest raises is not chained to the calling
-    # task's own failure (or to our interruption of it).
-    return (yield from sent)
+            sent = closing(state, None, state.out)
+    return (yield from cast("Generator[Any, Any, Any]", sent))
 
 
 def raised(state: CallState, exc: BaseException) -> Generator[Any, Any, Any]:

@@ -454,14 +454,18 @@ class NodeCode:
         pad = "    " * depth
         fn = self.const("F", node.call, node)
         args = self._args(node, inline)
+        # inline leaves the root's result in E.out and returns nothing: a coroutine
+        # that returns None ends its first step without a StopIteration made at all
+        # (_call.run); the concurrent tail returns it.
+        end = "E.out = " if inline else "return "
         lines = [f"{pad}# root: {node.name}"]
         if node.kind is CallKind.ASYNC:
-            lines.append(f"{pad}return await {fn}({args})")
+            lines.append(f"{pad}{end}await {fn}({args})")
         elif node.thread:
             call = f"partial({fn}, {args})" if args else fn
-            lines.append(f"{pad}return await RUN_SYNC({call})")
+            lines.append(f"{pad}{end}await RUN_SYNC({call})")
         else:
-            lines.append(f"{pad}return {fn}({args})")
+            lines.append(f"{pad}{end}{fn}({args})")
         return lines
 
 

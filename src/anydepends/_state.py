@@ -59,6 +59,7 @@ class CallState:
         "level0",
         "memo",
         "need",
+        "out",
         "owned",
         "results",
         "rt",
@@ -71,6 +72,10 @@ class CallState:
         "xf",
         "xr",
     )
+
+    # The root's result, left by inline when it returns (_call.run reads it only
+    # then: never before it is set, so __init__ spends nothing on it).
+    out: Any
 
     def __init__(
         self,
