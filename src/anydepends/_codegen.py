@@ -9,6 +9,8 @@ with its ``use_cache`` memo and claims) this module writes:
   local variables; ``V`` holds the call's values, ``E`` the call's state
   (:mod:`._call`). Only a slow path (a helper that reads a node's inputs, a hand-over)
   stores results by node index in ``R``, the list ``E.rs()`` allocates on first use.
+  The root's result is left in ``E.out``: ``inline`` itself returns ``None`` (or
+  :data:`HANDED`), so a call that never waits ends with no exception made at all.
 - ``root(R, V, E)``: just the root call, for a call that went concurrent;
   ``n<i>(R, V, E, main)`` per node: node *i* alone, memo logic included, for the
   concurrent tail (:mod:`._resolution`); ``c<i>``: node *i*'s computation only, for
