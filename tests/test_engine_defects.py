@@ -647,6 +647,39 @@ async def test_a_teardown_keeps_its_explicit_cause(kind: str, entry: str) -> Non
     assert info.value.__context__ is error
 
 
+@pytest.mark.parametrize("kind", ["async", "sync"])
+@pytest.mark.parametrize("entry", ENTRIES)
+async def test_a_teardown_error_after_a_call_that_returned_has_no_context(
+    kind: str, entry: str
+) -> None:
+    """A teardown raises after the call returned: nothing was being handled, so the
+    caller's exception has no ``__context__`` (docs/semantics.md §5; it used to be the
+    engine's own ``StopIteration`` where the call ended in place)."""
+    error = ValueError("teardown")
+
+    if kind == "async":
+
+        async def dep() -> AsyncIterator[int]:
+            yield 1
+            raise error
+
+    else:
+
+        def dep() -> Any:  # type: ignore[misc]
+            yield 1
+            raise error
+
+    async def root(x: int = Depends(dep, sync_to_thread=False)) -> int:
+        return x
+
+    async with Container() as container:
+        with pytest.raises(ValueError) as info:
+            await via(entry, container, root)
+    assert info.value is error
+    assert info.value.__context__ is None
+    assert info.value.__cause__ is None
+
+
 # -- 7. one teardown that breaks does not stop the others -----------------------------
 
 
